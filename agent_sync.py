@@ -798,6 +798,9 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
                          " created_at, expires_at, auto) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (t.kind, t.key, t.path, ctx.agent_id, reason or "", task_id, now,
                           now + ttl_seconds, int(auto)))
+    if not auto:
+        log_activity(conn, ctx.agent_id, "lock", "locked " + ", ".join(t.path for t in targets)
+                     + (f" ({reason})" if reason else ""), targets[0].path if len(targets) == 1 else None, now)
 
 
 def release_lock(conn, ctx, target, force, now):
@@ -809,6 +812,8 @@ def release_lock(conn, ctx, target, force, now):
         raise Conflict(f"{describe_lock(row, now)}; only its owner can unlock it (or use --force)")
     conn.execute("DELETE FROM locks WHERE kind=? AND key=?", (target.kind, target.key))
     notify_waiters(conn, ctx, [(row["kind"], row["key"], row["path"])], now)
+    forced = f" (held by {row['owner_name'] or row['owner']})" if row["owner"] != ctx.agent_id else ""
+    log_activity(conn, ctx.agent_id, "unlock", f"released {row['path']}{forced}", row["path"], now)
     return row
 
 
@@ -822,6 +827,8 @@ def release_owned_locks(conn, ctx, agent_id, now, only_auto=False, task_id=None)
     released = [(r["kind"], r["key"], r["path"]) for r in conn.execute(q, args)]
     conn.executemany("DELETE FROM locks WHERE kind=? AND key=?", [(k, key) for k, key, _ in released])
     notify_waiters(conn, ctx, released, now)
+    if released:
+        log_activity(conn, agent_id, "unlock", "released " + ", ".join(p for _, _, p in released[:20]), None, now)
     return released
 
 
@@ -2193,6 +2200,391 @@ def doctor(repo):
 
 
 # ---------------------------------------------------------------------------
+# Console: a live view for the human in charge.  It acts as the reserved
+# agent "operator" (active while it runs, left out of the active count, idle
+# with its locks released when it quits).  It polls PRAGMA data_version and
+# reads only rows newer than the last ones it saw, so it costs next to
+# nothing while nothing changes.  Full-screen with curses, or line-based
+# (--plain) for pipes and terminals without curses.
+# ---------------------------------------------------------------------------
+
+CONSOLE_HELP = (
+    "send <to> <msg>        message an id, name, role or all",
+    "directive <to> <msg>   directed message; 'all' = a copy to every active agent",
+    "lock <path> [reason]   lock a file, dir/ or glob (blocks other agents' edits)",
+    "unlock <path>          release any lock (forced: you are in charge)",
+    "task new <title> | task done <ref> | task block <ref> :: <reason>",
+    "decision <text>        record a decision",
+    "status | msgs | help | quit",
+)
+
+
+def split_word(text):
+    """First word of `text` (quotes allowed) and the rest."""
+    text = text.strip()
+    if text[:1] in ("'", '"'):
+        end = text.find(text[0], 1)
+        if end > 0:
+            return text[1:end], text[end + 1:].strip()
+    word, _, rest = text.partition(" ")
+    return word, rest.strip()
+
+
+class Console:
+    """Operator state shared by the curses and the plain front ends."""
+
+    def __init__(self, name=None):
+        self.ctx = Context()
+        self.ctx.agent_id, self.ctx.id_source = OPERATOR_ID, "console"
+        self.conn = open_db(self.ctx.db_path)
+        self.name = check_text("--name", name or "operator", 60)
+        self.feed = []
+        self.data_version = None
+        self.last_refresh = 0.0
+        self.last_beat = 0.0
+        self.presence = {}
+        self.snap = None
+        self.blockers = {}
+        self.running = True
+        now = time.time()
+        with Tx(self.conn):
+            register(self.conn, self.ctx, self.name, "human operator", now)
+        self.last_activity = max(0, (self.conn.execute("SELECT max(id) FROM activity").fetchone()[0] or 0) - 15)
+        self.last_message = max(0, (self.conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) - 5)
+
+    def stop(self):
+        now = time.time()
+        with Tx(self.conn):
+            release_owned_locks(self.conn, self.ctx, OPERATOR_ID, now)
+            self.conn.execute("UPDATE agents SET status='idle', last_seen=? WHERE id=?", (now, OPERATOR_ID))
+
+    def poll(self, force=False):
+        """Read what changed since the last tick; True when the view must be redrawn."""
+        now = time.time()
+        if now - self.last_beat > HEARTBEAT_SECONDS:
+            heartbeat(self.conn, self.ctx, now)
+            self.last_beat = now
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if not force and version == self.data_version and now - self.last_refresh < 5:
+            return False
+        self.data_version, self.last_refresh = version, now
+        self.read_new_rows()
+        self.snap = snapshot(self.conn, self.ctx, now, limit=40)
+        self.blockers = task_blockers(self.conn, [t["id"] for t in self.snap["tasks"]])
+        self.note_presence(now)
+        self.presence.setdefault(OPERATOR_ID, "active")
+        return True
+
+    def read_new_rows(self):
+        events = []
+        for r in self.conn.execute("SELECT a.id, a.created_at, a.type, a.message, a.agent, g.name FROM activity a"
+                                   " LEFT JOIN agents g ON g.id = a.agent WHERE a.id > ? ORDER BY a.id LIMIT 500",
+                                   (self.last_activity,)):
+            self.last_activity = r["id"]
+            if r["type"] != "message":
+                events.append((r["created_at"], r["type"][:6], r["name"] or r["agent"], r["message"]))
+        for r in self.conn.execute("SELECT m.id, m.created_at, m.kind, m.recipient, m.body, m.sender, s.name FROM"
+                                   " messages m LEFT JOIN agents s ON s.id = m.sender WHERE m.id > ? ORDER BY m.id"
+                                   " LIMIT 500", (self.last_message,)):
+            self.last_message = r["id"]
+            events.append((r["created_at"], "msg", r["name"] or r["sender"], f"->{r['recipient']}: {r['body']}"))
+        for ts, kind, who_, text in sorted(events, key=lambda e: e[0]):
+            self.add_feed(ts, kind, who_, text)
+
+    def note_presence(self, now):
+        for a in self.snap["agents"]:
+            p = presence(a["status"], a["last_seen"], a["pid"], a["host"], now)
+            before = self.presence.get(a["id"])
+            if before != p and a["id"] != OPERATOR_ID and self.presence:
+                self.add_feed(now, "who", a["name"], ("joined " if before is None else "is now ") + p)
+            self.presence[a["id"]] = p
+
+    def add_feed(self, ts, kind, who_, text):
+        stamp = time.strftime("%H:%M:%S", time.localtime(ts))
+        self.feed.append(f"{stamp} {kind:<6} {clean(who_)[:14]:<14} {clean(text)}")
+        del self.feed[:-1000]
+
+    def say(self, text):
+        for line in str(text).split("\n"):
+            self.feed.append("         " + line)
+        del self.feed[:-1000]
+
+    def execute(self, line):
+        """Run one operator command; returns a short result or raises AgentSyncError."""
+        verb, rest = split_word(line)
+        verb = verb.lower()
+        now = time.time()
+        conn, ctx = self.conn, self.ctx
+        if verb in ("quit", "exit", "q"):
+            self.running = False
+            return "bye"
+        if verb == "help":
+            self.say("\n".join(CONSOLE_HELP))
+            return "commands listed in the feed"
+        if verb in ("send", "directive"):
+            to, message = split_word(rest)
+            if len(message) > 1 and message[0] == message[-1] and message[0] in ("'", '"'):
+                message = message[1:-1]
+            if not to or not message:
+                raise UsageError(f"usage: {verb} <to> <message>")
+            with Tx(conn):
+                message_id, kind, recipients = send_message(conn, ctx, to, message, None, now, directive=verb == "directive")
+            return f"{verb} #{message_id} -> {len(recipients)} agent(s)"
+        if verb == "lock":
+            path, reason = split_word(rest)
+            if not path:
+                raise UsageError("usage: lock <path> [reason]")
+            target = lock_target(ctx, path)
+            with Tx(conn):
+                acquire_locks(conn, ctx, [target], reason, DEFAULT_TTL_MINUTES * 60, now)
+            return f"locked {target.path} for {DEFAULT_TTL_MINUTES} min"
+        if verb == "unlock":
+            if not rest:
+                raise UsageError("usage: unlock <path>")
+            target = lock_target(ctx, rest)
+            with Tx(conn):
+                release_lock(conn, ctx, target, True, now)
+            return f"unlocked {target.path}"
+        if verb == "task":
+            return self.task_command(rest, now)
+        if verb == "decision":
+            with Tx(conn):
+                decision_id = add_decision(conn, ctx, rest, now)
+            return f"decision #{decision_id} recorded"
+        if verb == "status":
+            self.say(status_text(snapshot(conn, ctx, now), ctx, now))
+            return "status in the feed"
+        if verb in ("msgs", "messages"):
+            rows = conn.execute("SELECT m.*, s.name FROM messages m LEFT JOIN agents s ON s.id = m.sender"
+                                " ORDER BY m.id DESC LIMIT 10").fetchall()[::-1]
+            self.say("\n".join(f"#{r['id']} {clean(r['name'] or r['sender'])} -> {clean(r['recipient'])}: "
+                               f"{clean(r['body'])[:200]}" for r in rows) or "no messages")
+            return f"{len(rows)} recent message(s) in the feed"
+        raise UsageError(f"unknown command {clean(verb)!r}; type help")
+
+    def task_command(self, rest, now):
+        sub, arg = split_word(rest)
+        conn, ctx = self.conn, self.ctx
+        with Tx(conn):
+            if sub == "new" and arg:
+                return f"created task #{create_task(conn, ctx, arg, '', [], 0, [], now)}"
+            if sub == "done" and arg:
+                task = find_task(conn, arg)
+                complete_task(conn, ctx, task, now, force=True)
+                return f"task #{task['id']} done"
+            if sub == "block" and "::" in arg:
+                ref, reason = (s.strip() for s in arg.split("::", 1))
+                task = find_task(conn, ref)
+                block_task(conn, ctx, task, reason, now, force=True)
+                return f"task #{task['id']} blocked"
+        raise UsageError("usage: task new <title> | task done <ref> | task block <ref> :: <reason>")
+
+    def run_command(self, line):
+        """execute() for a front end: (ok, one-line result)."""
+        line = line.strip()
+        if not line:
+            return True, ""
+        try:
+            return True, self.execute(line)
+        except AgentSyncError as e:
+            return False, clean(str(e))[:500]
+        except sqlite3.Error as e:
+            return False, clean(str(storage_error(self.ctx.db_path, e)))[:500]
+        finally:
+            self.poll(force=True)
+
+    def pane_lines(self, now):
+        snap = self.snap
+        agents = [a for a in snap["agents"] if a["id"] != OPERATOR_ID]
+        agent_lines = [f"{clean(a['name'])[:16]:<16} {presence(a['status'], a['last_seen'], a['pid'], a['host'], now):<7} "
+                       f"{('#' + str(a['current_task'])) if a['current_task'] else '-':<5} {ago(a['last_seen'], now):>8} "
+                       f"{clean(a['role'])[:30]}" for a in agents] or ["(no agents)"]
+        lock_lines = [f"{clean(r['path'])[:40]} -> {who(r)[:14]} {minutes_left(r['expires_at'], now)}m"
+                      + (" auto" if r["auto"] else "") + (f" {clean(r['reason'])[:40]}" if r["reason"] else "")
+                      for r in snap["locks"]] or ["(no locks)"]
+        task_lines = []
+        for t in snap["tasks"]:
+            line = f"#{t['id']} {t['status']:<11} p{t['priority']} {clean(t['title'])[:50]}"
+            if t["owner"] and t["status"] != "open":
+                line += f" [{who(t)[:14]}]"
+            if self.blockers.get(t["id"]):
+                line += " blocked-by " + ",".join(f"#{b}" for b in self.blockers[t["id"]])
+            task_lines.append(line)
+        c = snap["task_counts"]
+        titles = (f"Agents {snap['agents_active']} active / {len(agents)}", f"Locks {snap['lock_count']}",
+                  f"Tasks {c['open']} open {c['in_progress']} doing {c['blocked']} blocked {c['done']} done")
+        return titles, (agent_lines, lock_lines, task_lines or ["(no open tasks)"])
+
+
+def run_console_plain(console, interval):
+    """Feed as lines on stdout; commands read from stdin (EOF quits)."""
+    import queue
+    import threading
+    lines = queue.Queue()
+
+    def reader():
+        for raw in sys.stdin:
+            lines.put(raw)
+        lines.put(None)
+    threading.Thread(target=reader, daemon=True).start()
+    shown = 0
+    console.poll(force=True)
+    print(f"agent-sync console (plain) -- {console.ctx.root}; type help, quit to leave", flush=True)
+    while console.running:
+        console.poll()
+        for line in console.feed[shown:] if shown <= len(console.feed) else console.feed:
+            print(line, flush=True)
+        shown = len(console.feed)
+        try:
+            raw = lines.get(timeout=interval)
+        except queue.Empty:
+            continue
+        if raw is None:
+            break
+        ok, result = console.run_command(raw)
+        for line in console.feed[shown:]:
+            print(line, flush=True)
+        shown = len(console.feed)
+        if result:
+            print(("" if ok else "error: ") + result, flush=True)
+
+
+class CursesView:
+    """Full-screen layout: header, agents | locks, tasks, feed, status bar, prompt."""
+
+    def __init__(self, console, interval):
+        self.console, self.interval = console, interval
+        self.text, self.cursor = "", 0
+        self.history, self.history_pos = [], 0
+        self.status = "type help for commands, quit to leave"
+        self.status_ok = True
+
+    def run(self, screen):
+        import curses
+        self.curses = curses
+        curses.curs_set(1)
+        screen.keypad(True)
+        screen.timeout(int(self.interval * 1000))
+        self.console.poll(force=True)
+        self.draw(screen)
+        while self.console.running:
+            try:
+                key = screen.get_wch()
+            except curses.error:
+                key = None
+            except KeyboardInterrupt:
+                break
+            changed = self.console.poll()
+            if key is not None:
+                self.handle_key(key)
+                changed = True
+            if changed:
+                self.draw(screen)
+
+    def handle_key(self, key):
+        curses = self.curses
+        if key == curses.KEY_RESIZE:
+            curses.update_lines_cols()
+        elif key in ("\n", "\r", curses.KEY_ENTER):
+            line, self.text, self.cursor = self.text, "", 0
+            if line.strip():
+                self.history.append(line)
+            self.history_pos = len(self.history)
+            self.status_ok, self.status = self.console.run_command(line)
+        elif key in (curses.KEY_BACKSPACE, "\x7f", "\b"):
+            if self.cursor:
+                self.text = self.text[:self.cursor - 1] + self.text[self.cursor:]
+                self.cursor -= 1
+        elif key == curses.KEY_DC:
+            self.text = self.text[:self.cursor] + self.text[self.cursor + 1:]
+        elif key == curses.KEY_LEFT:
+            self.cursor = max(0, self.cursor - 1)
+        elif key == curses.KEY_RIGHT:
+            self.cursor = min(len(self.text), self.cursor + 1)
+        elif key in (curses.KEY_HOME, "\x01"):
+            self.cursor = 0
+        elif key in (curses.KEY_END, "\x05"):
+            self.cursor = len(self.text)
+        elif key == "\x15":
+            self.text, self.cursor = "", 0
+        elif key in (curses.KEY_UP, curses.KEY_DOWN):
+            step = -1 if key == curses.KEY_UP else 1
+            self.history_pos = max(0, min(len(self.history), self.history_pos + step))
+            self.text = self.history[self.history_pos] if self.history_pos < len(self.history) else ""
+            self.cursor = len(self.text)
+        elif isinstance(key, str) and key.isprintable():
+            self.text = self.text[:self.cursor] + key + self.text[self.cursor:]
+            self.cursor += 1
+
+    def put(self, screen, y, x, text, width, attr=0):
+        try:
+            screen.addnstr(y, x, text.ljust(width)[:width], width, attr)
+        except self.curses.error:
+            pass
+
+    def box(self, screen, y, x, h, w, title, lines):
+        if h < 2 or w < 4:
+            return
+        self.put(screen, y, x, f" {title} ".center(w, "-"), w, self.curses.A_BOLD)
+        for i in range(h - 1):
+            self.put(screen, y + 1 + i, x, lines[i] if i < len(lines) else "", w)
+
+    def draw(self, screen):
+        curses = self.curses
+        height, width = screen.getmaxyx()
+        screen.erase()
+        now = time.time()
+        console = self.console
+        titles, (agent_lines, lock_lines, task_lines) = console.pane_lines(now)
+        header = f"agent-sync console -- {console.ctx.root} -- {time.strftime('%H:%M:%S')}"
+        self.put(screen, 0, 0, header, width, curses.A_REVERSE)
+        body = height - 3
+        top = max(3, body // 3)
+        tasks_h = max(2, min(len(task_lines) + 1, body // 4))
+        left = width // 2
+        self.box(screen, 1, 0, top, left - 1, titles[0], agent_lines)
+        self.box(screen, 1, left, top, width - left, titles[1], lock_lines)
+        self.box(screen, 1 + top, 0, tasks_h, width, titles[2], task_lines)
+        feed_y = 1 + top + tasks_h
+        feed_h = height - 2 - feed_y
+        self.box(screen, feed_y, 0, feed_h, width, "Feed", console.feed[-(feed_h - 1):] if feed_h > 1 else [])
+        attr = curses.A_REVERSE if self.status_ok else curses.A_REVERSE | curses.A_BOLD
+        self.put(screen, height - 2, 0, ("" if self.status_ok else "error: ") + self.status, width, attr)
+        prompt = "operator> "
+        visible = width - len(prompt) - 1
+        start = max(0, self.cursor - visible)
+        self.put(screen, height - 1, 0, prompt + self.text[start:start + visible], width - 1)
+        try:
+            screen.move(height - 1, min(width - 1, len(prompt) + self.cursor - start))
+        except curses.error:
+            pass
+        screen.noutrefresh()
+        curses.doupdate()
+
+
+def run_console(name=None, interval=1.0, plain=False, once=False):
+    console = Console(name)
+    try:
+        if once:
+            now = time.time()
+            console.poll(force=True)
+            return status_text(snapshot(console.conn, console.ctx, now), console.ctx, now)
+        curses = None
+        if not plain and sys.stdout.isatty() and sys.stdin.isatty():
+            try:
+                import curses
+            except ImportError:
+                curses = None
+        if curses is None:
+            run_console_plain(console, interval)
+        else:
+            curses.wrapper(CursesView(console, interval).run)
+        return ""
+    finally:
+        console.stop()
+
+
+# ---------------------------------------------------------------------------
 # CLI wiring: each command returns (JSON-able data, human text).  Usage errors
 # exit 2, conflicts and missing things exit 1, always as one line on stderr.
 # ---------------------------------------------------------------------------
@@ -2462,6 +2854,13 @@ def cmd_next(ctx, args):
     return {"name": args.name, "value": value}, str(value)
 
 
+def cmd_console(ctx, args):
+    if not 0.1 <= args.interval <= 60:
+        raise UsageError("--interval must be between 0.1 and 60 seconds")
+    text = run_console(args.name, args.interval, plain=args.plain, once=args.once)
+    return {"snapshot": text} if args.once else {}, text
+
+
 def cmd_install(ctx, args):
     if args.check:
         return cmd_doctor(ctx, args)
@@ -2563,6 +2962,11 @@ class Parser:
             (("--agent",), {}))
         add("gc", cmd_gc, "drop expired locks, settle offline agents, prune the activity log")
         add("next", cmd_next, "hand out the next number of a named counter", (("name",), {}))
+        add("console", cmd_console, "live operator console: watch and steer every agent",
+            (("--interval",), {"type": float, "default": 1.0, "help": "seconds between refreshes"}),
+            (("--name",), {"help": "operator display name"}),
+            (("--plain",), {"action": "store_true", "help": "line mode: feed on stdout, commands on stdin"}),
+            (("--once",), {"action": "store_true", "help": "print one snapshot and exit"}))
         add("install", cmd_install, "install the skill and hooks into a repository", repo,
             (("--no-settings",), {"action": "store_true"}),
             (("--local",), {"action": "store_true", "help": "write .claude/settings.local.json"}),
@@ -2587,7 +2991,7 @@ def run_cli(argv):
         as_json = getattr(args, "json", False)
         if not getattr(args, "func", None):
             raise UsageError("name a command; see agent-sync --help")
-        ctx = Context() if args.command not in ("install", "uninstall", "doctor") else None
+        ctx = Context() if args.command not in ("install", "uninstall", "doctor", "console") else None
         data, text = args.func(ctx, args)
     except AgentSyncError as e:
         print_error(str(e), as_json, e.exit_code)

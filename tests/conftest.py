@@ -1,0 +1,93 @@
+"""Shared fixtures: every test drives the *built* zipapp through real
+subprocesses, against a real SQLite file, in a scratch git repository."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = [sys.executable, "-I", "-S"]
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AGENT_SYNC_", "CLAUDE_")) and k not in ("CLAUDECODE",)}
+    env.update({k: str(v) for k, v in extra.items() if v is not None})
+    return env
+
+
+@pytest.fixture(scope="session")
+def pyz(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist") / "agent-sync.pyz"
+    subprocess.run([sys.executable, str(ROOT / "build.py"), "-o", str(out)], check=True, capture_output=True)
+    return out
+
+
+def git_init(path):
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    subprocess.run(["git", "-C", str(path), "config", "user.email", "t@example.com"], check=True)
+    subprocess.run(["git", "-C", str(path), "config", "user.name", "t"], check=True)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return git_init(tmp_path / "repo")
+
+
+class Runner:
+    """Run the zipapp as a user or a hook would."""
+
+    def __init__(self, pyz, repo):
+        self.pyz, self.repo = Path(pyz), Path(repo)
+        self.db = self.repo / ".claude" / "coordination" / "state.sqlite"
+
+    def env(self, agent=None, **extra):
+        return clean_env(AGENT_SYNC_ID=agent, **extra)
+
+    def __call__(self, *args, agent=None, cwd=None, env=None, input=None, timeout=60):
+        e = self.env(agent, **(env or {}))
+        return subprocess.run(PY + [str(self.pyz), *map(str, args)], cwd=str(cwd or self.repo), env=e,
+                              input=input, capture_output=True, text=True, timeout=timeout)
+
+    def ok(self, *args, **kw):
+        r = self(*args, **kw)
+        assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
+        return r
+
+    def json(self, *args, **kw):
+        r = self(*args, "--json", **kw)
+        assert r.stdout.count("\n") == 1, r.stdout
+        return r.returncode, json.loads(r.stdout)
+
+    def hook(self, event, payload, agent=None, cwd=None, env=None, raw=None):
+        data = raw if raw is not None else json.dumps(payload)
+        e = self.env(agent, **(env or {}))
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        r = subprocess.run(PY + [str(self.pyz), "hook", event], cwd=str(cwd or self.repo), env=e,
+                           input=data, capture_output=True, timeout=60)
+        out = r.stdout.decode("utf-8", "replace")
+        return r.returncode, (json.loads(out) if out.strip() else None), r.stderr.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def cli(pyz, repo):
+    return Runner(pyz, repo)
+
+
+def edit_payload(path, session="s-1", cwd=None, tool="Edit"):
+    key = "notebook_path" if tool == "NotebookEdit" else "file_path"
+    p = {"session_id": session, "hook_event_name": "PreToolUse", "tool_name": tool,
+         "tool_input": {key: str(path), "old_string": "a", "new_string": "b"}}
+    if cwd is not None:
+        p["cwd"] = str(cwd)
+    return p
+
+
+def denied(out):
+    return bool(out) and out.get("hookSpecificOutput", {}).get("permissionDecision") == "deny"
