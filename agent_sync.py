@@ -2292,10 +2292,11 @@ class Console:
             self.add_feed(ts, kind, who_, text)
 
     def note_presence(self, now):
+        first = not self.presence
         for a in self.snap["agents"]:
             p = presence(a["status"], a["last_seen"], a["pid"], a["host"], now)
             before = self.presence.get(a["id"])
-            if before != p and a["id"] != OPERATOR_ID and self.presence:
+            if before != p and a["id"] != OPERATOR_ID and not first:
                 self.add_feed(now, "who", a["name"], ("joined " if before is None else "is now ") + p)
             self.presence[a["id"]] = p
 
