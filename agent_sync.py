@@ -1512,9 +1512,20 @@ def hook_db(ctx, create=False):
     return open_db(ctx.db_path, create=create, timeout=HOOK_DB_TIMEOUT) if ctx else None
 
 
-def edited_path(tool_input):
-    raw = tool_input.get("file_path") or tool_input.get("notebook_path") or tool_input.get("path")
-    return raw if isinstance(raw, str) and raw and "\x00" not in raw else None
+PATCH_FILE_LINE = re.compile(r"^\*\*\* (?:Update File|Add File|Delete File|Move to): (.+?)\s*$", re.M)
+
+
+def edited_paths(tool, tool_input):
+    """Paths an edit tool call writes: one for Claude's tools, every file named
+    in a Codex apply_patch."""
+    if tool == "apply_patch":
+        patch = tool_input.get("command") or tool_input.get("input") or tool_input.get("patch")
+        return PATCH_FILE_LINE.findall(patch)[:200] if isinstance(patch, str) else []
+    for key in ("file_path", "notebook_path", "path", "target_file"):
+        raw = tool_input.get(key)
+        if isinstance(raw, str) and raw and "\x00" not in raw:
+            return [raw]
+    return []
 
 
 def auto_lock_enabled():
@@ -1718,23 +1729,26 @@ def guard_shell(conn, ctx, writes, reset, now):
     return None
 
 
-def hook_pre_tool_use(payload):
+def hook_pre_tool_use(payload, dialect="claude"):
     tool, tool_input = payload.get("tool_name"), payload.get("tool_input")
     if not isinstance(tool, str) or not isinstance(tool_input, dict):
         return None
-    if tool in EDIT_TOOLS:
-        raw = edited_path(tool_input)
-        if raw is None:
-            return None
-        ctx = hook_context(payload)
+    if tool in EDIT_TOOLS or tool == "apply_patch":
+        paths = edited_paths(tool, tool_input)
+        ctx = hook_context(payload) if paths else None
         conn = hook_db(ctx)
         if conn is None:
             return None
-        try:
-            target = file_target(ctx, raw)
-        except UsageError:
-            return None
-        return guard_edit(conn, ctx, target, time.time())
+        now = time.time()
+        for raw in paths:
+            try:
+                target = file_target(ctx, raw)
+            except UsageError:
+                continue
+            denial = guard_edit(conn, ctx, target, now)
+            if denial:
+                return denial
+        return None
     if tool in SHELL_TOOLS:
         command = tool_input.get("command")
         if not isinstance(command, str) or not command.strip():
@@ -1760,7 +1774,7 @@ def record_file_state(conn, ctx, target, edited, now):
                      " VALUES (?, ?, ?, ?, ?)", (target.key, ctx.agent_id, st.st_size, st.st_mtime_ns, now))
 
 
-def hook_post_tool_use(payload):
+def hook_post_tool_use(payload, dialect="claude"):
     tool, tool_input = payload.get("tool_name"), payload.get("tool_input")
     if not isinstance(tool, str):
         return None
@@ -1769,32 +1783,39 @@ def hook_post_tool_use(payload):
     if conn is None:
         return None
     now = time.time()
-    raw = edited_path(tool_input) if isinstance(tool_input, dict) and (tool in EDIT_TOOLS or tool in READ_TOOLS) else None
-    if raw is not None:
+    edit = tool in EDIT_TOOLS or tool == "apply_patch"
+    paths = edited_paths(tool, tool_input) if isinstance(tool_input, dict) and (edit or tool in READ_TOOLS) else []
+    targets = []
+    for raw in paths:
         try:
             target = file_target(ctx, raw)
         except UsageError:
-            target = None
-        if target is not None and target.kind == "file":
-            with Tx(conn, HOOK_DB_TIMEOUT):
-                if tool in EDIT_TOOLS:
-                    ensure_agent(conn, ctx, now)
+            continue
+        if target.kind == "file":
+            targets.append(target)
+    if targets:
+        with Tx(conn, HOOK_DB_TIMEOUT):
+            if edit:
+                ensure_agent(conn, ctx, now)
+            for target in targets:
+                if edit:
                     log_activity(conn, ctx.agent_id, "edit", f"{tool} {target.path}", target.path, now)
                     conn.execute("UPDATE locks SET expires_at=? WHERE kind='file' AND key=? AND owner=? AND auto=1",
                                  (now + env_number("AGENT_SYNC_AUTO_LOCK_MINUTES", 15) * 60, target.key, ctx.agent_id))
-                record_file_state(conn, ctx, target, tool in EDIT_TOOLS, now)
-    return midturn_delivery(conn, ctx, now)
+                record_file_state(conn, ctx, target, edit, now)
+    return midturn_delivery(conn, ctx, now, push=dialect == "claude")
 
 
-def midturn_delivery(conn, ctx, now):
+def midturn_delivery(conn, ctx, now, push=True):
     """Between tool calls: a heartbeat now and then, and directed messages
-    pushed at most every few seconds, so a busy agent sees them mid-turn."""
+    pushed at most every few seconds, so a busy agent sees them mid-turn
+    (only where the agent's tool hook can carry context)."""
     state = conn.execute("SELECT last_seen, last_push, EXISTS (SELECT 1 FROM message_deliveries WHERE agent_id=?"
                          " AND directed=1 AND pushed_at IS NULL) AS waiting FROM agents WHERE id=?",
                          (ctx.agent_id, ctx.agent_id)).fetchone()
     if state is None:
         return None
-    push = state["waiting"] and now - state["last_push"] >= MIDTURN_PUSH_SECONDS
+    push = push and state["waiting"] and now - state["last_push"] >= MIDTURN_PUSH_SECONDS
     if not push and now - state["last_seen"] < HEARTBEAT_SECONDS:
         return None
     with Tx(conn, HOOK_DB_TIMEOUT):
@@ -1805,7 +1826,9 @@ def midturn_delivery(conn, ctx, now):
     return None
 
 
-def hook_user_prompt_submit(payload):
+def hook_user_prompt_submit(payload, dialect="claude"):
+    if dialect == "cursor":
+        return None  # Cursor's prompt hook cannot add context: leave messages for the inbox
     ctx = hook_context(payload)
     conn = hook_db(ctx)
     if conn is None:
@@ -1819,7 +1842,7 @@ def hook_user_prompt_submit(payload):
     return None
 
 
-def hook_stop(payload):
+def hook_stop(payload, dialect="claude"):
     ctx = hook_context(payload)
     conn = hook_db(ctx)
     if conn is None:
@@ -1833,7 +1856,7 @@ def hook_stop(payload):
     return None
 
 
-def hook_session_start(payload):
+def hook_session_start(payload, dialect="claude"):
     ctx = hook_context(payload)
     if ctx is None:
         return None
@@ -1865,7 +1888,7 @@ def auto_claim(conn, ctx, now):
     return f"You were assigned task #{task['id']} {for_model(task['title'], 200)} (now in progress, its files locked for you)."
 
 
-def hook_session_end(payload):
+def hook_session_end(payload, dialect="claude"):
     ctx = hook_context(payload)
     conn = open_db(ctx.db_path, create=False, timeout=1.0) if ctx else None
     if conn is None:
@@ -1892,7 +1915,80 @@ HOOKS = {
 }
 
 
-def claude_hook_output(event_name, result):
+# Other agents' hook dialects.  Each adapter maps the agent's payload onto
+# the Claude shape above and renders our answer in the agent's own format.
+# Cursor:  https://cursor.com/docs/hooks (preToolUse / beforeShellExecution
+#          answer {"permission": "deny", ...}; stop can only send a follow-up).
+# Gemini:  https://geminicli.com/docs/hooks/reference (BeforeTool answers
+#          {"decision": "deny", "reason"}; BeforeAgent adds additionalContext).
+# Codex:   https://developers.openai.com/codex/hooks (Claude-compatible JSON;
+#          apply_patch carries the patch in tool_input.command).
+
+ADAPTER_TOOLS = {
+    "cursor": {"Write": "Write", "Edit": "Edit", "StrReplace": "Edit", "MultiEdit": "Edit", "Delete": "Write",
+               "Shell": "Bash", "Read": "Read"},
+    "gemini": {"write_file": "Write", "replace": "Edit", "run_shell_command": "Bash", "read_file": "Read",
+               "read_many_files": "Read"},
+    "codex": {"apply_patch": "apply_patch", "Bash": "Bash", "shell": "Bash", "local_shell": "Bash"},
+}
+GEMINI_EVENTS = frozenset(("BeforeTool", "AfterTool", "BeforeAgent", "AfterAgent", "BeforeModel", "AfterModel"))
+GEMINI_NAMES = {"session-start": "SessionStart", "user-prompt-submit": "BeforeAgent", "pre-tool-use": "BeforeTool",
+                "post-tool-use": "AfterTool", "stop": "AfterAgent", "session-end": "SessionEnd"}
+
+
+def detect_dialect(payload):
+    if "cursor_version" in payload or "workspace_roots" in payload or "conversation_id" in payload:
+        return "cursor"
+    if "turn_id" in payload:
+        return "codex"
+    if payload.get("hook_event_name") in GEMINI_EVENTS:
+        return "gemini"
+    return "claude"
+
+
+def normalise_payload(payload, dialect):
+    """A foreign payload in the Claude shape the handlers read."""
+    if dialect == "claude":
+        return payload
+    p = dict(payload)
+    if dialect == "cursor":
+        if "tool_name" not in p and isinstance(p.get("command"), str):
+            p["tool_name"], p["tool_input"] = "Shell", {"command": p["command"]}
+        elif "tool_name" not in p and isinstance(p.get("file_path"), str):
+            p["tool_name"], p["tool_input"] = "Edit", {"file_path": p["file_path"]}
+        roots = p.get("workspace_roots")
+        if not isinstance(p.get("cwd"), str) and isinstance(roots, list) and roots and isinstance(roots[0], str):
+            p["cwd"] = roots[0]
+    if dialect == "gemini" and not isinstance(p.get("cwd"), str):
+        p["cwd"] = os.environ.get("GEMINI_CWD") or os.environ.get("GEMINI_PROJECT_DIR")
+    tool = p.get("tool_name")
+    if isinstance(tool, str) and tool in ADAPTER_TOOLS[dialect]:
+        p["tool_name"] = ADAPTER_TOOLS[dialect][tool]
+    return p
+
+
+def hook_output(dialect, event, result):
+    """Our answer (deny / block / context, or None for allow) as the agent expects it."""
+    event_name = HOOKS[event][0]
+    if dialect == "cursor":
+        if event == "pre-tool-use":
+            if result and "deny" in result:
+                return {"permission": "deny", "user_message": result["deny"].split(". ")[0],
+                        "agent_message": result["deny"]}
+            return {"permission": "allow"}
+        if result and "block" in result:
+            return {"followup_message": result["block"]}
+        if result and event == "session-start":
+            return {"additional_context": result["context"]}
+        return None
+    if not result:
+        return None
+    if dialect == "gemini":
+        if "deny" in result or "block" in result:
+            return {"decision": "deny", "reason": result.get("deny") or result["block"]}
+        return {"hookSpecificOutput": {"hookEventName": GEMINI_NAMES[event], "additionalContext": result["context"]}}
+    if dialect == "codex" and "context" in result and event != "user-prompt-submit":
+        return None  # Codex accepts added context on UserPromptSubmit only
     if "deny" in result:
         return {"hookSpecificOutput": {"hookEventName": event_name, "permissionDecision": "deny",
                                        "permissionDecisionReason": result["deny"]}}
@@ -1901,20 +1997,28 @@ def claude_hook_output(event_name, result):
     return {"hookSpecificOutput": {"hookEventName": event_name, "additionalContext": result["context"]}}
 
 
+DIALECTS = ("claude", "cursor", "gemini", "codex")
+
+
 def run_hook(argv):
-    """Entry for `agent-sync hook EVENT`: never raises, never exits non-zero."""
+    """Entry for `agent-sync hook EVENT [--agent NAME]`: never raises, never exits non-zero."""
     event = argv[0] if argv else ""
+    dialect = argv[argv.index("--agent") + 1] if "--agent" in argv[:-1] else None
     try:
-        if event not in HOOKS:
-            sys.stderr.write(f"agent-sync: unknown hook event {event!r}; allowed: {', '.join(HOOKS)}\n")
+        if event not in HOOKS or (dialect is not None and dialect not in DIALECTS):
+            sys.stderr.write(f"agent-sync: unknown hook {event!r} / agent {dialect!r}; events: {', '.join(HOOKS)}; "
+                             f"agents: {', '.join(DIALECTS)}\n")
             return 0
-        event_name, handler = HOOKS[event]
         payload = read_hook_payload()
-        result = handler(payload) if payload is not None else None
-        if result:
-            if "deny" in result:
-                sys.stderr.write(result["deny"].split(". ")[0] + "\n")
-            sys.stdout.write(json.dumps(claude_hook_output(event_name, result)) + "\n")
+        if payload is None:
+            return 0
+        dialect = dialect or detect_dialect(payload)
+        result = HOOKS[event][1](normalise_payload(payload, dialect), dialect)
+        if result and "deny" in result:
+            sys.stderr.write(result["deny"].split(". ")[0] + "\n")
+        out = hook_output(dialect, event, result)
+        if out is not None:
+            sys.stdout.write(json.dumps(out) + "\n")
     except Exception as e:
         sys.stderr.write(f"agent-sync: {event} hook skipped ({clean(e)[:300]})\n")
     return 0
@@ -2113,7 +2217,7 @@ def uninstall(repo):
     root = install_root(repo)
     skill_dir = os.path.join(root, SKILL_RELDIR)
     manifest = read_json_file(os.path.join(skill_dir, INSTALL_MANIFEST), "install manifest") or {}
-    removed = []
+    removed = uninstall_agents(root, manifest) + uninstall_git_hook(root)
     for settings_file in ("settings.json", "settings.local.json"):
         path = os.path.join(root, ".claude", settings_file)
         settings = read_json_file(path, "Claude Code settings")
@@ -2197,6 +2301,227 @@ def doctor(repo):
         os.path.join(root, ".gitignore"), encoding="utf-8", errors="replace").read()
     checks.append((".gitignore covers state", ignored, GITIGNORE_LINE if ignored else f"add {GITIGNORE_LINE} to .gitignore"))
     return root, checks
+
+
+# Other agents, MCP and git: each writes or merges one configuration file and
+# records it in the manifest, so uninstall takes exactly that back out.
+
+PYZ_IN_REPO = ".claude/skills/agent-sync/agent-sync.pyz"
+
+
+def hook_command(interpreter, pyz, event, agent):
+    return f'{interpreter} -I -S "{pyz}" hook {event} --agent {agent} || exit 1'
+
+
+def mcp_server_entry(interpreter):
+    return {"type": "stdio", "command": interpreter.split()[0],
+            "args": interpreter.split()[1:] + ["-I", "-S", "${CLAUDE_PROJECT_DIR:-.}/" + PYZ_IN_REPO, "mcp"], "env": {}}
+
+
+def install_mcp_json(root):
+    path = os.path.join(root, ".mcp.json")
+    config = read_json_file(path, "MCP configuration") or {}
+    servers = config.setdefault("mcpServers", {})
+    if not isinstance(servers, dict):
+        raise AgentSyncError(f"{path}: mcpServers is not an object; left untouched")
+    servers["agent-sync"] = mcp_server_entry(hook_interpreter())
+    return write_if_changed(path, json_text(config))
+
+
+def cursor_hooks(root):
+    # Events and answer shapes: https://cursor.com/docs/hooks (an unknown event
+    # name makes Cursor ignore the whole file, so only documented ones).
+    interpreter, pyz = hook_interpreter(), os.path.join(root, SKILL_RELDIR, "agent-sync.pyz")
+    events = {"sessionStart": "session-start", "preToolUse": "pre-tool-use", "beforeShellExecution": "pre-tool-use",
+              "afterFileEdit": "post-tool-use", "stop": "stop", "sessionEnd": "session-end"}
+    return {event: [{"command": hook_command(interpreter, pyz, ours, "cursor")}] for event, ours in events.items()}
+
+
+def gemini_hooks(root):
+    # https://geminicli.com/docs/hooks/reference: timeouts in milliseconds.
+    interpreter = hook_interpreter()
+    pyz = "$GEMINI_PROJECT_DIR/" + PYZ_IN_REPO
+    block = {}
+    for ours, theirs in GEMINI_NAMES.items():
+        group = {"hooks": [{"name": f"agent-sync-{ours}", "type": "command",
+                            "command": hook_command(interpreter, pyz, ours, "gemini"), "timeout": 10000}]}
+        if ours == "pre-tool-use":
+            group["matcher"] = "write_file|replace|run_shell_command"
+        block[theirs] = [group]
+    return block
+
+
+def install_agent(root, agent, manifest):
+    """Write or merge another agent's configuration; returns the changed file or None."""
+    if agent == "cursor":
+        path = os.path.join(root, ".cursor", "hooks.json")
+        config = read_json_file(path, "Cursor hooks") or {"version": 1}
+        hooks = config.setdefault("hooks", {})
+        for event, entries in cursor_hooks(root).items():
+            existing = hooks.setdefault(event, [])
+            if entries[0] not in existing:
+                strip_our_handlers_flat(existing)
+                existing.extend(entries)
+    elif agent == "gemini":
+        path = os.path.join(root, ".gemini", "settings.json")
+        config = merge_hooks(read_json_file(path, "Gemini CLI settings") or {}, gemini_hooks(root))
+    elif agent == "codex":
+        return install_codex(root, manifest)
+    else:
+        raise UsageError(f"unknown agent {agent!r}; choose claude, cursor, gemini or codex")
+    existed = os.path.exists(path)
+    if write_if_changed(path, json_text(config)):
+        if not existed:
+            manifest.setdefault("created_files", []).append(os.path.relpath(path, root))
+        return os.path.relpath(path, root)
+    return None
+
+
+def strip_our_handlers_flat(entries):
+    entries[:] = [e for e in entries if not is_our_handler(e)]
+
+
+CODEX_SECTION = "[mcp_servers.agent-sync]"
+
+
+def install_codex(root, manifest):
+    """Codex learns about agent-sync as an MCP server in .codex/config.toml."""
+    path = os.path.join(root, ".codex", "config.toml")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = None
+    if text is not None and CODEX_SECTION in text:
+        return None
+    interpreter = hook_interpreter().split()
+    args = interpreter[1:] + ["-I", "-S", os.path.join(root, SKILL_RELDIR, "agent-sync.pyz"), "mcp"]
+    section = (f"{CODEX_SECTION}\ncommand = {json.dumps(interpreter[0])}\n"
+               f"args = [{', '.join(json.dumps(a) for a in args)}]\n")
+    prefix = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
+    if text is None:
+        manifest.setdefault("created_files", []).append(os.path.relpath(path, root))
+    write_if_changed(path, (text or "") + prefix + section)
+    return os.path.relpath(path, root)
+
+
+def uninstall_agents(root, manifest):
+    removed = []
+    created = set(manifest.get("created_files", []))
+    cursor = os.path.join(root, ".cursor", "hooks.json")
+    config = read_json_file(cursor, "Cursor hooks")
+    if config and isinstance(config.get("hooks"), dict):
+        for event in list(config["hooks"]):
+            strip_our_handlers_flat(config["hooks"][event])
+            if not config["hooks"][event]:
+                del config["hooks"][event]
+        removed += remove_or_rewrite(root, cursor, config, created, {"version": 1, "hooks": {}})
+    gemini = os.path.join(root, ".gemini", "settings.json")
+    config = read_json_file(gemini, "Gemini CLI settings")
+    if config is not None:
+        removed += remove_or_rewrite(root, gemini, unmerge_hooks(config), created, {})
+    mcp = os.path.join(root, ".mcp.json")
+    config = read_json_file(mcp, "MCP configuration")
+    if config and isinstance(config.get("mcpServers"), dict) and "agent-sync" in config["mcpServers"]:
+        del config["mcpServers"]["agent-sync"]
+        removed += remove_or_rewrite(root, mcp, config, created, {"mcpServers": {}})
+    codex = os.path.join(root, ".codex", "config.toml")
+    if os.path.exists(codex):
+        with open(codex, encoding="utf-8") as f:
+            text = f.read()
+        if CODEX_SECTION in text:
+            start = text.index(CODEX_SECTION)
+            nxt = re.search(r"^\[", text[start + len(CODEX_SECTION):], re.M)
+            end = start + len(CODEX_SECTION) + nxt.start() if nxt else len(text)
+            kept = (text[:start].rstrip("\n") + "\n" + text[end:]).strip("\n")
+            removed += remove_or_rewrite(root, codex, kept + "\n" if kept else "", created, "")
+    return removed
+
+
+def remove_or_rewrite(root, path, content, created, empty):
+    rel = os.path.relpath(path, root)
+    if content == empty and rel in created:
+        os.remove(path)
+        parent = os.path.dirname(path)
+        if not os.listdir(parent):
+            os.rmdir(parent)
+    elif not write_if_changed(path, content if isinstance(content, str) else json_text(content)):
+        return []
+    return [rel]
+
+
+GIT_HOOK_MARK = "# agent-sync pre-commit guard"
+
+
+def git_hooks_dir(root):
+    import subprocess
+    try:
+        out = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=root, capture_output=True,
+                             text=True, timeout=30)
+    except OSError as e:
+        raise AgentSyncError(f"git is needed for --git-hook: {e}")
+    if out.returncode != 0:
+        raise AgentSyncError(f"{root} is not a git repository: {out.stderr.strip()}")
+    return os.path.normpath(os.path.join(root, out.stdout.strip()))
+
+
+def install_git_hook(root):
+    """A pre-commit hook that refuses commits of files other live agents hold;
+    an existing pre-commit hook is kept and run first."""
+    hooks = git_hooks_dir(root)
+    path = os.path.join(hooks, "pre-commit")
+    chained = path + ".before-agent-sync"
+    script = (f"#!/bin/sh\n{GIT_HOOK_MARK} (agent-sync install --git-hook); AGENT_SYNC_ALLOW_COMMIT=1 skips it.\n"
+              f"if [ -x \"$0.before-agent-sync\" ]; then \"$0.before-agent-sync\" \"$@\" || exit $?; fi\n"
+              f"[ \"$AGENT_SYNC_ALLOW_COMMIT\" = 1 ] && exit 0\n"
+              f"pyz='{os.path.join(root, SKILL_RELDIR, 'agent-sync.pyz')}'\n"
+              f"[ -f \"$pyz\" ] || {{ echo \"agent-sync: $pyz is missing; commit not checked\" >&2; exit 0; }}\n"
+              f"{hook_interpreter()} -I -S \"$pyz\" check-commit\n")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            if GIT_HOOK_MARK not in f.read():
+                os.replace(path, chained)
+    return write_if_changed(path, script, 0o755)
+
+
+def uninstall_git_hook(root):
+    try:
+        hooks = git_hooks_dir(root)
+    except AgentSyncError:
+        return []
+    path = os.path.join(hooks, "pre-commit")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        if GIT_HOOK_MARK not in f.read():
+            return []
+    os.remove(path)
+    if os.path.exists(path + ".before-agent-sync"):
+        os.replace(path + ".before-agent-sync", path)
+    return [os.path.relpath(path, root)]
+
+
+def staged_paths(ctx):
+    import subprocess
+    out = subprocess.run(["git", "diff", "--cached", "--name-only", "-z", "--diff-filter=ACDMRT"], cwd=ctx.top,
+                         capture_output=True, timeout=60)
+    return [p for p in out.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def check_commit(ctx):
+    """Locks held by other live agents on staged files: [(path, lock row)]."""
+    conn = open_db(ctx.db_path, create=False)
+    if conn is None:
+        return []
+    now = time.time()
+    found = []
+    for rel in staged_paths(ctx):
+        try:
+            target = file_target(ctx, os.path.join(ctx.top, rel))
+        except UsageError:
+            continue
+        found += [(target.path, r) for r in foreign_holders(conn, ctx, target, now)]
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -2865,10 +3190,41 @@ def cmd_console(ctx, args):
 def cmd_install(ctx, args):
     if args.check:
         return cmd_doctor(ctx, args)
+    agent = args.agent or "claude"
+    if agent not in DIALECTS:
+        raise UsageError(f"--agent must be one of {', '.join(DIALECTS)}")
     root, changed = install(args.repo, "settings.local.json" if args.local else "settings.json",
-                            write_settings=not args.no_settings)
+                            write_settings=not args.no_settings and agent == "claude")
+    manifest_path = os.path.join(root, SKILL_RELDIR, INSTALL_MANIFEST)
+    manifest = read_json_file(manifest_path, "install manifest") or {}
+    if agent != "claude":
+        changed += [c for c in [install_agent(root, agent, manifest)] if c]
+    if args.mcp:
+        mcp_existed = os.path.exists(os.path.join(root, ".mcp.json"))
+        if install_mcp_json(root):
+            changed.append(".mcp.json")
+            if not mcp_existed:
+                manifest.setdefault("created_files", []).append(".mcp.json")
+    if args.git_hook and install_git_hook(root):
+        changed.append("git pre-commit hook")
+    write_if_changed(manifest_path, json_text(manifest))
     text = f"agent-sync {VERSION} installed in {root}: " + (", ".join(changed) if changed else "nothing to change")
     return {"root": root, "changed": changed}, text
+
+
+def cmd_check_commit(ctx, args):
+    if env_flag("AGENT_SYNC_ALLOW_COMMIT"):
+        return {"held": []}, ""
+    try:
+        held = check_commit(ctx)
+    except (AgentSyncError, sqlite3.Error, OSError) as e:
+        sys.stderr.write(f"agent-sync: commit not checked ({clean(e)[:200]})\n")
+        return {"held": []}, ""
+    if held:
+        now = time.time()
+        raise Conflict("commit refused: " + "; ".join(describe_lock(r, now) for _, r in held)
+                       + ". Coordinate with the holder, or set AGENT_SYNC_ALLOW_COMMIT=1 for this one commit")
+    return {"held": []}, ""
 
 
 def cmd_uninstall(ctx, args):
@@ -2887,6 +3243,169 @@ def cmd_doctor(ctx, args):
     if not data["ok"]:
         raise AgentSyncError(text.replace("\n", "; "))
     return data, text
+
+
+# ---------------------------------------------------------------------------
+# MCP server: the CLI's commands as Model Context Protocol tools over stdio
+# (JSON-RPC 2.0, one message per line, nothing else on stdout), for agents
+# that speak MCP instead of running hooks.
+# ---------------------------------------------------------------------------
+
+MCP_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+S, I, N, B, L = "string", "integer", "number", "boolean", "array"
+TASK_ARG = {"task": (S, "task id or exact title")}
+MCP_TOOLS = {
+    "whoami": (cmd_whoami, "Your agent id and name in the shared coordination state.", {}, ()),
+    "register": (cmd_register, "Name yourself (and your role) so other agents know who you are.",
+                 {"name": (S, "short name"), "role": (S, "what you work on")}, ("name",)),
+    "status": (cmd_status, "Agents, tasks, locks, unread messages and recent decisions in this repository.",
+               {"compact": (B, "terse Markdown (default true)")}, ()),
+    "tasks": (cmd_tasks, "The task board.", {"status": (S, "open, in_progress, blocked or done")}, ()),
+    "create_task": (cmd_create_task, "Create a task; files are the paths it touches (locked when claimed).",
+                    {"title": (S, "title"), "description": (S, "details"), "file": (L, "repo paths"),
+                     "priority": (I, "higher first"), "depends_on": (L, "tasks that must be done first")}, ("title",)),
+    "claim_task": (task_command("claimed", claim_task), "Claim a task; locks its files for you.", TASK_ARG, ("task",)),
+    "claim_next": (cmd_claim_next, "Claim the next ready task (highest priority, then oldest).", {}, ()),
+    "complete_task": (task_command("completed", complete_task), "Mark your task done; releases its locks.",
+                      TASK_ARG, ("task",)),
+    "block_task": (task_command("blocked", block_task), "Mark a task blocked, with the reason.",
+                   {**TASK_ARG, "reason": (S, "why")}, ("task", "reason")),
+    "release_task": (task_command("released", release_task), "Give a claimed task back to the board.", TASK_ARG, ("task",)),
+    "lock": (cmd_lock, "Lock files (dir/ or glob too) before editing, or named resources; all or nothing.",
+             {"paths": (L, "paths, or resource names with resource=true"), "reason": (S, "why"),
+              "ttl": (N, "minutes (default 60)"), "wait": (N, "seconds to wait for a held lock"),
+              "resource": (B, "lock named resources instead of paths")}, ("paths",)),
+    "unlock": (cmd_unlock, "Release your lock.", {"path": (S, "path or resource"), "resource": (B, "a resource")},
+               ("path",)),
+    "locks": (cmd_locks, "Live locks.", {"all": (B, "include expired")}, ()),
+    "send": (cmd_send, "Message an agent id, name, role, or all.",
+             {"to": (S, "id, name, role or all"), "message": (S, "text"), "reply_to": (I, "message id")},
+             ("to", "message")),
+    "inbox": (cmd_inbox, "Your unread messages.", {"all": (B, "include read ones")}, ()),
+    "read_message": (cmd_read_message, "Show one message and mark it read.", {"id": (I, "message id")}, ("id",)),
+    "ack": (cmd_ack, "Acknowledge a message (its sender sees the receipt).", {"id": (I, "message id")}, ("id",)),
+    "decision": (cmd_decision, "Record a decision every agent should follow.", {"text": (S, "the decision")}, ("text",)),
+    "decisions": (cmd_decisions, "Recorded decisions.", {"limit": (I, "how many")}, ()),
+    "log": (cmd_log, "Append an entry to the shared activity log.",
+            {"type": (S, "kind of entry"), "message": (S, "text"), "file": (S, "related path")}, ("type", "message")),
+}
+MCP_DEFAULTS = {"compact": True, "priority": 0, "description": "", "reason": "", "limit": 50, "force": False,
+                "all": False, "resource": False, "status": None, "role": None, "file": None, "depends_on": None,
+                "ttl": None, "wait": None, "reply_to": None}
+PY_TYPES = {S: str, I: int, N: (int, float), B: bool, L: list}
+
+
+def mcp_tool_list():
+    tools = []
+    for name, (_, description, props, required) in MCP_TOOLS.items():
+        schema = {"type": "object", "properties": {}, "additionalProperties": False}
+        for prop, (kind, text) in props.items():
+            schema["properties"][prop] = {"type": kind, "description": text}
+            if kind == L:
+                schema["properties"][prop]["items"] = {"type": "string"}
+        if required:
+            schema["required"] = list(required)
+        tools.append({"name": name, "description": description, "inputSchema": schema})
+    return tools
+
+
+class Args:
+    def __init__(self, values):
+        self.__dict__.update(values)
+
+
+def mcp_call(ctx, name, arguments):
+    """(is_error, text, data) for one tool call; errors are the CLI's one-liners."""
+    if name not in MCP_TOOLS:
+        return True, f"unknown tool {name!r}", None
+    fn, _, props, required = MCP_TOOLS[name]
+    arguments = arguments if isinstance(arguments, dict) else {}
+    values = dict(MCP_DEFAULTS)
+    for key, value in arguments.items():
+        if key not in props:
+            return True, f"{name}: unknown argument {key!r}", None
+        kind = props[key][0]
+        if not isinstance(value, PY_TYPES[kind]) or (kind in (I, N) and isinstance(value, bool)):
+            return True, f"{name}: {key} must be of type {kind}", None
+        if kind == L and not all(isinstance(v, str) for v in value):
+            return True, f"{name}: {key} must be a list of strings", None
+        values[key] = value
+    missing = [r for r in required if r not in arguments]
+    if missing:
+        return True, f"{name}: missing {', '.join(missing)}", None
+    try:
+        data, text = fn(ctx, Args(values))
+    except AgentSyncError as e:
+        return True, clean(str(e)), None
+    except sqlite3.Error as e:
+        return True, str(storage_error(ctx.db_path, e)), None
+    return False, text, data
+
+
+def mcp_identity(ctx, client_name):
+    """AGENT_SYNC_ID, else the Claude Code session, else one id per server
+    process named after the client."""
+    if ctx.id_source.startswith("local"):
+        base = re.sub(r"[^A-Za-z0-9._-]+", "-", client_name or "mcp").strip("-")[:40] or "mcp"
+        ctx.agent_id, ctx.id_source = f"{base}-{os.getpid()}", f"MCP client {client_name or 'unknown'}"
+
+
+def mcp_handle(ctx, message):
+    """The response to one JSON-RPC message, or None for a notification."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "invalid request"}}
+    method, msg_id, params = message.get("method"), message.get("id"), message.get("params") or {}
+    if "id" not in message:
+        return None
+    if not isinstance(params, dict):
+        return {"jsonrpc": "2.0", "id": msg_id, "error": {"code": -32602, "message": "params must be an object"}}
+    if method == "initialize":
+        client = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {}
+        mcp_identity(ctx, str(client.get("name") or ""))
+        asked = params.get("protocolVersion")
+        version = asked if asked in MCP_VERSIONS else MCP_VERSIONS[-1]
+        result = {"protocolVersion": version, "capabilities": {"tools": {}},
+                  "serverInfo": {"name": "agent-sync", "version": VERSION},
+                  "instructions": "Shared coordination with other agents in this repository: check status, claim "
+                                  "tasks, lock files before editing, message other agents, record decisions."}
+    elif method == "ping":
+        result = {}
+    elif method == "tools/list":
+        result = {"tools": mcp_tool_list()}
+    elif method == "tools/call":
+        is_error, text, data = mcp_call(ctx, params.get("name"), params.get("arguments"))
+        result = {"content": [{"type": "text", "text": text}], "isError": is_error}
+        if data is not None:
+            result["structuredContent"] = data
+    else:
+        return {"jsonrpc": "2.0", "id": msg_id, "error": {"code": -32601, "message": f"method not found: {method}"}}
+    return {"jsonrpc": "2.0", "id": msg_id, "result": result}
+
+
+def run_mcp():
+    cwd = os.environ.get("CLAUDE_PROJECT_DIR")
+    ctx = Context(cwd=cwd if cwd and _is_dir(cwd) else None)
+    out = sys.stdout
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            message = json.loads(line)
+        except ValueError:
+            reply = {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}}
+        else:
+            batch = message if isinstance(message, list) else [message]
+            replies = [r for r in (mcp_handle(ctx, m) for m in batch) if r is not None]
+            reply = replies if isinstance(message, list) else (replies[0] if replies else None)
+        if reply:
+            out.write(json.dumps(reply) + "\n")
+            out.flush()
+    return 0
+
+
+def cmd_mcp(ctx, args):
+    run_mcp()
+    return {}, ""
 
 
 class Parser:
@@ -2971,11 +3490,16 @@ class Parser:
         add("install", cmd_install, "install the skill and hooks into a repository", repo,
             (("--no-settings",), {"action": "store_true"}),
             (("--local",), {"action": "store_true", "help": "write .claude/settings.local.json"}),
-            (("--check",), {"action": "store_true", "help": "same as doctor"}))
+            (("--check",), {"action": "store_true", "help": "same as doctor"}),
+            (("--agent",), {"help": "claude (default), cursor, gemini or codex"}),
+            (("--mcp",), {"action": "store_true", "help": "also register the MCP server in .mcp.json"}),
+            (("--git-hook",), {"action": "store_true", "help": "add a pre-commit guard against committing locked files"}))
+        add("check-commit", cmd_check_commit, "refuse if a staged file is locked by another live agent (git hook)")
+        add("mcp", cmd_mcp, "serve the commands as MCP tools over stdio")
         add("uninstall", cmd_uninstall, "remove exactly what install added", repo)
         add("doctor", cmd_doctor, "check an installation", repo)
-        add("hook", None, "Claude Code hook entry point (reads event JSON on stdin)",
-            (("event",), {"choices": list(HOOKS)}))
+        add("hook", None, "hook entry point: reads the event JSON on stdin",
+            (("event",), {"choices": list(HOOKS)}), (("--agent",), {"choices": DIALECTS}))
         return parser
 
 
@@ -2992,7 +3516,7 @@ def run_cli(argv):
         as_json = getattr(args, "json", False)
         if not getattr(args, "func", None):
             raise UsageError("name a command; see agent-sync --help")
-        ctx = Context() if args.command not in ("install", "uninstall", "doctor", "console") else None
+        ctx = Context() if args.command not in ("install", "uninstall", "doctor", "console", "mcp") else None
         data, text = args.func(ctx, args)
     except AgentSyncError as e:
         print_error(str(e), as_json, e.exit_code)
@@ -3025,7 +3549,7 @@ def main(argv=None):
             stream.reconfigure(errors="replace")
         except (AttributeError, ValueError):
             pass
-    if argv[:1] == ["hook"]:
+    if argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv:
         return run_hook(argv[1:])
     try:
         return run_cli(argv)
