@@ -190,7 +190,7 @@ def agent_id_for_session(session_id):
     return "cc-" + short_hash(session_id)
 
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}")
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}"
 
 
 def resolve_identity(session_id=None):
@@ -199,7 +199,7 @@ def resolve_identity(session_id=None):
     else one stable local id per user."""
     explicit = os.environ.get("AGENT_SYNC_ID", "").strip()
     if explicit:
-        if not ID_PATTERN.fullmatch(explicit) or explicit == SYSTEM_SENDER:
+        if not re.fullmatch(ID_PATTERN, explicit) or explicit == SYSTEM_SENDER:
             raise UsageError(f"AGENT_SYNC_ID {explicit!r} is not a valid id "
                              "(letters, digits and ._@:+- only, at most 64, not 'agent-sync')")
         return explicit, "AGENT_SYNC_ID"
@@ -1257,14 +1257,16 @@ def snapshot(conn, ctx, now, limit=20):
 # model's context, it is quoted inside a frame it cannot close or forge.
 # ---------------------------------------------------------------------------
 
-_TERMINAL_UNSAFE = re.compile(
+# Patterns stay strings and go through re's own cache: compiling them at import
+# would cost every hook run, and most runs never print agent-written text.
+_TERMINAL_UNSAFE = (
     "\x1b\\[[0-?]*[ -/]*[@-~]?"            # CSI sequences
     "|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)?"   # OSC sequences (titles, hyperlinks, clipboard)
     "|\x1b[PX^_][^\x1b]*(?:\x1b\\\\)?"      # DCS, SOS, PM, APC strings
     "|\x1b.?"                               # any other escape
     "|\x9b[0-?]*[ -/]*[@-~]?"               # 8-bit CSI
     "|[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]")
-_FRAME_TAG = re.compile(r"<(\s*/?\s*agent-sync-state)", re.I)
+_FRAME_TAG = r"(?i)<(\s*/?\s*agent-sync-state)"
 
 
 def clean(text, multiline=False):
@@ -1274,12 +1276,12 @@ def clean(text, multiline=False):
     text = text.replace("\r\n", "\n").replace("\t", "    ")
     if not multiline:
         text = text.replace("\n", " ")
-    return _TERMINAL_UNSAFE.sub("", text)
+    return re.sub(_TERMINAL_UNSAFE, "", text)
 
 
 def for_model(text, limit=200):
     """Agent-written text as a quoted, single-line value inside the untrusted frame."""
-    text = _FRAME_TAG.sub(r"&lt;\1", clean(text))
+    text = re.sub(_FRAME_TAG, r"&lt;\1", clean(text))
     if len(text) > limit:
         text = text[:limit] + "..."
     return '"' + text.replace('"', "'") + '"'
@@ -1288,7 +1290,7 @@ def for_model(text, limit=200):
 def quote_block(text, limit):
     """A multi-line agent text as a "> " quoted block: no line of it can pose
     as a heading, a tag or an instruction of ours."""
-    text = _FRAME_TAG.sub(r"&lt;\1", clean(text, multiline=True))
+    text = re.sub(_FRAME_TAG, r"&lt;\1", clean(text, multiline=True))
     cut = len(text) > limit
     lines = text[:limit].split("\n")
     return "\n".join("  > " + line for line in lines) + ("\n  > [...cut]" if cut else "")
@@ -1512,7 +1514,7 @@ def hook_db(ctx, create=False):
     return open_db(ctx.db_path, create=create, timeout=HOOK_DB_TIMEOUT) if ctx else None
 
 
-PATCH_FILE_LINE = re.compile(r"^\*\*\* (?:Update File|Add File|Delete File|Move to): (.+?)\s*$", re.M)
+PATCH_FILE_LINE = r"(?m)^\*\*\* (?:Update File|Add File|Delete File|Move to): (.+?)\s*$"
 
 
 def edited_paths(tool, tool_input):
@@ -1520,7 +1522,7 @@ def edited_paths(tool, tool_input):
     in a Codex apply_patch."""
     if tool == "apply_patch":
         patch = tool_input.get("command") or tool_input.get("input") or tool_input.get("patch")
-        return PATCH_FILE_LINE.findall(patch)[:200] if isinstance(patch, str) else []
+        return re.findall(PATCH_FILE_LINE, patch)[:200] if isinstance(patch, str) else []
     for key in ("file_path", "notebook_path", "path", "target_file"):
         raw = tool_input.get(key)
         if isinstance(raw, str) and raw and "\x00" not in raw:
@@ -1541,9 +1543,14 @@ def lock_denial(ctx, rows, target, now):
 
 
 def deny_for_locks(conn, ctx, target, rows, now):
-    with Tx(conn, HOOK_DB_TIMEOUT):
-        for r in rows:
-            remember_waiter(conn, ctx.agent_id, r, now)
+    """The denial, after noting the agent as a waiter for a "now free" notice;
+    that note is best effort, so a read-only database still denies."""
+    try:
+        with Tx(conn, 1.0):
+            for r in rows:
+                remember_waiter(conn, ctx.agent_id, r, now)
+    except sqlite3.Error:
+        pass
     return {"deny": lock_denial(ctx, rows, target, now)}
 
 
