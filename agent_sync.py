@@ -288,6 +288,16 @@ def file_target(ctx, raw, base=None):
     return Target("file", normalise_key(rel), display, real)
 
 
+def targets_in_repo(ctx, raws):
+    """Targets for the paths that lie inside the repository; others are skipped
+    (nothing outside can be locked, so nothing there needs checking)."""
+    for raw in raws:
+        try:
+            yield file_target(ctx, raw)
+        except UsageError:
+            continue
+
+
 def dir_target_from(rel):
     if rel in (".", ""):
         return Target("dir", ROOT_DIR_KEY, ROOT_DIR_KEY)
@@ -1718,11 +1728,7 @@ def git_effects(args, writes, resets):
 
 
 def guard_shell(conn, ctx, writes, reset, now):
-    for raw in writes:
-        try:
-            target = file_target(ctx, raw)
-        except UsageError:
-            continue
+    for target in targets_in_repo(ctx, writes):
         foreign = foreign_holders(conn, ctx, target, now)
         if foreign:
             return deny_for_locks(conn, ctx, target, foreign, now)
@@ -1747,11 +1753,7 @@ def hook_pre_tool_use(payload, dialect="claude"):
         if conn is None:
             return None
         now = time.time()
-        for raw in paths:
-            try:
-                target = file_target(ctx, raw)
-            except UsageError:
-                continue
+        for target in targets_in_repo(ctx, paths):
             denial = guard_edit(conn, ctx, target, now)
             if denial:
                 return denial
@@ -1792,14 +1794,7 @@ def hook_post_tool_use(payload, dialect="claude"):
     now = time.time()
     edit = tool in EDIT_TOOLS or tool == "apply_patch"
     paths = edited_paths(tool, tool_input) if isinstance(tool_input, dict) and (edit or tool in READ_TOOLS) else []
-    targets = []
-    for raw in paths:
-        try:
-            target = file_target(ctx, raw)
-        except UsageError:
-            continue
-        if target.kind == "file":
-            targets.append(target)
+    targets = [t for t in targets_in_repo(ctx, paths) if t.kind == "file"]
     if targets:
         with Tx(conn, HOOK_DB_TIMEOUT):
             if edit:
@@ -2522,11 +2517,7 @@ def check_commit(ctx):
         return []
     now = time.time()
     found = []
-    for rel in staged_paths(ctx):
-        try:
-            target = file_target(ctx, os.path.join(ctx.top, rel))
-        except UsageError:
-            continue
+    for target in targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in staged_paths(ctx)]):
         found += [(target.path, r) for r in foreign_holders(conn, ctx, target, now)]
     return found
 
