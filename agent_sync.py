@@ -396,6 +396,15 @@ def glob_prefix(pattern):
     return "/".join(literal) + "/" if literal else ROOT_DIR_KEY
 
 
+def glob_may_enter(pattern, dir_key):
+    """Whether a glob can match a path inside a directory: `*.md` cannot reach
+    into `lib/`, `**/*.md` and `*/x.md` can."""
+    if "**" in pattern or dir_key == ROOT_DIR_KEY:
+        return True
+    parts, dirs = pattern.split("/"), dir_key.rstrip("/").split("/")
+    return len(parts) > len(dirs) and all(glob_regex(p).match(d) for p, d in zip(parts, dirs))
+
+
 def dir_covers(dir_key, key):
     return dir_key == ROOT_DIR_KEY or key.startswith(dir_key)
 
@@ -415,8 +424,9 @@ def targets_overlap(a_kind, a_key, b_kind, b_key):
     if a_kind == "dir":
         if b_kind == "file":
             return dir_covers(a_key, b_key)
-        other = b_key if b_kind == "dir" else glob_prefix(b_key)
-        return dir_covers(a_key, other) or dir_covers(other, a_key)
+        if b_kind == "dir":
+            return dir_covers(a_key, b_key) or dir_covers(b_key, a_key)
+        return dir_covers(a_key, glob_prefix(b_key)) or glob_may_enter(b_key, a_key)
     pa, pb = glob_prefix(a_key), glob_prefix(b_key)
     return dir_covers(pa, pb) or dir_covers(pb, pa)
 
@@ -975,8 +985,9 @@ def claim_next(conn, ctx, now):
         " ON p.id = d.depends_on WHERE d.task_id = t.id AND p.status<>'done')"
         " ORDER BY t.priority DESC, t.id LIMIT 200").fetchall()
     orphans = conn.execute(
-        TASK_SELECT + " WHERE t.status='in_progress' AND t.owner<>? AND (a.id IS NULL OR a.last_seen < ?"
-        " OR a.pid IS NOT NULL)", (ctx.agent_id, now - offline)).fetchall()
+        "SELECT t.*, a.name AS owner_name, a.status AS owner_status, a.last_seen, a.pid, a.host FROM agents a"
+        " CROSS JOIN tasks t ON t.owner = a.id WHERE (a.last_seen < ? OR a.pid IS NOT NULL) AND a.id<>?"
+        " AND t.status='in_progress'", (now - offline, ctx.agent_id)).fetchall()
     candidates += [t for t in orphans if not task_owner_live(t, now) and not pending_deps(conn, t["id"])]
     candidates.sort(key=lambda t: (-t["priority"], t["id"]))
     for task in candidates:
@@ -1243,10 +1254,8 @@ def snapshot(conn, ctx, now, limit=20):
     task_counts = dict.fromkeys(TASK_STATUSES, 0)
     for r in conn.execute("SELECT status, count(*) AS n FROM tasks GROUP BY status"):
         task_counts[r["status"]] = r["n"]
-    tasks = conn.execute(TASK_SELECT + " WHERE t.status IN ('in_progress', 'blocked') ORDER BY t.priority DESC, t.id"
-                         " LIMIT ?", (limit,)).fetchall()
-    tasks += conn.execute(TASK_SELECT + " WHERE t.status='open' ORDER BY t.priority DESC, t.id LIMIT ?",
-                          (limit,)).fetchall()
+    tasks = [t for status in ("in_progress", "blocked", "open") for t in conn.execute(
+        TASK_SELECT + " WHERE t.status=? ORDER BY t.priority DESC, t.id LIMIT ?", (status, limit))]
     lock_count = conn.execute("SELECT count(*) FROM locks WHERE expires_at > ?", (now,)).fetchone()[0]
     locks = conn.execute(LOCK_SELECT + " WHERE l.expires_at > ? ORDER BY l.expires_at DESC LIMIT ?",
                          (now, limit)).fetchall()

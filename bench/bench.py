@@ -109,7 +109,7 @@ def measure(tool, repo, runs):
     results["lock"] = median_ms(lambda: tool.timed(["lock", "src/lockme.py"])[0], runs,
                                 lambda: tool.run(["unlock", "src/lockme.py"]))
     results["claim-next"] = median_ms(lambda: tool.timed(["claim-next"])[0], runs,
-                                      lambda: tool.run(["create-task", "bench task", "--priority", "1000001"]))
+                                      lambda: tool.run(["create-task", "bench task", "--priority", "1000000"]))
     return results
 
 
