@@ -16,6 +16,7 @@ def repo_files(cli):
     (cli.repo / "src").mkdir()
     for name in ("a.py", "b.py", "c.py"):
         (cli.repo / "src" / name).write_text(f"# {name}\n")
+    cli.ok("init")
     return cli
 
 
