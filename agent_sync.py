@@ -2190,7 +2190,7 @@ def install(repo, settings_file="settings.json", write_settings=True):
     with open(archive, "rb") as f:
         if write_if_changed(os.path.join(skill_dir, "agent-sync.pyz"), f.read(), 0o755):
             changed.append(os.path.join(SKILL_RELDIR, "agent-sync.pyz"))
-    open_db(os.path.join(root, DB_RELPATH)).close()
+    os.makedirs(os.path.join(root, ".claude", "coordination"), exist_ok=True)
     gitignore = os.path.join(root, ".gitignore")
     if ensure_gitignore_line(gitignore, manifest):
         changed.append(".gitignore")
