@@ -1817,21 +1817,36 @@ def hook_post_tool_use(payload, dialect="claude"):
     return midturn_delivery(conn, ctx, now, push=dialect == "claude")
 
 
+def delivery_state(conn, agent_id, directed_only):
+    """(last_seen, last_push, whether mail waits) for an agent, in one read, so
+    that a hook with nothing to deliver writes nothing; None if unregistered."""
+    return conn.execute("SELECT last_seen, last_push, EXISTS (SELECT 1 FROM message_deliveries WHERE agent_id=?"
+                        " AND pushed_at IS NULL" + (" AND directed=1" if directed_only else "") + ") AS waiting"
+                        " FROM agents WHERE id=?", (agent_id, agent_id)).fetchone()
+
+
+def deliver(conn, ctx, now, directed_only, push=True):
+    """Heartbeat if due and push waiting mail in one transaction; only reads
+    when there is neither."""
+    state = delivery_state(conn, ctx.agent_id, directed_only)
+    push = push and (state is None or state["waiting"])
+    if not push and state is not None and now - state["last_seen"] < HEARTBEAT_SECONDS:
+        return [], 0
+    with Tx(conn, HOOK_DB_TIMEOUT):
+        ensure_agent(conn, ctx, now)
+        rows, more = take_pushes(conn, ctx.agent_id, now, directed_only) if push else ([], 0)
+    return rows, more
+
+
 def midturn_delivery(conn, ctx, now, push=True):
     """Between tool calls: a heartbeat now and then, and directed messages
     pushed at most every few seconds, so a busy agent sees them mid-turn
     (only where the agent's tool hook can carry context)."""
-    state = conn.execute("SELECT last_seen, last_push, EXISTS (SELECT 1 FROM message_deliveries WHERE agent_id=?"
-                         " AND directed=1 AND pushed_at IS NULL) AS waiting FROM agents WHERE id=?",
-                         (ctx.agent_id, ctx.agent_id)).fetchone()
+    state = delivery_state(conn, ctx.agent_id, directed_only=True)
     if state is None:
         return None
-    push = push and state["waiting"] and now - state["last_push"] >= MIDTURN_PUSH_SECONDS
-    if not push and now - state["last_seen"] < HEARTBEAT_SECONDS:
-        return None
-    with Tx(conn, HOOK_DB_TIMEOUT):
-        heartbeat(conn, ctx, now)
-        rows, more = take_pushes(conn, ctx.agent_id, now, directed_only=True) if push else ([], 0)
+    due = push and state["waiting"] and now - state["last_push"] >= MIDTURN_PUSH_SECONDS
+    rows, more = deliver(conn, ctx, now, directed_only=True, push=due)
     if rows:
         return {"context": push_text(rows, more, now, "agent-sync: new message(s) addressed to you arrived mid-task:")}
     return None
@@ -1845,9 +1860,7 @@ def hook_user_prompt_submit(payload, dialect="claude"):
     if conn is None:
         return None
     now = time.time()
-    with Tx(conn, HOOK_DB_TIMEOUT):
-        ensure_agent(conn, ctx, now)
-        rows, more = take_pushes(conn, ctx.agent_id, now, directed_only=False)
+    rows, more = deliver(conn, ctx, now, directed_only=False)
     if rows:
         return {"context": push_text(rows, more, now, "agent-sync: messages from other agents since your last turn:")}
     return None
@@ -1859,8 +1872,7 @@ def hook_stop(payload, dialect="claude"):
     if conn is None:
         return None
     now = time.time()
-    with Tx(conn, HOOK_DB_TIMEOUT):
-        rows, more = take_pushes(conn, ctx.agent_id, now, directed_only=True)
+    rows, more = deliver(conn, ctx, now, directed_only=True)
     if rows:
         return {"block": push_text(rows, more, now, "agent-sync: before you stop, react to these messages addressed "
                                    "to you (reply, ack, or act on them):")}

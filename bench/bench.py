@@ -72,8 +72,8 @@ def payload(repo, tool, **tool_input):
                        "tool_input": tool_input}).encode()
 
 
-def measure(tool, repo, runs):
-    """{name: median ms} for every hook and command on the database in `repo`."""
+def scenarios(tool, repo):
+    """{name: (argv, stdin, setup before each run)} for every hook and command."""
     os.makedirs(os.path.join(repo, "src"), exist_ok=True)
     for name in ("mine.py", "theirs.py"):
         with open(os.path.join(repo, "src", name), "w") as f:
@@ -86,31 +86,40 @@ def measure(tool, repo, runs):
     bash = payload(repo, "Bash", command="ls -la && echo hi > /tmp/agent-sync-bench")
     prompt = json.dumps({"session_id": "bench", "cwd": repo, "prompt": "go"}).encode()
     tool.run(["hook", "pre-tool-use"], stdin=mine)
-    results = {}
-
-    def hook(name, event, data, before=None):
-        results[name] = median_ms(lambda: tool.timed(["hook", event], stdin=data)[0], runs, before)
 
     def send_ten():
         for i in range(10):
             tool.run(["send", "--to", "bench", "--message", f"note {i}"], agent="peer")
+    return {
+        "pre-tool-use allow": (["hook", "pre-tool-use"], mine, None),
+        "pre-tool-use deny": (["hook", "pre-tool-use"], theirs, None),
+        "pre-tool-use Bash": (["hook", "pre-tool-use"], bash, None),
+        "post-tool-use": (["hook", "post-tool-use"], mine, None),
+        "user-prompt-submit, 0 msgs": (["hook", "user-prompt-submit"], prompt, None),
+        "user-prompt-submit, 10 msgs": (["hook", "user-prompt-submit"], prompt, send_ten),
+        "session-start": (["hook", "session-start"], prompt, None),
+        "stop": (["hook", "stop"], prompt, None),
+        "status": (["status"], None, None),
+        "status --compact": (["status", "--compact"], None, None),
+        "send": (["send", "--to", "peer", "--message", "hello"], None, None),
+        "lock": (["lock", "src/lockme.py"], None, lambda: tool.run(["unlock", "src/lockme.py"])),
+        "claim-next": (["claim-next"], None, lambda: tool.run(["create-task", "bench task", "--priority", "1000000"])),
+    }
 
-    hook("pre-tool-use allow", "pre-tool-use", mine)
-    hook("pre-tool-use deny", "pre-tool-use", theirs)
-    hook("pre-tool-use Bash", "pre-tool-use", bash)
-    hook("post-tool-use", "post-tool-use", mine)
-    hook("user-prompt-submit, 0 msgs", "user-prompt-submit", prompt)
-    hook("user-prompt-submit, 10 msgs", "user-prompt-submit", prompt, send_ten)
-    hook("session-start", "session-start", prompt)
-    hook("stop", "stop", prompt)
-    for name, args in (("status", ["status"]), ("status --compact", ["status", "--compact"]),
-                       ("send", ["send", "--to", "peer", "--message", "hello"])):
-        results[name] = median_ms(lambda: tool.timed(args)[0], runs)
-    results["lock"] = median_ms(lambda: tool.timed(["lock", "src/lockme.py"])[0], runs,
-                                lambda: tool.run(["unlock", "src/lockme.py"]))
-    results["claim-next"] = median_ms(lambda: tool.timed(["claim-next"])[0], runs,
-                                      lambda: tool.run(["create-task", "bench task", "--priority", "1000000"]))
-    return results
+
+def measure_all(setups, runs):
+    """{label: {name: median ms}}, the databases measured in alternation so
+    that machine noise falls on both alike."""
+    plans = {label: scenarios(tool, repo) for label, (tool, repo) in setups.items()}
+    samples = {label: {name: [] for name in plan} for label, plan in plans.items()}
+    for name in plans["empty"]:
+        for _ in range(runs):
+            for label, (tool, _) in setups.items():
+                argv, stdin, before = plans[label][name]
+                if before:
+                    before()
+                samples[label][name].append(tool.timed(argv, stdin=stdin)[0])
+    return {label: {name: statistics.median(v) for name, v in by_name.items()} for label, by_name in samples.items()}
 
 
 def fill_large(db, sizes):
@@ -244,9 +253,10 @@ def main():
             return (time.perf_counter() - t) * 1000
         floors[name] = median_ms(once, runs)
     floor = floors["python -c pass"]
-    tables = {}
-    for label in ("empty", "large"):
-        with tempfile.TemporaryDirectory() as repo:
+    with tempfile.TemporaryDirectory() as base:
+        setups = {}
+        for label in ("empty", "large"):
+            repo = os.path.join(base, label)
             subprocess.run(["git", "init", "-q", repo], check=True)
             tool = Tool(args.pyz, repo, flags)
             tool.run(["init"])
@@ -254,7 +264,8 @@ def main():
                 t = time.perf_counter()
                 fill_large(os.path.join(repo, ".claude", "coordination", "state.sqlite"), sizes)
                 print(f"large database built in {time.perf_counter() - t:.1f}s: {sizes}", flush=True)
-            tables[label] = measure(tool, repo, runs)
+            setups[label] = (tool, repo)
+        tables = measure_all(setups, runs)
     conc = [concurrency(args.pyz, flags, p, 10 if args.quick else 15) for p in ((8, 16) if args.quick else (8, 32, 64))]
     version = sys.version.split()[0]
     print(f"\nagent-sync benchmark, {time.strftime('%Y-%m-%d')}, Python {version}, flags {' '.join(flags)}, "

@@ -124,6 +124,9 @@ def test_every_event_fails_open_on_any_input(cli):
     samples = sample_payloads(cli.repo)
     garbage = dict(GARBAGE, deep=DEEP)
     wrong = {k: json.dumps(v).encode() for k, v in WRONG_TYPES_WITH_SESSION.items()}
+    wrong["non-utf8-in-strings"] = (b'{"session_id": "s-\xff\xfe", "cwd": "\xc3(", "tool_name": "Edit",'
+                                    b' "tool_input": {"file_path": "src/\xff.py", "command": "rm \xff"},'
+                                    b' "prompt": "\xed\xa0\x80"}')
 
     # 1. No database yet: garbage writes nothing for any event, and no hook but
     #    session-start ever creates the database.
