@@ -1,0 +1,184 @@
+"""Issue 4: the operator console, in a real terminal through tmux, and its
+plain and one-shot modes without one."""
+import json
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import PY, clean_env, denied, edit_payload
+
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Terminal:
+    """A console running in a detached tmux session of its own server."""
+
+    def __init__(self, cli, width=100, height=30):
+        self.cli, self.socket = cli, f"agent-sync-test-{uuid.uuid4().hex[:8]}"
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in clean_env(TERM="xterm-256color").items()
+                       if k in ("PATH", "HOME", "TERM", "LANG", "LC_ALL", "USER"))
+        command = f"env -i {env} {' '.join(PY)} {cli.pyz} console --interval 0.3"
+        self.tmux("new-session", "-d", "-x", str(width), "-y", str(height), "-s", "c", "-c", str(cli.repo), command)
+        self.tmux("set-option", "-t", "c", "remain-on-exit", "on")
+
+    def tmux(self, *args):
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
+
+    def screen(self, escapes=False):
+        return self.tmux("capture-pane", "-p", "-t", "c", *(["-e"] if escapes else [])).stdout
+
+    def wait_for(self, text, timeout=5.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            screen = self.screen()
+            if (text(screen) if callable(text) else text in screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not on screen within {timeout}s:\n{self.screen()}")
+
+    def type(self, line):
+        self.tmux("send-keys", "-t", "c", "-l", line)
+        self.tmux("send-keys", "-t", "c", "Enter")
+
+    def dead(self):
+        return self.tmux("list-panes", "-t", "c", "-F", "#{pane_dead}").stdout.strip() == "1"
+
+    def close(self):
+        self.tmux("kill-server")
+
+
+@pytest.fixture
+def term(cli):
+    cli.ok("init")
+    t = Terminal(cli)
+    try:
+        t.wait_for("operator>")
+        yield t
+    finally:
+        t.close()
+
+
+def operator_row(cli):
+    conn = sqlite3.connect(cli.db)
+    try:
+        return conn.execute("SELECT status FROM agents WHERE id='operator'").fetchone()
+    finally:
+        conn.close()
+
+
+@needs_tmux
+def test_changes_from_other_processes_appear_within_two_ticks(term):
+    cli = term.cli
+    cli.ok("register", "--name", "backend", "--role", "API", agent="backend")
+    start = time.time()
+    cli.ok("lock", "src/api.py", "--reason", "rewriting api", agent="backend")
+    screen = term.wait_for("rewriting api", timeout=2.0)
+    assert "src/api.py -> backend" in screen and time.time() - start < 2.0
+    cli.ok("send", "--to", "all", "-m", "contract changed", agent="backend")
+    term.wait_for("contract changed", timeout=2.0)
+    cli.ok("create-task", "Write migration", agent="backend")
+    term.wait_for("Write migration", timeout=2.0)
+    assert "Agents 1 active" in term.screen()
+
+
+@needs_tmux
+def test_console_lock_blocks_another_agent(term):
+    cli = term.cli
+    (cli.repo / "src").mkdir()
+    (cli.repo / "src" / "a.py").write_text("x\n")
+    term.type("lock src/a.py held by human")
+    term.wait_for("locked src/a.py")
+    rc, out, _ = cli.hook("pre-tool-use", edit_payload(cli.repo / "src" / "a.py"), agent="worker")
+    assert denied(out) and "held by human" in out["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+@needs_tmux
+def test_directive_all_reaches_every_active_agent(term):
+    cli = term.cli
+    for name in ("one", "two"):
+        cli.ok("register", "--name", name, agent=name)
+    term.type("directive all stop now")
+    term.wait_for("directive #")
+    for name in ("one", "two"):
+        rc, out, _ = cli.hook("stop", {"session_id": name, "cwd": str(cli.repo)}, agent=name)
+        assert out["decision"] == "block" and "stop now" in out["reason"]
+
+
+@needs_tmux
+def test_resize_to_80_by_24_keeps_every_pane(term):
+    term.cli.ok("register", "--name", "backend", agent="backend")
+    term.cli.ok("lock", "x.py", agent="backend")
+    term.tmux("resize-window", "-t", "c", "-x", "80", "-y", "24")
+    screen = term.wait_for(lambda s: max(len(line) for line in s.splitlines()) <= 80 and "operator>" in s)
+    for title in ("Agents", "Locks", "Tasks", "Feed", "operator>", "x.py -> backend"):
+        assert title in screen, title
+    assert len(screen.splitlines()) <= 24
+
+
+@needs_tmux
+def test_hostile_names_show_as_plain_text(term):
+    term.cli.ok("register", "--name", "ev\x1b[31mil\x1b]0;pwn\x07", agent="evil")
+    screen = term.wait_for("evil")
+    raw = term.screen(escapes=True)
+    assert "]0;pwn" not in raw and "pwn" not in screen
+
+
+@needs_tmux
+def test_bad_command_history_and_quit(term):
+    cli = term.cli
+    term.type("bogus thing")
+    screen = term.wait_for("error: unknown command")
+    assert not term.dead()
+    term.type("lock q.py")
+    term.wait_for("locked q.py")
+    term.tmux("send-keys", "-t", "c", "Up")
+    term.wait_for(lambda s: s.rstrip().endswith("operator> lock q.py"))
+    term.tmux("send-keys", "-t", "c", "C-u")
+    term.type("quit")
+    deadline = time.time() + 5
+    while not term.dead() and time.time() < deadline:
+        time.sleep(0.1)
+    assert term.dead()
+    assert operator_row(cli) == ("idle",)
+    assert cli.json("locks")[1]["locks"] == []
+
+
+def test_plain_mode_runs_commands_from_stdin(cli):
+    cli.ok("register", "--name", "worker", agent="worker")
+    cli.ok("create-task", "doomed", agent="worker")
+    cli.ok("create-task", "stuck", agent="worker")
+    script = "\n".join(["help", "lock plain.py reason here", "send worker please rebase", "task new Hotfix",
+                        "task done doomed", "task block stuck :: waiting on ops", "decision ship friday",
+                        "status", "msgs", "bogus", "quit"]) + "\n"
+    r = subprocess.run(PY + [str(cli.pyz), "console", "--plain", "--interval", "0.1"], input=script, text=True,
+                       capture_output=True, cwd=cli.repo, env=clean_env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for expected in ("locked plain.py", "send #", "created task #3", "task #1 done", "task #2 blocked",
+                     "decision #1 recorded", "error: unknown command", "please rebase"):
+        assert expected in out, expected
+    assert "please rebase" in cli.ok("inbox", agent="worker").stdout
+    statuses = {t["title"]: t["status"] for t in cli.json("tasks")[1]["tasks"]}
+    assert statuses == {"doomed": "done", "stuck": "blocked", "Hotfix": "open"}
+    assert [d["text"] for d in cli.json("decisions")[1]["decisions"]] == ["ship friday"]
+    assert cli.json("locks")[1]["locks"] == []
+    assert operator_row(cli) == ("idle",)
+
+
+def test_plain_mode_is_automatic_without_a_terminal(cli):
+    r = subprocess.run(PY + [str(cli.pyz), "console", "--interval", "0.1"], input="lock auto.py\nquit\n", text=True,
+                       capture_output=True, cwd=cli.repo, env=clean_env(), timeout=60)
+    assert r.returncode == 0 and "(plain)" in r.stdout and "locked auto.py" in r.stdout
+
+
+def test_once_prints_a_snapshot_and_operator_is_not_counted(cli):
+    cli.ok("register", "--name", "solo", agent="solo")
+    r = cli.ok("console", "--once")
+    assert "agents (1 active" in r.stdout and "solo" in r.stdout
+    assert operator_row(cli) == ("idle",)
+    assert cli.json("status", agent="solo")[1]["agents_active"] == 1
