@@ -1668,7 +1668,13 @@ def command_effects(words, writes, resets):
         return
     name, args = os.path.basename(plain[0]), plain[1:]
     operands = [a for a in args if not a.startswith("-")]
-    if name == "tee":
+    if name in ("sh", "bash", "zsh", "dash") and "-c" in args[:-1]:
+        nested, nested_resets = shell_effects(args[args.index("-c") + 1])
+        writes.extend(nested)
+        resets.extend([nested_resets] if nested_resets else [])
+    elif name == "dd":
+        writes.extend(a[3:] for a in args if a.startswith("of="))
+    elif name == "tee":
         writes.extend(operands)
     elif name in ("sed", "gsed", "perl"):
         if any(a == "--in-place" or a.startswith("--in-place=") or (a.startswith("-") and not a.startswith("--")
@@ -1721,8 +1727,16 @@ def git_effects(args, writes, resets):
         return
     sub, rest = args[i], args[i + 1:]
     paths = rest[rest.index("--") + 1:] if "--" in rest else [a for a in rest if not a.startswith("-")]
-    if sub == "checkout" and ("--" in rest or "." in rest):
+    if sub == "checkout" and ("-f" in rest or "--force" in rest) and "--" not in rest:
+        resets.append("git checkout --force")
+    elif sub == "checkout" and ("--" in rest or "." in rest):
         (resets.append("git checkout -- .") if "." in paths else writes.extend(paths))
+    elif sub == "checkout":
+        writes.extend(paths)  # a branch name simply matches no lock
+    elif sub == "switch" and any(a in ("-f", "--force", "--discard-changes") for a in rest):
+        resets.append("git switch --discard-changes")
+    elif sub == "rm":
+        writes.extend(paths)
     elif sub == "restore":
         skip = {"-s", "--source"}
         paths = [a for j, a in enumerate(rest) if not a.startswith("-") and (j == 0 or rest[j - 1] not in skip)]

@@ -729,3 +729,18 @@ def test_install_into_other_repo_and_doctor_after_plain_install(cli, tmp_path):
     runner = Runner(other / ".claude" / "skills" / "agent-sync" / "agent-sync.pyz", other)
     rc, out, err = runner.hook("session-start", {"session_id": "x"})
     check_frame(context_of(out, "SessionStart"))
+
+
+# Further forms that discard, delete or write a locked file (`git checkout FILE`
+# is `git checkout -- FILE` without the separator; `git checkout -f` is a
+# worktree-wide discard like `git reset --hard`).
+@pytest.mark.parametrize("command", ["git checkout src/f.txt", "git checkout -f", "git rm src/f.txt",
+                                     "git switch -f main", "dd if=/dev/zero of=src/f.txt count=1",
+                                     "bash -c 'echo x > src/f.txt'"])
+def test_pre_tool_use_bash_heuristic_gaps(cli, command):
+    make_files(cli.repo, "src/f.txt")
+    cli.ok("lock", "src/f.txt", "--reason", "rewriting f", agent="alice")
+    rc, out, err = cli.hook("pre-tool-use", {"cwd": str(cli.repo), "tool_name": "Bash",
+                                             "tool_input": {"command": command}}, agent="bob")
+    assert rc == 0 and denied(out), out
+    assert "alice" in out["hookSpecificOutput"]["permissionDecisionReason"]
