@@ -1866,31 +1866,26 @@ def midturn_delivery(conn, ctx, now, push=True):
     return None
 
 
+def push_from_hook(payload, directed_only, answer, intro):
+    """Deliver waiting mail through a hook as `answer` ("context" or "block")."""
+    ctx = hook_context(payload)
+    conn = hook_db(ctx)
+    if conn is None:
+        return None
+    now = time.time()
+    rows, more = deliver(conn, ctx, now, directed_only)
+    return {answer: push_text(rows, more, now, intro)} if rows else None
+
+
 def hook_user_prompt_submit(payload, dialect="claude"):
     if dialect == "cursor":
         return None  # Cursor's prompt hook cannot add context: leave messages for the inbox
-    ctx = hook_context(payload)
-    conn = hook_db(ctx)
-    if conn is None:
-        return None
-    now = time.time()
-    rows, more = deliver(conn, ctx, now, directed_only=False)
-    if rows:
-        return {"context": push_text(rows, more, now, "agent-sync: messages from other agents since your last turn:")}
-    return None
+    return push_from_hook(payload, False, "context", "agent-sync: messages from other agents since your last turn:")
 
 
 def hook_stop(payload, dialect="claude"):
-    ctx = hook_context(payload)
-    conn = hook_db(ctx)
-    if conn is None:
-        return None
-    now = time.time()
-    rows, more = deliver(conn, ctx, now, directed_only=True)
-    if rows:
-        return {"block": push_text(rows, more, now, "agent-sync: before you stop, react to these messages addressed "
-                                   "to you (reply, ack, or act on them):")}
-    return None
+    return push_from_hook(payload, True, "block", "agent-sync: before you stop, react to these messages addressed "
+                                                  "to you (reply, ack, or act on them):")
 
 
 def hook_session_start(payload, dialect="claude"):
