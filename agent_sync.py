@@ -2709,10 +2709,14 @@ class Console:
             self.say(status_text(snapshot(conn, ctx, now), ctx, now))
             return "status in the feed"
         if verb in ("msgs", "messages"):
-            rows = conn.execute("SELECT m.*, s.name FROM messages m LEFT JOIN agents s ON s.id = m.sender"
-                                " ORDER BY m.id DESC LIMIT 10").fetchall()[::-1]
+            rows = conn.execute(
+                "SELECT m.*, s.name, count(d.agent_id) AS n, count(d.pushed_at) AS pushed, count(d.read_at) AS seen,"
+                " count(d.acked_at) AS acked FROM messages m LEFT JOIN agents s ON s.id = m.sender"
+                " LEFT JOIN message_deliveries d ON d.message_id = m.id GROUP BY m.id ORDER BY m.id DESC LIMIT 10"
+            ).fetchall()[::-1]
             self.say("\n".join(f"#{r['id']} {clean(r['name'] or r['sender'])} -> {clean(r['recipient'])}: "
-                               f"{clean(r['body'])[:200]}" for r in rows) or "no messages")
+                               f"{clean(r['body'])[:200]} [{r['pushed']}/{r['n']} delivered, {r['seen']} read, "
+                               f"{r['acked']} acked]" for r in rows) or "no messages")
             return f"{len(rows)} recent message(s) in the feed"
         raise UsageError(f"unknown command {clean(verb)!r}; type help")
 

@@ -80,9 +80,10 @@ def scenarios(tool, repo):
             f.write("x = 1\n")
     tool.run(["register", "--name", "bench"])
     tool.run(["register", "--name", "peer"], agent="peer")
-    tool.run(["lock", "src/theirs.py", "--reason", "bench"], agent="peer")
+    tool.run(["lock", "src/theirs.py", "src/held/", "src/**/*.sql", "--reason", "bench"], agent="peer")
     mine = payload(repo, "Edit", file_path=os.path.join(repo, "src", "mine.py"), old_string="x", new_string="y")
     theirs = payload(repo, "Edit", file_path=os.path.join(repo, "src", "theirs.py"), old_string="x", new_string="y")
+    under_dir = payload(repo, "Edit", file_path=os.path.join(repo, "src", "held", "deep", "x.py"))
     bash = payload(repo, "Bash", command="ls -la && echo hi > /tmp/agent-sync-bench")
     prompt = json.dumps({"session_id": "bench", "cwd": repo, "prompt": "go"}).encode()
     tool.run(["hook", "pre-tool-use"], stdin=mine)
@@ -93,6 +94,7 @@ def scenarios(tool, repo):
     return {
         "pre-tool-use allow": (["hook", "pre-tool-use"], mine, None),
         "pre-tool-use deny": (["hook", "pre-tool-use"], theirs, None),
+        "pre-tool-use deny (dir lock)": (["hook", "pre-tool-use"], under_dir, None),
         "pre-tool-use Bash": (["hook", "pre-tool-use"], bash, None),
         "post-tool-use": (["hook", "post-tool-use"], mine, None),
         "user-prompt-submit, 0 msgs": (["hook", "user-prompt-submit"], prompt, None),

@@ -162,6 +162,7 @@ def test_plain_mode_runs_commands_from_stdin(cli):
     for expected in ("locked plain.py", "send #", "created task #3", "task #1 done", "task #2 blocked",
                      "decision #1 recorded", "error: unknown command", "please rebase"):
         assert expected in out, expected
+    assert "please rebase [0/1 delivered, 0 read, 0 acked]" in out
     assert "please rebase" in cli.ok("inbox", agent="worker").stdout
     statuses = {t["title"]: t["status"] for t in cli.json("tasks")[1]["tasks"]}
     assert statuses == {"doomed": "done", "stuck": "blocked", "Hotfix": "open"}
