@@ -3192,7 +3192,6 @@ def cmd_log(ctx, args):
 def cmd_activity(ctx, args):
     if not 1 <= args.limit <= 10000:
         raise UsageError("--limit must be between 1 and 10000")
-    now = time.time()
     conn = read_db(ctx)
     rows = recent_activity(conn, args.limit, args.agent)
     data = {"activity": [dict(r) for r in rows]}

@@ -280,7 +280,7 @@ def main():
         large = tables["large"][name]
         print(f"| {name:<28} | {empty:8.1f} | {empty / floor:7.2f} | {large:8.1f} | {large / floor:7.2f} | "
               f"{(large / empty - 1) * 100:+13.1f}% |")
-    print(f"\n| processes | ops | throughput ops/s | p50 ms | p99 ms | errors | invariant breaks | integrity |")
+    print("\n| processes | ops | throughput ops/s | p50 ms | p99 ms | errors | invariant breaks | integrity |")
     print("|---|---|---|---|---|---|---|---|")
     for c in conc:
         print(f"| {c['processes']} | {c['ops']} | {c['throughput']} | {c['p50_ms']} | {c['p99_ms']} | {c['errors']} | "

@@ -1,6 +1,5 @@
 """Issue 8: coordination that works when the model forgets: implicit locks,
 the stale-write guard, mid-turn delivery with receipts, counters, resets."""
-import json
 import subprocess
 import time
 

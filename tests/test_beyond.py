@@ -2,9 +2,7 @@
 agents' hook dialects, directory and glob locks in hooks, and the git guard."""
 import asyncio
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 

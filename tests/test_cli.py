@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PY, ROOT, Runner, clean_env, denied, edit_payload, git_init
+from conftest import PY, ROOT, Runner, clean_env, denied, edit_payload
 
 COMMANDS = ["init", "register", "heartbeat", "whoami", "status", "tasks", "create-task", "depend", "claim-task",
             "claim-next", "release-task", "complete-task", "block-task", "lock", "unlock", "locks", "send", "inbox",

@@ -1,6 +1,5 @@
 """Issue 4: the operator console, in a real terminal through tmux, and its
 plain and one-shot modes without one."""
-import json
 import shlex
 import shutil
 import sqlite3
@@ -132,7 +131,7 @@ def test_hostile_names_show_as_plain_text(term):
 def test_bad_command_history_and_quit(term):
     cli = term.cli
     term.type("bogus thing")
-    screen = term.wait_for("error: unknown command")
+    term.wait_for("error: unknown command")
     assert not term.dead()
     term.type("lock q.py")
     term.wait_for("locked q.py")
