@@ -495,7 +495,11 @@ def test_zipapp_on_each_python(cli, version):
     exe = Path(f"/root/.pyenv/versions/{version}/bin/python3")
     if not exe.exists():
         pytest.skip(f"Python {version} is not installed here")
-    for args in (["init"], ["lock", "v.py"], ["unlock", "v.py"]):
+    for args in (["init"], ["lock", "v.py"], ["unlock", "v.py"], ["lock", "w.py"]):
         r = subprocess.run([str(exe), "-I", "-S", str(cli.pyz), *args], cwd=cli.repo, capture_output=True,
                            text=True, env=clean_env(AGENT_SYNC_ID="v"))
         assert r.returncode == 0, (version, args, r.stderr)
+    r = subprocess.run([str(exe), "-I", "-S", str(cli.pyz), "hook", "pre-tool-use"], cwd=cli.repo,
+                       input=json.dumps(edit_payload(cli.repo / "w.py")), capture_output=True, text=True,
+                       env=clean_env(AGENT_SYNC_ID="other"))
+    assert r.returncode == 0 and denied(json.loads(r.stdout)), (version, r.stderr)
