@@ -158,8 +158,8 @@ def test_plain_mode_runs_commands_from_stdin(cli):
                        capture_output=True, cwd=cli.repo, env=clean_env(), timeout=60)
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    for expected in ("locked plain.py", "send #", "created task #3", "task #1 done", "task #2 blocked",
-                     "decision #1 recorded", "error: unknown command", "please rebase"):
+    for expected in ("locked plain.py", "sent #", "created task #3", "completed task #1", "blocked task #2",
+                     "recorded decision #1", "error: unknown command", "please rebase"):
         assert expected in out, expected
     assert "please rebase [0/1 delivered, 0 read, 0 acked]" in out
     assert "please rebase" in cli.ok("inbox", agent="worker").stdout
