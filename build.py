@@ -12,6 +12,7 @@ falls back to the source.  Nothing is extracted or written outside the repo.
 
 Usage: python3 build.py [-o PATH]
 """
+
 import argparse
 import glob
 import os
@@ -21,17 +22,19 @@ import sys
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MAIN = '''import sys
+MAIN = """import sys
 try:
     agent_sync = __import__("agent_sync_cp%d%d" % sys.version_info[:2])
 except ImportError:
     import agent_sync
 sys.exit(agent_sync.main())
-'''
-COMPILE = ("import importlib.util, marshal, sys\n"
-           "src = open(sys.argv[1], encoding='utf-8').read()\n"
-           "code = compile(src, 'agent_sync.py', 'exec', dont_inherit=True, optimize=0)\n"
-           "sys.stdout.buffer.write(importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code))\n")
+"""
+COMPILE = (
+    "import importlib.util, marshal, sys\n"
+    "src = open(sys.argv[1], encoding='utf-8').read()\n"
+    "code = compile(src, 'agent_sync.py', 'exec', dont_inherit=True, optimize=0)\n"
+    "sys.stdout.buffer.write(importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code))\n"
+)
 PAYLOAD = ("skill/SKILL.md", "skill/agent-sync", "skill/agent-sync.cmd", "hooks.json")
 EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -45,8 +48,12 @@ def interpreters():
     found = {}
     for exe in filter(None, candidates):
         try:
-            out = subprocess.run([exe, "-I", "-S", "-c", "import sys; print('%d%d' % sys.version_info[:2])"],
-                                 capture_output=True, text=True, timeout=30).stdout.strip()
+            out = subprocess.run(
+                [exe, "-I", "-S", "-c", "import sys; print('%d%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             continue
         if out in ("310", "311", "312", "313"):
@@ -72,8 +79,9 @@ def build(out):
             with open(source, "rb") as s:
                 z.writestr(entry("agent_sync.py"), s.read())
             for tag, exe in sorted(interpreters().items()):
-                pyc = subprocess.run([exe, "-I", "-S", "-c", COMPILE, source], capture_output=True,
-                                     check=True, timeout=120).stdout
+                pyc = subprocess.run(
+                    [exe, "-I", "-S", "-c", COMPILE, source], capture_output=True, check=True, timeout=120
+                ).stdout
                 z.writestr(entry(f"agent_sync_cp{tag}.pyc"), pyc)
                 compiled.append(tag)
             for name in PAYLOAD:

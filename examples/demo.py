@@ -6,6 +6,7 @@
 Each step runs the real zipapp as a separate process, exactly as three agent
 sessions would (AGENT_SYNC_ID stands in for their Claude Code session ids).
 """
+
 import json
 import os
 import subprocess
@@ -22,8 +23,9 @@ def run(agent, *args, stdin=None):
     env["AGENT_SYNC_ID"] = agent
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     print(f"\n$ AGENT_SYNC_ID={agent} agent-sync {shown}")
-    r = subprocess.run([sys.executable, "-I", "-S", PYZ, *args], env=env, input=stdin, text=True,
-                       capture_output=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-I", "-S", PYZ, *args], env=env, input=stdin, text=True, capture_output=True, cwd=REPO
+    )
     print((r.stdout + r.stderr).rstrip() or f"(exit {r.returncode})")
     return r
 
@@ -39,8 +41,14 @@ with tempfile.TemporaryDirectory() as REPO:
     run("backend", "create-task", "Add /login endpoint", "--file", "src/api/auth.py", "--priority", "2")
     run("backend", "claim-task", "Add /login endpoint")
     run("backend", "lock", "src/api/auth.py", "--reason", "writing /login")
-    edit = json.dumps({"session_id": "demo", "cwd": REPO, "tool_name": "Edit",
-                       "tool_input": {"file_path": os.path.join(REPO, "src/api/auth.py")}})
+    edit = json.dumps(
+        {
+            "session_id": "demo",
+            "cwd": REPO,
+            "tool_name": "Edit",
+            "tool_input": {"file_path": os.path.join(REPO, "src/api/auth.py")},
+        }
+    )
     print("\n# tests tries to edit the locked file: the PreToolUse hook denies it")
     run("tests", "hook", "pre-tool-use", stdin=edit)
     run("backend", "send", "--to", "all", "--message", "/login returns {token,user} in body")

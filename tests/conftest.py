@@ -1,5 +1,6 @@
 """Shared fixtures: every test drives the *built* zipapp through real
 subprocesses, against a real SQLite file, in a scratch git repository."""
+
 import json
 import os
 import subprocess
@@ -10,11 +11,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = [sys.executable, "-I", "-S"]
+#: seconds between mid-turn pushes in tests (AGENT_SYNC_MIDTURN_SECONDS): short, so no test sleeps out the default
+MIDTURN_SECONDS = 1.5
 
 
 def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AGENT_SYNC_", "CLAUDE_")) and k not in ("CLAUDECODE",)}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AGENT_SYNC_", "CLAUDE_")) and k not in ("CLAUDECODE",)
+    }
     env.update({k: str(v) for k, v in extra.items() if v is not None})
     return env
 
@@ -24,6 +28,27 @@ def pyz(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist") / "agent-sync.pyz"
     subprocess.run([sys.executable, str(ROOT / "build.py"), "-o", str(out)], check=True, capture_output=True)
     return out
+
+
+def find_interpreter(minor):
+    """A CPython 3.<minor> found by probing: python3.<minor> on PATH, then
+    pyenv's versions (its root from PYENV_ROOT, `pyenv root` or ~/.pyenv)."""
+    import glob
+    import shutil
+
+    candidates = [shutil.which(f"python3.{minor}")]
+    roots = [os.environ.get("PYENV_ROOT"), os.path.expanduser("~/.pyenv")]
+    if shutil.which("pyenv"):
+        roots.insert(0, subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip())
+    for root in filter(None, roots):
+        candidates += sorted(glob.glob(os.path.join(root, "versions", f"3.{minor}.*", "bin", "python3")), reverse=True)
+    for exe in filter(None, candidates):
+        probe = subprocess.run(
+            [exe, "-I", "-S", "-c", "import sys; print(sys.version_info[1])"], capture_output=True, text=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == str(minor):
+            return exe
+    return None
 
 
 def git_init(path):
@@ -47,12 +72,19 @@ class Runner:
         self.db = self.repo / ".claude" / "coordination" / "state.sqlite"
 
     def env(self, agent=None, **extra):
-        return clean_env(AGENT_SYNC_ID=agent, **extra)
+        return clean_env(AGENT_SYNC_ID=agent, **{"AGENT_SYNC_MIDTURN_SECONDS": MIDTURN_SECONDS, **extra})
 
     def __call__(self, *args, agent=None, cwd=None, env=None, input=None, timeout=60):
         e = self.env(agent, **(env or {}))
-        return subprocess.run(PY + [str(self.pyz), *map(str, args)], cwd=str(cwd or self.repo), env=e,
-                              input=input, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            PY + [str(self.pyz), *map(str, args)],
+            cwd=str(cwd or self.repo),
+            env=e,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def ok(self, *args, **kw):
         r = self(*args, **kw)
@@ -69,8 +101,14 @@ class Runner:
         e = self.env(agent, **(env or {}))
         if isinstance(data, str):
             data = data.encode("utf-8")
-        r = subprocess.run(PY + [str(self.pyz), "hook", event], cwd=str(cwd or self.repo), env=e,
-                           input=data, capture_output=True, timeout=60)
+        r = subprocess.run(
+            PY + [str(self.pyz), "hook", event],
+            cwd=str(cwd or self.repo),
+            env=e,
+            input=data,
+            capture_output=True,
+            timeout=60,
+        )
         out = r.stdout.decode("utf-8", "replace")
         return r.returncode, (json.loads(out) if out.strip() else None), r.stderr.decode("utf-8", "replace")
 
@@ -82,8 +120,12 @@ def cli(pyz, repo):
 
 def edit_payload(path, session="s-1", cwd=None, tool="Edit"):
     key = "notebook_path" if tool == "NotebookEdit" else "file_path"
-    p = {"session_id": session, "hook_event_name": "PreToolUse", "tool_name": tool,
-         "tool_input": {key: str(path), "old_string": "a", "new_string": "b"}}
+    p = {
+        "session_id": session,
+        "hook_event_name": "PreToolUse",
+        "tool_name": tool,
+        "tool_input": {key: str(path), "old_string": "a", "new_string": "b"},
+    }
     if cwd is not None:
         p["cwd"] = str(cwd)
     return p

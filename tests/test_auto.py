@@ -1,11 +1,12 @@
 """Issue 8: coordination that works when the model forgets: implicit locks,
 the stale-write guard, mid-turn delivery with receipts, counters, resets."""
+
 import subprocess
 import time
 
 import pytest
 
-from conftest import PY, clean_env, denied, edit_payload
+from conftest import MIDTURN_SECONDS, PY, clean_env, denied, edit_payload
 
 NO_AUTO = {"AGENT_SYNC_AUTO_LOCK": "0"}
 
@@ -27,14 +28,19 @@ def edit(cli, agent, name, env=None, write=None):
         return out
     if write is not None:
         path.write_text(write)
-    cli.hook("post-tool-use", {**edit_payload(path, session=agent), "hook_event_name": "PostToolUse"}, agent=agent,
-             env=env)
+    cli.hook(
+        "post-tool-use", {**edit_payload(path, session=agent), "hook_event_name": "PostToolUse"}, agent=agent, env=env
+    )
     return None
 
 
 def read(cli, agent, name):
-    payload = {"session_id": agent, "cwd": str(cli.repo), "tool_name": "Read",
-               "tool_input": {"file_path": str(cli.repo / "src" / name)}}
+    payload = {
+        "session_id": agent,
+        "cwd": str(cli.repo),
+        "tool_name": "Read",
+        "tool_input": {"file_path": str(cli.repo / "src" / name)},
+    }
     cli.hook("post-tool-use", payload, agent=agent)
 
 
@@ -121,7 +127,7 @@ def test_mid_turn_delivery_once_with_receipts(repo_files):
     assert "stop touching the schema" in out["hookSpecificOutput"]["additionalContext"]
     receipts = [m for m in cli.json("sent", agent="S")[1]["messages"] if m["id"] == doc["id"]][0]["receipts"]
     assert receipts[0]["agent"] == "A" and receipts[0]["pushed_at"]
-    time.sleep(5.2)
+    time.sleep(MIDTURN_SECONDS + 0.2)
     assert cli.hook("post-tool-use", payload, agent="A")[1] is None
     assert cli.hook("user-prompt-submit", {"session_id": "A", "cwd": str(cli.repo)}, agent="A")[1] is None
     assert cli.hook("stop", {"session_id": "A", "cwd": str(cli.repo)}, agent="A")[1] is None
@@ -157,16 +163,33 @@ def test_session_start_carries_recent_decisions(cli):
 
 def test_counter_race(cli):
     cli.ok("init")
-    procs = [subprocess.Popen(PY + [str(cli.pyz), "next", "adr"], cwd=cli.repo, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=clean_env(AGENT_SYNC_ID=f"n{i}"))
-             for i in range(20)]
+    procs = [
+        subprocess.Popen(
+            PY + [str(cli.pyz), "next", "adr"],
+            cwd=cli.repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(AGENT_SYNC_ID=f"n{i}"),
+        )
+        for i in range(20)
+    ]
     values = sorted(int(p.communicate()[0]) for p in procs)
     assert values == list(range(1, 21))
     assert cli.ok("next", "migration").stdout.strip() == "1"
 
 
-@pytest.mark.parametrize("command", ["git stash", "git stash push -m wip", "git reset --hard HEAD~1",
-                                     "git checkout -- .", "git restore .", "git clean -fd"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "git stash",
+        "git stash push -m wip",
+        "git reset --hard HEAD~1",
+        "git checkout -- .",
+        "git restore .",
+        "git clean -fd",
+    ],
+)
 def test_worktree_resets_denied_while_others_hold_locks(repo_files, command):
     cli = repo_files
     payload = {"session_id": "B", "cwd": str(cli.repo), "tool_name": "Bash", "tool_input": {"command": command}}

@@ -1,20 +1,52 @@
 """Issue 2: the CLI and storage contract, through the built zipapp."""
+
 import json
 import os
 import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import PY, ROOT, Runner, clean_env, denied, edit_payload
+from conftest import PY, ROOT, Runner, clean_env, denied, edit_payload, find_interpreter
 
-COMMANDS = ["init", "register", "heartbeat", "whoami", "status", "tasks", "create-task", "depend", "claim-task",
-            "claim-next", "release-task", "complete-task", "block-task", "lock", "unlock", "locks", "send", "inbox",
-            "read-message", "ack", "sent", "decision", "decisions", "log", "activity", "gc", "next", "console",
-            "install", "uninstall", "doctor", "mcp", "check-commit", "hook"]
+COMMANDS = [
+    "init",
+    "register",
+    "heartbeat",
+    "whoami",
+    "status",
+    "tasks",
+    "create-task",
+    "depend",
+    "claim-task",
+    "claim-next",
+    "release-task",
+    "complete-task",
+    "block-task",
+    "lock",
+    "unlock",
+    "locks",
+    "send",
+    "inbox",
+    "read-message",
+    "ack",
+    "sent",
+    "decision",
+    "decisions",
+    "log",
+    "activity",
+    "gc",
+    "next",
+    "console",
+    "install",
+    "uninstall",
+    "doctor",
+    "mcp",
+    "check-commit",
+    "hook",
+]
 
 
 def db_rows(cli, sql, *args):
@@ -33,14 +65,23 @@ def one_line_error(r, code):
 
 # Quickstart, help, JSON --------------------------------------------------------
 
+
 def test_reference_quickstart(cli):
     (cli.repo / "src").mkdir()
-    steps = [["init"], ["register", "--name", "frontend", "--role", "React UI"],
-             ["create-task", "Update login UI", "--file", "src/login.tsx"], ["claim-task", "Update login UI"],
-             ["lock", "src/login.tsx", "--reason", "editing login page"], ["status"], ["status", "--compact"],
-             ["send", "--to", "all", "--message", "Login UI task started"],
-             ["decision", "Use SQLite for coordination state"], ["complete-task", "Update login UI"],
-             ["unlock", "src/login.tsx"], ["gc"]]
+    steps = [
+        ["init"],
+        ["register", "--name", "frontend", "--role", "React UI"],
+        ["create-task", "Update login UI", "--file", "src/login.tsx"],
+        ["claim-task", "Update login UI"],
+        ["lock", "src/login.tsx", "--reason", "editing login page"],
+        ["status"],
+        ["status", "--compact"],
+        ["send", "--to", "all", "--message", "Login UI task started"],
+        ["decision", "Use SQLite for coordination state"],
+        ["complete-task", "Update login UI"],
+        ["unlock", "src/login.tsx"],
+        ["gc"],
+    ]
     for step in steps:
         cli.ok(*step)
     assert db_rows(cli, "SELECT title, status FROM tasks") == [("Update login UI", "done")]
@@ -69,6 +110,7 @@ def test_json_output_is_one_document_for_success_and_error(cli):
 
 # Identity ----------------------------------------------------------------------
 
+
 def test_session_env_and_hook_payload_give_the_same_agent(cli):
     (cli.repo / "f.py").write_text("x\n")
     r = cli("whoami", "--json", env={"CLAUDE_CODE_SESSION_ID": "sess-42"})
@@ -94,6 +136,7 @@ def test_invalid_agent_id_is_a_usage_error(cli):
 
 # Storage location ----------------------------------------------------------------
 
+
 def test_database_location_subdirectory_and_wal(cli):
     sub = cli.repo / "a" / "b"
     sub.mkdir(parents=True)
@@ -103,8 +146,17 @@ def test_database_location_subdirectory_and_wal(cli):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"agents", "tasks", "task_files", "task_deps", "locks", "messages", "message_deliveries", "decisions",
-            "activity"} <= tables
+    assert {
+        "agents",
+        "tasks",
+        "task_files",
+        "task_deps",
+        "locks",
+        "messages",
+        "message_deliveries",
+        "decisions",
+        "activity",
+    } <= tables
 
 
 def test_linked_worktree_shares_the_main_database_and_keys(cli):
@@ -148,6 +200,7 @@ def test_agent_sync_db_override(cli, tmp_path):
 
 # Paths -----------------------------------------------------------------------------
 
+
 def test_relative_path_resolves_from_callers_directory(cli):
     (cli.repo / "src").mkdir()
     (cli.repo / "app.py").write_text("root\n")
@@ -182,6 +235,7 @@ def test_case_insensitive_file_systems(cli):
 
 
 # Locks --------------------------------------------------------------------------------
+
 
 def test_lock_conflict_extend_unlock_force(cli):
     cli.ok("lock", "f.py", "--reason", "mine", agent="a")
@@ -222,8 +276,9 @@ def test_lock_wait_succeeds_and_times_out(cli):
     r = cli("lock", "w.py", "--wait", "0.6", agent="b")
     err = one_line_error(r, 1)
     assert "still locked" in err and "locked by a" in err
-    releaser = subprocess.Popen(["sh", "-c", f"sleep 1; {' '.join(PY)} {cli.pyz} unlock w.py"], cwd=cli.repo,
-                                env=clean_env(AGENT_SYNC_ID="a"))
+    releaser = subprocess.Popen(
+        ["sh", "-c", f"sleep 1; {' '.join(PY)} {cli.pyz} unlock w.py"], cwd=cli.repo, env=clean_env(AGENT_SYNC_ID="a")
+    )
     start = time.time()
     cli.ok("lock", "w.py", "--wait", "20", agent="b")
     releaser.wait()
@@ -267,6 +322,7 @@ def test_directory_lock_overlaps_files(cli):
 
 
 # Tasks ------------------------------------------------------------------------------------
+
 
 def test_task_ownership_and_dependencies(cli):
     cli.ok("create-task", "base", agent="a")
@@ -336,6 +392,7 @@ def test_ambiguous_title_lists_candidates(cli):
 
 # Messages -------------------------------------------------------------------------------
 
+
 def test_message_routing_and_private_state(cli):
     cli.ok("register", "--name", "alpha", "--role", "api", agent="a")
     cli.ok("register", "--name", "beta", "--role", "api", agent="b")
@@ -369,6 +426,7 @@ def test_message_routing_and_private_state(cli):
 
 # Decisions, activity, gc, counters --------------------------------------------------------
 
+
 def test_decisions_activity_and_gc_retention(cli):
     cli.ok("decision", "Use UTC timestamps", agent="a")
     assert "Use UTC timestamps" in cli.ok("decisions", agent="a").stdout
@@ -377,8 +435,9 @@ def test_decisions_activity_and_gc_retention(cli):
     assert "ran the suite" in cli.ok("activity", "--agent", "a", agent="a").stdout
     conn = sqlite3.connect(cli.db)
     with conn:
-        conn.executemany("INSERT INTO activity (agent, type, message, created_at) VALUES ('a', 't', 'm', 0)",
-                         [()] * 3000)
+        conn.executemany(
+            "INSERT INTO activity (agent, type, message, created_at) VALUES ('a', 't', 'm', 0)", [()] * 3000
+        )
     conn.close()
     rc, doc = cli.json("gc", agent="a", env={"AGENT_SYNC_KEEP_ACTIVITY": "100"})
     assert rc == 0 and doc["activity_pruned"] > 2800
@@ -387,9 +446,19 @@ def test_decisions_activity_and_gc_retention(cli):
 
 # Races ------------------------------------------------------------------------------------
 
+
 def spawn_all(cli, argv_env):
-    procs = [subprocess.Popen(PY + [str(cli.pyz), *args], cwd=cli.repo, env=clean_env(**env), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for args, env in argv_env]
+    procs = [
+        subprocess.Popen(
+            PY + [str(cli.pyz), *args],
+            cwd=cli.repo,
+            env=clean_env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args, env in argv_env
+    ]
     return [(p.wait(), *p.communicate()) for p in procs]
 
 
@@ -418,6 +487,7 @@ def test_fifty_processes_claim_next_over_twenty_tasks(cli):
 
 # Migrations and broken storage ---------------------------------------------------------------
 
+
 def test_first_schema_database_upgrades_in_place(cli):
     sys.path.insert(0, str(ROOT))
     try:
@@ -430,13 +500,21 @@ def test_first_schema_database_upgrades_in_place(cli):
     conn.execute("PRAGMA user_version=1")
     now = time.time()
     with conn:
-        conn.execute("INSERT INTO agents (id, name, role, created_at, last_seen) VALUES ('old', 'oldie', 'r', ?, ?)", (now, now))
+        conn.execute(
+            "INSERT INTO agents (id, name, role, created_at, last_seen) VALUES ('old', 'oldie', 'r', ?, ?)", (now, now)
+        )
         conn.execute("INSERT INTO tasks (title, created_at, updated_at) VALUES ('legacy', ?, ?)", (now, now))
         conn.execute("INSERT INTO tasks (title, created_at, updated_at) VALUES ('legacy2', ?, ?)", (now, now))
         conn.execute("INSERT INTO task_files VALUES (1, 'file', 'a.py', 'a.py')")
         conn.execute("INSERT INTO task_deps VALUES (2, 1)")
-        conn.execute("INSERT INTO locks (kind, key, path, owner, created_at, expires_at) VALUES ('file', 'a.py', 'a.py', 'old', ?, ?)", (now, now + 3600))
-        conn.execute("INSERT INTO messages (sender, recipient, kind, body, created_at) VALUES ('old', 'x', 'direct', 'hi', ?)", (now,))
+        conn.execute(
+            "INSERT INTO locks (kind, key, path, owner, created_at, expires_at) VALUES ('file', 'a.py', 'a.py', 'old', ?, ?)",
+            (now, now + 3600),
+        )
+        conn.execute(
+            "INSERT INTO messages (sender, recipient, kind, body, created_at) VALUES ('old', 'x', 'direct', 'hi', ?)",
+            (now,),
+        )
         conn.execute("INSERT INTO message_deliveries (agent_id, message_id, directed) VALUES ('x', 1, 1)")
         conn.execute("INSERT INTO decisions (agent, text, created_at) VALUES ('old', 'keep me', ?)", (now,))
         conn.execute("INSERT INTO activity (agent, type, message, created_at) VALUES ('old', 't', 'm', ?)", (now,))
@@ -444,8 +522,17 @@ def test_first_schema_database_upgrades_in_place(cli):
     cli.ok("status", agent="x")
     conn = sqlite3.connect(cli.db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-    for table, count in (("agents", 1), ("tasks", 2), ("task_files", 1), ("task_deps", 1), ("locks", 1),
-                         ("messages", 1), ("message_deliveries", 1), ("decisions", 1), ("activity", 1)):
+    for table, count in (
+        ("agents", 1),
+        ("tasks", 2),
+        ("task_files", 1),
+        ("task_deps", 1),
+        ("locks", 1),
+        ("messages", 1),
+        ("message_deliveries", 1),
+        ("decisions", 1),
+        ("activity", 1),
+    ):
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == count, table
     assert conn.execute("SELECT auto FROM locks").fetchone()[0] == 0
     conn.close()
@@ -475,31 +562,55 @@ def test_garbage_database_and_unusable_directory(cli):
 
 
 def test_bad_inputs_never_trace(cli):
-    cases = [(["claim-task", "404"], 1), (["read-message", "77"], 1), (["ack", "x"], 2), (["lock"], 2),
-             (["create-task", ""], 2), (["create-task", "t", "--priority", "x"], 2), (["send", "--to", "all"], 2),
-             (["tasks", "--status", "weird"], 2), (["activity", "--limit", "0"], 2), (["nope"], 2), ([], 2),
-             (["register", "--name", "   "], 2), (["depend", "1", "--on", "2"], 1), (["lock", "a", "--wait", "-1"], 2)]
+    cases = [
+        (["claim-task", "404"], 1),
+        (["read-message", "77"], 1),
+        (["ack", "x"], 2),
+        (["lock"], 2),
+        (["create-task", ""], 2),
+        (["create-task", "t", "--priority", "x"], 2),
+        (["send", "--to", "all"], 2),
+        (["tasks", "--status", "weird"], 2),
+        (["activity", "--limit", "0"], 2),
+        (["nope"], 2),
+        ([], 2),
+        (["register", "--name", "   "], 2),
+        (["depend", "1", "--on", "2"], 1),
+        (["lock", "a", "--wait", "-1"], 2),
+    ]
     for args, code in cases:
         one_line_error(cli(*args, agent="a"), code)
 
 
 # The zipapp ----------------------------------------------------------------------------------
 
+
 def test_zipapp_runs_from_anywhere(cli, tmp_path):
     r = subprocess.run(PY + [str(cli.pyz), "--version"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("agent-sync ")
 
 
-@pytest.mark.parametrize("version", ["3.10.13", "3.11.7", "3.12.1", "3.13.0"])
-def test_zipapp_on_each_python(cli, version):
-    exe = Path(f"/root/.pyenv/versions/{version}/bin/python3")
-    if not exe.exists():
-        pytest.skip(f"Python {version} is not installed here")
+@pytest.mark.parametrize("minor", [10, 11, 12, 13])
+def test_zipapp_on_each_python(cli, minor):
+    exe = find_interpreter(minor)
+    if exe is None:
+        pytest.skip(f"no Python 3.{minor} found on PATH or under pyenv")
+    version = f"3.{minor}"
     for args in (["init"], ["lock", "v.py"], ["unlock", "v.py"], ["lock", "w.py"]):
-        r = subprocess.run([str(exe), "-I", "-S", str(cli.pyz), *args], cwd=cli.repo, capture_output=True,
-                           text=True, env=clean_env(AGENT_SYNC_ID="v"))
+        r = subprocess.run(
+            [str(exe), "-I", "-S", str(cli.pyz), *args],
+            cwd=cli.repo,
+            capture_output=True,
+            text=True,
+            env=clean_env(AGENT_SYNC_ID="v"),
+        )
         assert r.returncode == 0, (version, args, r.stderr)
-    r = subprocess.run([str(exe), "-I", "-S", str(cli.pyz), "hook", "pre-tool-use"], cwd=cli.repo,
-                       input=json.dumps(edit_payload(cli.repo / "w.py")), capture_output=True, text=True,
-                       env=clean_env(AGENT_SYNC_ID="other"))
+    r = subprocess.run(
+        [str(exe), "-I", "-S", str(cli.pyz), "hook", "pre-tool-use"],
+        cwd=cli.repo,
+        input=json.dumps(edit_payload(cli.repo / "w.py")),
+        capture_output=True,
+        text=True,
+        env=clean_env(AGENT_SYNC_ID="other"),
+    )
     assert r.returncode == 0 and denied(json.loads(r.stdout)), (version, r.stderr)

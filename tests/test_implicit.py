@@ -1,12 +1,13 @@
 """Issue 8: coordination that works when the model forgets -- implicit locks,
 the stale-write guard, mid-turn delivery with receipts, "now free" notices,
 atomic counters, git reset guards and decisions at session start."""
+
 import json
 import re
 import subprocess
 import time
 
-from conftest import PY, clean_env, denied, edit_payload
+from conftest import MIDTURN_SECONDS, PY, clean_env, denied, edit_payload
 
 FRAME_OPEN = '<agent-sync-state trust="untrusted">'
 FRAME_CLOSE = "</agent-sync-state>"
@@ -30,14 +31,24 @@ def edit(cli, agent, path, tool="Edit", **env):
 
 
 def post(cli, agent, path, tool, **env):
-    p = {"hook_event_name": "PostToolUse", "cwd": str(cli.repo), "tool_name": tool,
-         "tool_input": {"file_path": str(cli.repo / path)}, "tool_response": {"success": True}}
+    p = {
+        "hook_event_name": "PostToolUse",
+        "cwd": str(cli.repo),
+        "tool_name": tool,
+        "tool_input": {"file_path": str(cli.repo / path)},
+        "tool_response": {"success": True},
+    }
     return cli.hook("post-tool-use", p, agent=agent, env=env)
 
 
 def post_bash(cli, agent):
-    p = {"hook_event_name": "PostToolUse", "cwd": str(cli.repo), "tool_name": "Bash",
-         "tool_input": {"command": "ls"}, "tool_response": {"stdout": "", "stderr": "", "interrupted": False}}
+    p = {
+        "hook_event_name": "PostToolUse",
+        "cwd": str(cli.repo),
+        "tool_name": "Bash",
+        "tool_input": {"command": "ls"},
+        "tool_response": {"stdout": "", "stderr": "", "interrupted": False},
+    }
     return cli.hook("post-tool-use", p, agent=agent)
 
 
@@ -60,6 +71,7 @@ def context_of(out, event_name):
 
 # implicit locks --------------------------------------------------------------
 
+
 def test_implicit_lock_from_an_edit(cli):
     make_files(cli.repo, "src/a.py")
     start(cli, "A", "B")
@@ -79,8 +91,11 @@ def test_implicit_lock_from_an_edit(cli):
         reason = reason_of(out)
         assert "src/a.py" in reason and "locked by A" in reason
     # and so is B's shell write
-    rc, out, err = cli.hook("pre-tool-use", {"cwd": str(cli.repo), "tool_name": "Bash",
-                                             "tool_input": {"command": "echo x > src/a.py"}}, agent="B")
+    rc, out, err = cli.hook(
+        "pre-tool-use",
+        {"cwd": str(cli.repo), "tool_name": "Bash", "tool_input": {"command": "echo x > src/a.py"}},
+        agent="B",
+    )
     assert denied(out)
     # A's session ends: the automatic lock goes, B's edit passes (and now B holds it)
     rc, out, err = cli.hook("session-end", {"reason": "prompt_input_exit"}, agent="A")
@@ -129,6 +144,7 @@ def test_explicit_lock_is_not_downgraded_by_an_edit(cli):
 
 
 # stale-write guard -----------------------------------------------------------
+
 
 def test_stale_write_guard(cli):
     make_files(cli.repo, "src/b.py", "src/c.py", "src/d.py")
@@ -199,6 +215,7 @@ def test_stale_write_guard_after_the_writer_session_ended(cli):
 
 # mid-turn delivery with receipts ---------------------------------------------
 
+
 def receipts_for(cli, sender, body, recipient):
     msgs = cli.json("sent", agent=sender)[1]["messages"]
     m = next(m for m in msgs if m["body"] == body)
@@ -224,14 +241,14 @@ def test_mid_turn_delivery_is_immediate_once_and_throttled(cli):
     assert rc == 0 and (out is None or "ping-2" not in json.dumps(out)), out
     assert receipts_for(cli, "B", "ping-2", "A")["pushed_at"] is None
     # ...and goes out with the first tool call after it; broadcasts wait for the prompt
-    time.sleep(5.2)
+    time.sleep(MIDTURN_SECONDS + 0.2)
     rc, out, err = post(cli, "A", "README.md", "Read")
     ctx = context_of(out, "PostToolUse")
     assert "ping-2" in ctx and "ping-1" not in ctx and "bcast-1" not in ctx
     assert receipts_for(cli, "B", "ping-2", "A")["pushed_at"] is not None
 
     # never pushed again: not mid-turn (even after the throttle), not at the prompt, not at stop
-    time.sleep(5.2)
+    time.sleep(MIDTURN_SECONDS + 0.2)
     rc, out, err = post_bash(cli, "A")
     assert out is None, out
     rc, out, err = cli.hook("user-prompt-submit", {"prompt": "next"}, agent="A")
@@ -252,12 +269,13 @@ def test_mid_turn_push_does_not_repeat_a_prompt_push(cli):
     cli.ok("send", "--to", "A", "--message", "only-once", agent="B")
     rc, out, err = cli.hook("user-prompt-submit", {"prompt": "x"}, agent="A")
     assert "only-once" in context_of(out, "UserPromptSubmit")
-    time.sleep(5.2)
+    time.sleep(MIDTURN_SECONDS + 0.2)
     rc, out, err = post_bash(cli, "A")
     assert out is None, out
 
 
 # "now free" ------------------------------------------------------------------
+
 
 def test_now_free_notice_after_a_denial(cli):
     make_files(cli.repo, "src/x.py", "src/y.py")
@@ -286,11 +304,20 @@ def test_now_free_notice_after_a_denial(cli):
 
 # counters --------------------------------------------------------------------
 
+
 def test_next_counter_under_a_race(cli):
     cli.ok("init")
-    procs = [subprocess.Popen(PY + [str(cli.pyz), "next", "adr", "--json"], cwd=cli.repo,
-                              env=clean_env(AGENT_SYNC_ID=f"racer-{i}"), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(20)]
+    procs = [
+        subprocess.Popen(
+            PY + [str(cli.pyz), "next", "adr", "--json"],
+            cwd=cli.repo,
+            env=clean_env(AGENT_SYNC_ID=f"racer-{i}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(20)
+    ]
     values = []
     for p in procs:
         out, err = p.communicate(timeout=60)
@@ -303,13 +330,22 @@ def test_next_counter_under_a_race(cli):
 
 # git reset guard -------------------------------------------------------------
 
-RESETS = ["git stash", "git stash push -m wip", "git reset --hard", "git reset --hard HEAD~1",
-          "git checkout -- .", "git restore .", "git clean -fd", "git clean -f"]
+RESETS = [
+    "git stash",
+    "git stash push -m wip",
+    "git reset --hard",
+    "git reset --hard HEAD~1",
+    "git checkout -- .",
+    "git restore .",
+    "git clean -fd",
+    "git clean -f",
+]
 
 
 def bash(cli, agent, command):
-    return cli.hook("pre-tool-use", {"cwd": str(cli.repo), "tool_name": "Bash",
-                                     "tool_input": {"command": command}}, agent=agent)
+    return cli.hook(
+        "pre-tool-use", {"cwd": str(cli.repo), "tool_name": "Bash", "tool_input": {"command": command}}, agent=agent
+    )
 
 
 def test_worktree_wide_git_commands_denied_while_others_hold_locks(cli):
@@ -342,6 +378,7 @@ def test_worktree_wide_git_commands_denied_while_others_hold_locks(cli):
 
 
 # decisions at session start --------------------------------------------------
+
 
 def test_session_start_includes_recent_decisions(cli):
     start(cli, "A")

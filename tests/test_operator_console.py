@@ -1,5 +1,6 @@
 """Issue 4: the operator console, in a real terminal through tmux, and its
 plain and one-shot modes without one."""
+
 import shlex
 import shutil
 import sqlite3
@@ -19,8 +20,11 @@ class Terminal:
 
     def __init__(self, cli, width=100, height=30):
         self.cli, self.socket = cli, f"agent-sync-test-{uuid.uuid4().hex[:8]}"
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in clean_env(TERM="xterm-256color").items()
-                       if k in ("PATH", "HOME", "TERM", "LANG", "LC_ALL", "USER"))
+        env = " ".join(
+            f"{k}={shlex.quote(v)}"
+            for k, v in clean_env(TERM="xterm-256color").items()
+            if k in ("PATH", "HOME", "TERM", "LANG", "LC_ALL", "USER")
+        )
         command = f"env -i {env} {' '.join(PY)} {cli.pyz} console --interval 0.3"
         self.tmux("new-session", "-d", "-x", str(width), "-y", str(height), "-s", "c", "-c", str(cli.repo), command)
         self.tmux("set-option", "-t", "c", "remain-on-exit", "on")
@@ -35,7 +39,7 @@ class Terminal:
         deadline = time.time() + timeout
         while time.time() < deadline:
             screen = self.screen()
-            if (text(screen) if callable(text) else text in screen):
+            if text(screen) if callable(text) else text in screen:
                 return screen
             time.sleep(0.1)
         raise AssertionError(f"{text!r} not on screen within {timeout}s:\n{self.screen()}")
@@ -151,15 +155,45 @@ def test_plain_mode_runs_commands_from_stdin(cli):
     cli.ok("register", "--name", "worker", agent="worker")
     cli.ok("create-task", "doomed", agent="worker")
     cli.ok("create-task", "stuck", agent="worker")
-    script = "\n".join(["help", "lock plain.py reason here", "send worker please rebase", "task new Hotfix",
-                        "task done doomed", "task block stuck :: waiting on ops", "decision ship friday",
-                        "status", "msgs", "bogus", "quit"]) + "\n"
-    r = subprocess.run(PY + [str(cli.pyz), "console", "--plain", "--interval", "0.1"], input=script, text=True,
-                       capture_output=True, cwd=cli.repo, env=clean_env(), timeout=60)
+    script = (
+        "\n".join(
+            [
+                "help",
+                "lock plain.py reason here",
+                "send worker please rebase",
+                "task new Hotfix",
+                "task done doomed",
+                "task block stuck :: waiting on ops",
+                "decision ship friday",
+                "status",
+                "msgs",
+                "bogus",
+                "quit",
+            ]
+        )
+        + "\n"
+    )
+    r = subprocess.run(
+        PY + [str(cli.pyz), "console", "--plain", "--interval", "0.1"],
+        input=script,
+        text=True,
+        capture_output=True,
+        cwd=cli.repo,
+        env=clean_env(),
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    for expected in ("locked plain.py", "sent #", "created task #3", "completed task #1", "blocked task #2",
-                     "recorded decision #1", "error: unknown command", "please rebase"):
+    for expected in (
+        "locked plain.py",
+        "sent #",
+        "created task #3",
+        "completed task #1",
+        "blocked task #2",
+        "recorded decision #1",
+        "error: unknown command",
+        "please rebase",
+    ):
         assert expected in out, expected
     assert "please rebase [0/1 delivered, 0 read, 0 acked]" in out
     assert "please rebase" in cli.ok("inbox", agent="worker").stdout
@@ -171,8 +205,15 @@ def test_plain_mode_runs_commands_from_stdin(cli):
 
 
 def test_plain_mode_is_automatic_without_a_terminal(cli):
-    r = subprocess.run(PY + [str(cli.pyz), "console", "--interval", "0.1"], input="lock auto.py\nquit\n", text=True,
-                       capture_output=True, cwd=cli.repo, env=clean_env(), timeout=60)
+    r = subprocess.run(
+        PY + [str(cli.pyz), "console", "--interval", "0.1"],
+        input="lock auto.py\nquit\n",
+        text=True,
+        capture_output=True,
+        cwd=cli.repo,
+        env=clean_env(),
+        timeout=60,
+    )
     assert r.returncode == 0 and "(plain)" in r.stdout and "locked auto.py" in r.stdout
 
 

@@ -1,0 +1,270 @@
+"""Helpers for the end-to-end tests (fixtures are in conftest.py).
+
+The REAL agent clients (Claude Code, Gemini CLI, Codex) run offline against tests/e2e/model_server.py, in a scratch git repository
+where the built zipapp was installed the way the README says.
+
+Clients are npm-installed once, pinned, into a cache outside the repository
+(``$AGENT_SYNC_E2E_CACHE``, default ``~/.cache/agent-sync-e2e/<pkg>@<ver>``)
+and reused. Without node/npm every e2e test is skipped with the reason; any
+other failure (npm install, a client crash) fails the test.
+"""
+
+import fcntl
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .model_server import ModelServer  # noqa: F401 (re-exported)
+
+CLAUDE_VERSIONS = ("2.1.332", "2.1.197")
+GEMINI_VERSION = "0.61.0"
+CODEX_VERSION = "0.169.0"
+CLIENT_TIMEOUT = 120  # seconds for one client run
+CACHE = Path(os.environ.get("AGENT_SYNC_E2E_CACHE") or Path.home() / ".cache" / "agent-sync-e2e")
+PYZ_IN_REPO = ".claude/skills/agent-sync/agent-sync.pyz"
+
+
+# ---- clients ---------------------------------------------------------------
+
+
+def npm_client(package, version, binary):
+    """Path of `binary` from package@version, npm-installed into the cache once."""
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"e2e: {' and '.join(missing)} not on PATH; the real clients cannot be installed")
+    prefix = CACHE / f"{package.replace('/', '+')}@{version}"
+    exe = prefix / "node_modules" / ".bin" / binary
+    if exe.exists():
+        return exe
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".install.lock", "w") as lock:  # parallel pytest processes install once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not exe.exists():
+            prefix.mkdir(parents=True, exist_ok=True)
+            r = subprocess.run(
+                [
+                    "npm",
+                    "install",
+                    "--prefix",
+                    str(prefix),
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    f"{package}@{version}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert r.returncode == 0 and exe.exists(), f"npm install {package}@{version} failed:\n{r.stderr[-3000:]}"
+    return exe
+
+
+# ---- scratch world -------------------------------------------------------
+
+
+def base_env(home, **extra):
+    """`env -i` plus what a login shell minimally has: no user config, no
+    AGENT_SYNC_* or CLAUDE_* from the caller's environment."""
+    path_dirs = [os.path.dirname(sys.executable)]  # hooks run `python3`: the test's own
+    for tool in ("node", "git", "sh"):
+        found = shutil.which(tool)
+        if found and os.path.dirname(found) not in path_dirs:
+            path_dirs.append(os.path.dirname(found))
+    for d in ("/usr/local/bin", "/usr/bin", "/bin"):
+        if d not in path_dirs:
+            path_dirs.append(d)
+    env = {
+        "PATH": os.pathsep.join(path_dirs),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "USER": "e2e",
+        "TERM": "dumb",
+        "TMPDIR": str(home / "tmp"),
+    }
+    (home / "tmp").mkdir(exist_ok=True)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class World:
+    """A scratch repository with agent-sync installed, and a way to run it."""
+
+    def __init__(self, root, home, pyz):
+        self.root, self.home, self.pyz = root, home, pyz
+
+    def agent_sync(self, *args, agent=None, check=True, env=None):
+        e = base_env(self.home, **(env or {}))
+        if agent:
+            e["AGENT_SYNC_ID"] = agent
+        r = subprocess.run(
+            [sys.executable, "-I", "-S", str(self.root / PYZ_IN_REPO), *map(str, args)],
+            cwd=self.root,
+            env=e,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check:
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r
+
+    def json(self, *args, **kw):
+        return json.loads(self.agent_sync(*args, "--json", **kw).stdout)
+
+    def id_for_session(self, session_id):
+        return self.json("whoami", env={"CLAUDE_CODE_SESSION_ID": session_id})["id"]
+
+    def write(self, rel, text):
+        p = self.root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        return p
+
+
+def install(world, *args):
+    r = subprocess.run(
+        [sys.executable, str(world.pyz), "install", "--repo", str(world.root), *args],
+        env=base_env(world.home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+# ---- running a client ------------------------------------------------------
+
+
+def run(cmd, cwd, env, timeout=CLIENT_TIMEOUT, input=None):
+    """Run a client to completion in its own process group (killed whole on timeout)."""
+    proc = subprocess.Popen(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=env,
+        text=True,
+        start_new_session=True,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        out, err = proc.communicate()
+        raise AssertionError(f"{cmd[0]} timed out after {timeout}s:\n{out[-2000:]}\n{err[-2000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def claude_env(world, server, **extra):
+    (world.home / ".claude.json").write_text(
+        json.dumps({"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True})
+    )
+    return base_env(
+        world.home,
+        ANTHROPIC_BASE_URL=server.url,
+        ANTHROPIC_API_KEY="dummy",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1,
+        DISABLE_TELEMETRY=1,
+        DISABLE_AUTOUPDATER=1,
+        IS_SANDBOX=1,
+        **extra,
+    )
+
+
+CLAUDE_FLAGS = ["--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"]
+
+
+def events(stdout):
+    out = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+class StreamSession:
+    """One `claude --input-format stream-json` process fed prompt by prompt."""
+
+    def __init__(self, cmd, cwd, env):
+        self.proc = subprocess.Popen(
+            [str(c) for c in cmd],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines = queue.Queue()
+        self.seen = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def prompt(self, text, timeout=CLIENT_TIMEOUT):
+        msg = {"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": text}]}}
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no result from claude within {timeout}s") from None
+            if line is None:
+                raise AssertionError(f"claude exited early: {self.proc.stderr.read()[-3000:]}")
+            ev = events(line)
+            self.seen.extend(ev)
+            if ev and ev[0].get("type") == "result":
+                return ev[0]
+
+    def close(self, timeout=60):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, 9)
+        return self.proc.returncode
+
+
+# A hook that records its payload, a few env vars and its /proc parent chain,
+# so tests (and humans) can see exactly what a client hands its hooks.
+PROBE = r"""
+import json, os, sys
+payload = sys.stdin.read()
+chain, pid = [], os.getppid()
+for _ in range(12):
+    try:
+        comm = open(f"/proc/{pid}/comm").read().strip()
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        break
+    chain.append(f"{pid}:{comm}")
+    pid = int(stat.rsplit(")", 1)[1].split()[1])
+    if pid <= 1:
+        break
+keep = sorted(k for k in os.environ if k.startswith(("CLAUDE", "GEMINI", "CODEX", "AGENT_SYNC")))
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"event": sys.argv[2], "chain": chain, "env": {k: os.environ[k] for k in keep},
+                        "payload": json.loads(payload or "null")}) + "\n")
+"""

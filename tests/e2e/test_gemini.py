@@ -1,0 +1,94 @@
+"""Real Gemini CLI (pinned, see conftest) with `install --agent gemini`."""
+
+import json
+
+import pytest
+
+from .harness import base_env, install, run
+
+pytestmark = pytest.mark.e2e
+
+
+def gemini_env(world, server):
+    gdir = world.home / ".gemini"
+    gdir.mkdir(exist_ok=True)
+    (gdir / "settings.json").write_text(
+        json.dumps(
+            {
+                "security": {"auth": {"selectedType": "gemini-api-key"}},
+                "telemetry": {"enabled": False},
+                "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
+                "privacy": {"usageStatisticsEnabled": False},
+            }
+        )
+    )
+    return base_env(
+        world.home,
+        GEMINI_CLI_HOME=world.home,
+        GEMINI_API_KEY="dummy",
+        GOOGLE_GEMINI_BASE_URL=server.url,
+        GEMINI_CLI_TRUST_WORKSPACE="true",
+    )
+
+
+def gemini(gemini_bin, world, server, prompt="go"):
+    r = run([gemini_bin, "--yolo", "-p", prompt], world.root, gemini_env(world, server))
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    return r
+
+
+@pytest.fixture
+def gm(world):
+    install(world)  # the zipapp the gemini hooks run lives in .claude/skills/agent-sync
+    install(world, "--agent", "gemini")
+    return world
+
+
+@pytest.mark.parametrize("tool", ["write_file", "replace", "run_shell_command"])
+def test_edit_of_a_locked_file_is_denied(gemini_bin, gm, server, tool):
+    target = gm.write("locked.txt", "original\n")
+    gm.agent_sync("lock", "locked.txt", "--reason", "other is editing", agent="other")
+    args = {
+        "write_file": {"file_path": str(target), "content": "clobbered\n"},
+        "replace": {
+            "file_path": str(target),
+            "old_string": "original",
+            "new_string": "clobbered",
+            "instruction": "clobber",
+        },
+        "run_shell_command": {"command": "echo clobbered > locked.txt", "description": "clobber"},
+    }[tool]
+    server.script = [{"tool": tool, "input": args}, {"text": "ok"}]
+    gemini(gemini_bin, gm, server)
+    assert target.read_text() == "original\n"
+    responses = [
+        p["functionResponse"]
+        for r in server.main_requests()
+        for c in r["body"].get("contents", [])
+        for p in c.get("parts", [])
+        if "functionResponse" in p
+    ]
+    assert responses, "no tool result reached the model"
+    text = json.dumps(responses[-1])
+    assert "agent-sync: edit denied. locked.txt is locked by other" in text, text
+    assert "other is editing" in text
+
+
+def test_hook_probe_env_and_parent_chain(gemini_bin, gm, server, probe):
+    settings_path = gm.root / ".gemini" / "settings.json"
+    settings = json.loads(settings_path.read_text())
+    for ev in ("SessionStart", "BeforeTool", "AfterAgent", "SessionEnd"):
+        settings["hooks"].setdefault(ev, []).append(
+            {"hooks": [{"name": f"probe-{ev}", "type": "command", "command": probe(ev), "timeout": 10000}]}
+        )
+    settings_path.write_text(json.dumps(settings))
+    server.script = [
+        {"tool": "write_file", "input": {"file_path": str(gm.root / "new.txt"), "content": "x\n"}},
+        {"text": "ok"},
+    ]
+    gemini(gemini_bin, gm, server)
+    recs = probe.records()
+    assert {r["event"] for r in recs} >= {"SessionStart", "BeforeTool", "AfterAgent"}, recs
+    for r in recs:
+        print(r["event"], " <- ".join(r["chain"]), sorted(r["env"]))
+    assert any("gemini" in c or "node" in c for c in recs[0]["chain"]), recs[0]["chain"]

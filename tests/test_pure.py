@@ -1,0 +1,183 @@
+"""The fast layer: pure functions of agent_sync imported from the source, no
+subprocess and no database.  Hypothesis drives the open-ended inputs."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import agent_sync as a  # noqa: E402
+
+segment = st.text(alphabet="abcxyz_.-", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
+rel_path = st.lists(segment, min_size=1, max_size=4).map("/".join)
+
+
+# Globs and overlap -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pattern, path, expected",
+    [
+        ("src/*.py", "src/a.py", True),
+        ("src/*.py", "src/x/a.py", False),
+        ("src/**/*.py", "src/a.py", True),
+        ("src/**/*.py", "src/x/y/a.py", True),
+        ("src/**", "src/x/y", True),
+        ("*.md", "docs/a.md", False),
+        ("a?.py", "ab.py", True),
+        ("a?.py", "a/.py", False),
+        ("[ab].py", "b.py", True),
+        ("[!ab].py", "c.py", True),
+        ("[!ab].py", "a.py", False),
+    ],
+)
+def test_glob_regex(pattern, path, expected):
+    assert bool(a.glob_regex(pattern).match(path)) is expected
+
+
+@given(rel_path)
+def test_double_star_matches_every_path_below_its_prefix(path):
+    assert a.glob_regex("**").match(path) and a.glob_regex("src/**").match("src/" + path)
+
+
+@given(rel_path, rel_path)
+def test_overlap_is_symmetric_between_files_and_dirs(f, d):
+    d_key = d + "/"
+    assert a.targets_overlap("file", f, "dir", d_key) == a.targets_overlap("dir", d_key, "file", f)
+    assert a.targets_overlap("file", f, "dir", d_key) == f.startswith(d_key)
+
+
+@given(rel_path)
+def test_a_file_overlaps_a_glob_exactly_when_the_glob_matches_it(path):
+    for pattern in ("**/*.py", "*", "*/*", path):
+        assert a.targets_overlap("file", path, "glob", pattern) == bool(a.glob_regex(pattern).match(path))
+
+
+def test_resources_overlap_only_themselves():
+    assert a.targets_overlap("resource", "db", "resource", "db")
+    assert not a.targets_overlap("resource", "db", "file", "db")
+
+
+# Shell effects ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command, writes",
+    [
+        ("echo x > a.py", ["a.py"]),
+        ("cat a >> b.py", ["b.py"]),
+        ("sed -i s/a/b/ x.py", ["x.py"]),
+        ("tee -a log.txt", ["log.txt"]),
+        ("rm -f a.py b.py", ["a.py", "b.py"]),
+        ("mv a.py b.py", ["b.py", "a.py"]),
+        ("cp a.py b.py", ["b.py"]),
+        ("git checkout -- a.py", ["a.py"]),
+        ("dd if=x of=y.bin", ["y.bin"]),
+        ("bash -c 'echo hi > z.py'", ["z.py"]),
+        ("ls -la; cat a.py", []),
+        ("grep -r foo .", []),
+        ("echo x 2>/dev/null", []),
+    ],
+)
+def test_shell_writes(command, writes):
+    assert a.shell_effects(command)[0] == writes
+
+
+@pytest.mark.parametrize(
+    "command, reset",
+    [
+        ("git stash", "git stash"),
+        ("git reset --hard HEAD", "git reset --hard"),
+        ("git clean -fd", "git clean -f"),
+        ("git stash list", None),
+        ("git status", None),
+        ("git checkout -f main", "git checkout --force"),
+    ],
+)
+def test_shell_resets(command, reset):
+    assert a.shell_effects(command)[1] == reset
+
+
+@given(st.text(max_size=200))
+def test_shell_effects_never_raise(command):
+    writes, reset = a.shell_effects(command)
+    assert isinstance(writes, list) and (reset is None or isinstance(reset, str))
+
+
+# Dialects --------------------------------------------------------------------
+
+
+def test_each_client_payload_is_recognised_and_normalised():
+    gemini = {"hook_event_name": "BeforeTool", "tool_name": "write_file", "tool_input": {"file_path": "a"}}
+    codex = {"turn_id": "t", "tool_name": "shell", "tool_input": {"command": "ls"}}
+    cursor = {"conversation_id": "c", "command": "echo > a", "workspace_roots": ["/r"]}
+    claude = {"session_id": "s", "tool_name": "Edit", "tool_input": {"file_path": "a"}}
+    assert [a.detect_dialect(p).name for p in (gemini, codex, cursor, claude)] == [
+        "gemini",
+        "codex",
+        "cursor",
+        "claude",
+    ]
+    assert a.GEMINI.normalise(gemini)["tool_name"] == "Write"
+    assert a.CODEX.normalise(codex)["tool_name"] == "Bash"
+    shaped = a.CURSOR.normalise(cursor)
+    assert (shaped["tool_name"], shaped["tool_input"], shaped["cwd"]) == ("Bash", {"command": "echo > a"}, "/r")
+    assert a.CLAUDE.normalise(claude) is claude
+
+
+def test_each_client_gets_its_own_deny_shape():
+    deny = {"deny": "agent-sync: edit denied. held"}
+    assert a.CLAUDE.answer("pre-tool-use", deny)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert a.GEMINI.answer("pre-tool-use", deny) == {"decision": "deny", "reason": deny["deny"]}
+    assert a.CURSOR.answer("pre-tool-use", deny)["permission"] == "deny"
+    assert a.CURSOR.answer("pre-tool-use", None) == {"permission": "allow"}
+    codex = a.CODEX.answer("session-start", {"context": "x"})  # Codex 0.169 takes Claude's JSON, context included
+    assert codex == a.CLAUDE.answer("session-start", {"context": "x"})
+
+
+def test_apply_patch_names_every_file():
+    patch = "*** Begin Patch\n*** Update File: a.py\n@@\n*** Add File: b/c.py\n*** Move to: d.py\n*** End Patch"
+    assert a.edited_paths("apply_patch", {"command": patch}) == ["a.py", "b/c.py", "d.py"]
+
+
+# Untrusted text --------------------------------------------------------------
+
+
+@given(st.text())
+def test_clean_leaves_no_escape_or_control_byte(text):
+    out = a.clean(text)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", out) and "\n" not in out
+
+
+@given(st.text())
+def test_text_for_a_model_can_close_neither_the_frame_nor_the_quote(text):
+    quoted = a.for_model(text, limit=10_000)
+    assert a.FRAME_CLOSE not in quoted and quoted.count('"') == 2
+    assert a.FRAME_CLOSE not in a.quote_block(text, 10_000)
+    framed = a.frame(a.quote_block(text, 10_000))
+    assert framed.count(a.FRAME_CLOSE) == 1 and framed.endswith(a.FRAME_CLOSE)
+
+
+# MCP argument validation (before any handler or database is reached) ---------
+
+
+@pytest.mark.parametrize(
+    "name, arguments, error",
+    [
+        ("lock", {"paths": "a.py"}, "paths must be a list of strings"),
+        ("lock", {"paths": [1]}, "paths must be a list of strings"),
+        ("lock", {}, "missing paths"),
+        ("send", {"to": "x", "message": "y", "reply_to": True}, "reply_to must be of type integer"),
+        ("lock", {"paths": ["a"], "ttl": "5"}, "ttl must be of type number"),
+        ("lock", {"paths": ["a"], "bogus": 1}, "unknown argument 'bogus'"),
+        ("nope", {}, "unknown tool 'nope'"),
+        (["list"], {}, "unknown tool"),
+    ],
+)
+def test_mcp_arguments_are_checked_before_anything_runs(name, arguments, error):
+    is_error, text, data = a.mcp_call(None, name, arguments)
+    assert is_error and error in text and data is None

@@ -1,0 +1,159 @@
+"""The module's shape, checked in-process from the source: sections in
+dependency order, SQL only in storage and domain, small functions, and the
+CLI, MCP and console surfaces generated from one declaration per command."""
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = (ROOT / "agent_sync.py").read_text(encoding="utf-8")
+TREE = ast.parse(SOURCE)
+sys.path.insert(0, str(ROOT))
+import agent_sync  # noqa: E402
+
+BANNER = re.compile(r"^# -{20,}\n# (\d+)\. ([^:]+):", re.M)
+
+
+def sections():
+    """[(number, title, first line)] of the section banners."""
+    return [(int(m.group(1)), m.group(2), SOURCE.count("\n", 0, m.start()) + 2) for m in BANNER.finditer(SOURCE)]
+
+
+def section_of(line):
+    found = 0
+    for number, _, start in sections():
+        if start <= line:
+            found = number
+    return found
+
+
+def top_level_names():
+    names = {}
+    for node in TREE.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names[node.name] = node.lineno
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                for n in ast.walk(target):
+                    if isinstance(n, ast.Name):
+                        names[n.id] = node.lineno
+    return names
+
+
+def test_banners_are_numbered_in_order_and_match_the_contents():
+    found = sections()
+    assert [n for n, _, _ in found] == list(range(1, len(found) + 1))
+    docstring = ast.get_docstring(TREE)
+    listed = re.findall(r"^\s+(\d+)\. (\S.*?)\s{2,}", docstring, re.M)
+    assert [(int(n), t) for n, t in listed] == [(n, t) for n, t, _ in found]
+
+
+def local_names(node):
+    """Names a function or class binds itself (parameters, assignments, imports)."""
+    bound = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.arg):
+            bound.add(n.arg)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            bound.add(n.id)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in n.names)
+    return bound if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else set()
+
+
+def test_no_name_is_used_before_its_section_defines_it():
+    names = top_level_names()
+    late = []
+    for node in TREE.body:
+        user, own = section_of(node.lineno), local_names(node)
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in names and n.id not in own:
+                if section_of(names[n.id]) > user:
+                    late.append(f"{n.id} (line {n.lineno}) is defined in section {section_of(names[n.id])}")
+    assert not late, late
+
+
+def test_sql_runs_only_in_storage_and_domain():
+    allowed = {n for n, title, _ in sections() if title in ("Storage", "Domain")}
+    outside = [
+        (i, line.strip())
+        for i, line in enumerate(SOURCE.splitlines(), 1)
+        if re.search(r"\.execute(many)?\(", line) and section_of(i) not in allowed
+    ]
+    assert not outside, outside
+
+
+def test_no_function_is_longer_than_fifty_lines():
+    long = [
+        (n.name, n.end_lineno - n.lineno + 1)
+        for n in ast.walk(TREE)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 50
+    ]
+    assert not long, long
+
+
+# One declaration per command ------------------------------------------------
+
+
+def cli_arguments(name):
+    """{dest: default} of one subcommand, as argparse built it."""
+    parser = agent_sync.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return {a.dest: a.default for a in sub.choices[name]._actions if a.dest not in ("help", "json")}
+
+
+@pytest.mark.parametrize("name", list(agent_sync.COMMANDS))
+def test_cli_arguments_are_the_declared_ones(name):
+    cmd = agent_sync.COMMANDS[name]
+    declared = {a.name: (None if a.positional else a.default) for a in cmd.on("cli")}
+    assert cli_arguments(name) == declared
+
+
+def test_mcp_tools_are_the_declared_ones():
+    tools = {t["name"]: t for t in agent_sync.mcp_tool_list()}
+    expected = {n.replace("-", "_"): c for n, c in agent_sync.COMMANDS.items() if c.mcp}
+    assert set(tools) == set(expected)
+    for name, cmd in expected.items():
+        schema = tools[name]["inputSchema"]
+        assert set(schema["properties"]) == {a.name for a in cmd.on("mcp")}, name
+        assert set(schema.get("required", [])) == {a.name for a in cmd.on("mcp") if a.required}, name
+        for arg in cmd.on("mcp"):
+            kind = schema["properties"][arg.name]["type"]
+            assert kind == ("array" if arg.many else agent_sync.JSON_TYPES[arg.type]), (name, arg.name)
+
+
+def test_console_verbs_are_the_declared_ones():
+    helps = agent_sync.console_help()
+    for cmd in agent_sync.COMMANDS.values():
+        for pattern, presets in cmd.console.items():
+            assert any(line.startswith(pattern + " ") for line in helps), pattern
+            names = {a.name for a in cmd.args}
+            placeholders = re.findall(r"[<\[](\w+)[>\]]", pattern)
+            assert set(placeholders) <= names and set(presets) <= names, pattern
+
+
+def test_the_built_zipapp_serves_the_same_tools(tmp_path):
+    """The MCP surface as a client sees it equals the in-process declaration,
+    defaults included (a default is what a call without the argument gets)."""
+    pyz = tmp_path / "a.pyz"
+    subprocess.run([sys.executable, str(ROOT / "build.py"), "-o", str(pyz)], check=True, capture_output=True)
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", str(pyz), "mcp"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        input="".join(json.dumps(r) + "\n" for r in requests),
+        timeout=60,
+    ).stdout
+    served = json.loads(out.splitlines()[1])["result"]["tools"]
+    assert served == agent_sync.mcp_tool_list()
