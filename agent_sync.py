@@ -227,11 +227,20 @@ def _is_dir(path):
 
 
 def _git_entry_kind(path):
+    """ "dir" or "file" for a `.git` entry that really marks a repository, else
+    None: a folder must hold HEAD, a file must point (gitdir:) at a folder that
+    exists.  An empty `.git` file or folder is no boundary, so it cannot lift
+    the locks of the repository around it."""
     try:
         mode = os.stat(path).st_mode & 0o170000
     except (OSError, ValueError):
         return None
-    return "dir" if mode == 0o040000 else "file"
+    if mode == 0o040000:
+        return "dir" if os.path.isfile(os.path.join(path, "HEAD")) else None
+    line = _first_line(path)
+    if line.startswith("gitdir:") and _is_dir(os.path.join(os.path.dirname(path), line[7:].strip())):
+        return "file"
+    return None
 
 
 def _first_line(path):
@@ -352,6 +361,7 @@ class Context:
         self.root = os.path.realpath(self.root)
         self.in_git = _git_entry_kind(os.path.join(self.top, ".git")) is not None
         override = os.environ.get("AGENT_SYNC_DB", "").strip()
+        self.one_db = bool(override)
         self.db_path = os.path.join(self.cwd, override) if override else os.path.join(self.root, DB_RELPATH)
         self.agent_id, self.id_source = resolve_identity(session_id)
         self.session_id = session_id
@@ -427,6 +437,28 @@ def targets_in_repo(ctx, raws):
             continue
 
 
+def governed_targets(ctx, raws):
+    """(context, target) for each path, the context being the repository that
+    holds the path: a file is governed by its own repository's state, whatever
+    directory the session runs in.  Paths in no repository are skipped."""
+    elsewhere = {}
+    for raw in raws:
+        if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
+            continue
+        real = os.path.realpath(os.path.join(ctx.cwd, os.path.expanduser(raw.strip())))
+        folder = real if _is_dir(real) else os.path.dirname(real)
+        root = os.path.realpath(find_worktree(folder)[1])
+        if ctx.one_db:
+            root = ctx.root  # AGENT_SYNC_DB: one database governs every path
+        if root != ctx.root and root not in elsewhere:
+            elsewhere[root] = Context(cwd=folder, session_id=ctx.session_id)
+        here = ctx if root == ctx.root else elsewhere[root]
+        try:
+            yield here, file_target(here, real)
+        except UsageError:
+            continue
+
+
 def dir_target_from(rel):
     if rel in (".", ""):
         return Target("dir", ROOT_DIR_KEY, ROOT_DIR_KEY)
@@ -434,17 +466,26 @@ def dir_target_from(rel):
     return Target("dir", normalise_key(rel).rstrip("/") + "/", display)
 
 
-def lock_target(ctx, raw, resource=False):
-    """Parse one `lock` argument into a Target."""
+def has_control_chars(text):
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
+def lock_target(ctx, raw, resource=False, glob=False):
+    """Parse one `lock` argument into a Target.  A path that exists is that
+    file or directory, brackets and all (`app/[id]/page.tsx`); otherwise `*`
+    or `?` make a glob, and `glob` makes one of anything."""
     if resource:
         name = (raw or "").strip()
-        if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+        if not name or len(name) > 200 or has_control_chars(name):
             raise UsageError(f"invalid resource name {raw!r}")
         return Target("resource", name.casefold(), name)
     if not isinstance(raw, str) or not raw.strip():
         raise UsageError("empty path")
     raw = raw.strip()
-    if GLOB_CHARS & set(raw):
+    if has_control_chars(raw):
+        raise UsageError(f"{clean(raw)!r}: a path with newlines or control characters cannot be locked")
+    wild = "*" in raw or "?" in raw
+    if glob or (wild and not os.path.lexists(os.path.join(ctx.cwd, os.path.expanduser(raw)))):
         return glob_target(ctx, raw)
     if raw.endswith(("/", os.sep)):
         _, rel = repo_relative(ctx, raw)
@@ -454,7 +495,7 @@ def lock_target(ctx, raw, resource=False):
 
 def glob_target(ctx, raw):
     parts = raw.replace(os.sep, "/").split("/")
-    first_wild = next(i for i, p in enumerate(parts) if GLOB_CHARS & set(p))
+    first_wild = next((i for i, p in enumerate(parts) if GLOB_CHARS & set(p)), len(parts) - 1)
     literal = "/".join(parts[:first_wild]) or "."
     if raw.startswith("/") and first_wild == 1:
         literal = "/"
@@ -463,6 +504,12 @@ def glob_target(ctx, raw):
     pattern = prefix + "/".join(parts[first_wild:])
     if ".." in pattern.split("/"):
         raise UsageError(f"{raw}: a glob may not climb with '..'")
+    if "{" in pattern:
+        raise UsageError(f"{raw}: brace patterns ({{a,b}}) are not supported; lock each pattern on its own")
+    try:
+        re.compile(glob_source(pattern))
+    except re.error as e:
+        raise UsageError(f"{raw}: not a valid glob ({e})") from None
     return Target("glob", normalise_key(pattern), pattern)
 
 
@@ -479,38 +526,45 @@ def key_ancestors(key):
 _glob_cache = {}
 
 
+def glob_source(pattern):
+    """The regular expression, as text, for one of our globs (`*` stays in a
+    folder, `**` crosses folders, `?`, `[...]` and `[!...]` as in a shell)."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and pattern.find("]", i + 2) != -1:
+            j = pattern.find("]", i + 2)
+            body = pattern[i + 1 : j]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out) + r"\Z"
+
+
 def glob_regex(pattern):
+    """The compiled glob; a pattern that cannot compile (a bad row written
+    around the CLI) matches nothing, so it can never stop other locks."""
     rx = _glob_cache.get(pattern)
     if rx is None:
-        out, i = [], 0
-        while i < len(pattern):
-            c = pattern[i]
-            if pattern.startswith("**/", i):
-                out.append("(?:.*/)?")
-                i += 3
-                continue
-            if pattern.startswith("**", i):
-                out.append(".*")
-                i += 2
-                continue
-            if c == "*":
-                out.append("[^/]*")
-            elif c == "?":
-                out.append("[^/]")
-            elif c == "[":
-                j = pattern.find("]", i + 2)
-                if j == -1:
-                    out.append(re.escape(c))
-                else:
-                    body = pattern[i + 1 : j]
-                    if body.startswith("!"):
-                        body = "^" + body[1:]
-                    out.append("[" + body.replace("\\", "\\\\") + "]")
-                    i = j
-            else:
-                out.append(re.escape(c))
-            i += 1
-        rx = _glob_cache[pattern] = re.compile("".join(out) + r"\Z", re.S)
+        try:
+            rx = re.compile(glob_source(pattern), re.S)
+        except re.error:
+            rx = re.compile("(?!)")
+        _glob_cache[pattern] = rx
     return rx
 
 
@@ -528,7 +582,12 @@ def glob_prefix(pattern):
 def glob_may_enter(pattern, dir_key):
     """Whether a glob can match a path inside a directory: `*.md` cannot reach
     into `lib/`, `**/*.md` and `*/x.md` can."""
-    if "**" in pattern or dir_key == ROOT_DIR_KEY:
+    prefix = glob_prefix(pattern)
+    if dir_key == ROOT_DIR_KEY or dir_covers(dir_key, prefix):
+        return True
+    if not dir_covers(prefix, dir_key):
+        return False  # the glob's fixed folder and the directory are apart
+    if "**" in pattern:
         return True
     parts, dirs = pattern.split("/"), dir_key.rstrip("/").split("/")
     return len(parts) > len(dirs) and all(glob_regex(p).match(d) for p, d in zip(parts, dirs))
@@ -661,6 +720,26 @@ def storage_error(path, exc):
     return StorageError(f"database {path}: {hint} ({text})" if hint != text else f"database {path}: {text}")
 
 
+def make_state_dir(folder):
+    """The state folder, made private (0700) with a `.gitignore` of `*` inside,
+    so state is never committed, installed or not."""
+    if not _is_dir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    ignore = os.path.join(folder, ".gitignore")
+    if not os.path.exists(ignore):
+        with open(ignore, "w", encoding="utf-8") as f:
+            f.write("# agent-sync state: never commit it\n*\n")
+
+
+def make_private_file(path):
+    """The database file, created 0600 (SQLite gives its -wal and -shm files the same mode)."""
+    folder = os.path.dirname(path) or "."
+    if not _is_dir(folder):
+        make_state_dir(folder)
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 class Store:
     """One open database.  Domain code calls execute, executemany, insert and
     tx; nothing outside storage and domain writes SQL."""
@@ -678,7 +757,7 @@ class Store:
             return None
         if create:
             try:
-                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                make_private_file(path)
             except OSError as e:
                 raise StorageError(f"cannot create {os.path.dirname(path)}: {e.strerror or e}")
         conn = None
@@ -1017,16 +1096,16 @@ def minutes_left(expires_at, now):
 
 
 def describe_lock(row, now, target=None):
-    text = f"{clean(row['path'])} is locked by {clean(row['owner_name'] or row['owner'])}"
+    text = f"{for_model(row['path'])} is locked by {for_model(row['owner_name'] or row['owner'], 60)}"
     if row["owner_name"] and row["owner_name"] != row["owner"]:
         text += f" (agent {row['owner']})"
     if row["reason"]:
-        text += f', reason "{clean(row["reason"])[:200]}"'
+        text += f", reason {for_model(row['reason'])}"
     text += f", {minutes_left(row['expires_at'], now)} min left"
     if row["auto"]:
         text += " [automatic lock from their edits]"
     if target is not None and (target.kind, target.key) != (row["kind"], row["key"]):
-        text += f" (covers {clean(target.path)})"
+        text += f" (covers {for_model(target.path)})"
     return text
 
 
@@ -1065,6 +1144,12 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
             targets[0].path if len(targets) == 1 else None,
             now,
         )
+
+
+def live_file_locks(conn, now, limit=1000):
+    return conn.execute(
+        "SELECT key, path FROM locks WHERE kind='file' AND expires_at > ? LIMIT ?", (now, limit)
+    ).fetchall()
 
 
 def renew_auto_lock(conn, ctx, target, now):
@@ -1483,7 +1568,8 @@ def send_message(conn, ctx, to, body, reply_to, now, directive=False):
         raise NotFound(f"no message #{reply_to} to reply to")
     ensure_agent(conn, ctx, now)
     message_id = store_message(conn, ctx.agent_id, to.strip(), kind, body, reply_to, deliveries, now)
-    log_activity(conn, ctx.agent_id, "message", f"-> {to.strip()}: {body[:120]}", None, now)
+    # the log says that a message went out, never what it said: bodies stay with their recipients
+    log_activity(conn, ctx.agent_id, "message", f"#{message_id} -> {to.strip()} ({kind})", None, now)
     return message_id, kind, [a for a, _ in deliveries]
 
 
@@ -1934,13 +2020,13 @@ def compact_status(snap, ctx, now, notes=()):
     out.append(f"## Locks ({snap['lock_count']} live; do not edit files others hold)")
     for r in theirs[:15]:
         out.append(
-            f"- `{clean(r['path'])[:120]}` held by {for_model(r['owner_name'] or r['owner'], 60)}"
+            f"- {for_model(r['path'], 120)} held by {for_model(r['owner_name'] or r['owner'], 60)}"
             + (f", reason {for_model(r['reason'], 100)}" if r["reason"] else "")
             + f", {minutes_left(r['expires_at'], now)} min left"
             + (" (auto)" if r["auto"] else "")
         )
     if mine:
-        out.append("- yours: " + ", ".join(f"`{clean(r['path'])[:80]}`" for r in mine[:10]))
+        out.append("- yours: " + ", ".join(for_model(r["path"], 80) for r in mine[:10]))
     c = snap["task_counts"]
     out.append(f"## Tasks ({c['open']} open, {c['in_progress']} in progress, {c['blocked']} blocked, {c['done']} done)")
     for t in snap["tasks"][:12]:
@@ -2515,10 +2601,19 @@ def read_hook_payload():
         return None
     data = stream.read(MAX_PAYLOAD_BYTES)
     try:
-        payload = json.loads(data.decode("utf-8", "replace"))
+        payload = json.loads(data)  # bytes: json finds UTF-8 (with or without BOM), UTF-16 or UTF-32
+    except UnicodeDecodeError:
+        payload = json_or_none(data.decode("utf-8", "replace"))
     except (ValueError, RecursionError):
         return None
     return payload if isinstance(payload, dict) else None
+
+
+def json_or_none(text):
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def hook_session_id(payload):
@@ -2568,12 +2663,12 @@ def auto_lock_enabled():
 
 
 def lock_denial(ctx, rows, target, now):
-    holder = clean(rows[0]["owner_name"] or rows[0]["owner"])
+    holder = rows[0]["owner"]  # the id: a safe word the agent can use as written
     return (
         "agent-sync: edit denied. " + "; ".join(describe_lock(r, now, target) for r in rows) + ". "
         "Another agent is working on it: do not work around the lock (no shell writes to it either). "
         f'Coordinate: `agent-sync send --to {holder} --message "..."` to ask for it, take other work, '
-        f"or wait with `agent-sync lock {target.path} --wait 600`. You will be told when it is free."
+        f"or wait with `agent-sync lock {for_model(target.path)} --wait 600`. You will be told when it is free."
     )
 
 
@@ -2596,23 +2691,52 @@ def stale_write(conn, ctx, target, now):
     if edit is None:
         return None
     return {
-        "deny": f"agent-sync: edit denied. {target.path} changed on disk since you last read it: "
-        f"{clean(edit['name'] or edit['agent_id'])} (agent {edit['agent_id']}) edited it "
+        "deny": f"agent-sync: edit denied. {for_model(target.path)} changed on disk since you last read it: "
+        f"{for_model(edit['name'] or edit['agent_id'], 60)} (agent {edit['agent_id']}) edited it "
         f"{ago(edit['edited_at'], now)}. Read it again first, then redo your edit on its current content."
     }
 
 
+def hardlink_aliases(conn, ctx, target, now):
+    """Locked files that are the same file as `target` through a hard link:
+    a file that shares an inode with a locked file is that locked file."""
+    try:
+        st = os.stat(target.real)
+    except (OSError, TypeError):
+        return []
+    if st.st_nlink < 2:
+        return []
+    aliases = []
+    for row in live_file_locks(conn, now):
+        try:
+            other = os.stat(os.path.join(ctx.top, row["path"]))
+        except OSError:
+            continue
+        if row["key"] != target.key and (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            aliases.append(Target("file", row["key"], row["path"]))
+    return aliases
+
+
+def foreign_denial(conn, ctx, target, now):
+    """The denial when another live agent holds the target (or a hard link to it)."""
+    for t in [target] + hardlink_aliases(conn, ctx, target, now):
+        foreign = foreign_holders(conn, ctx, t, now)
+        if foreign:
+            return deny_for_locks(conn, ctx, target, foreign, now)
+    return None
+
+
 def guard_edit(conn, ctx, target, now):
-    rows = overlapping_locks(conn, target, now)
-    foreign = [r for r in rows if r["owner"] != ctx.agent_id and holder_live(r, now)]
-    if foreign:
-        return deny_for_locks(conn, ctx, target, foreign, now)
-    if target.kind != "file":
-        return None
+    """Deny an edit tool's write to a held or stale file; otherwise take the
+    automatic lock that tells others this agent is editing it."""
+    denial = foreign_denial(conn, ctx, target, now)
+    if denial or target.kind != "file":
+        return denial
     stale = stale_write(conn, ctx, target, now)
     if stale:
         return stale
-    if auto_lock_enabled() and not any(r["owner"] == ctx.agent_id for r in rows):
+    mine = any(r["owner"] == ctx.agent_id for r in overlapping_locks(conn, target, now))
+    if auto_lock_enabled() and not mine:
         with conn.tx(HOOK_DB_TIMEOUT):
             foreign = foreign_holders(conn, ctx, target, now)
             if not foreign:
@@ -2622,67 +2746,196 @@ def guard_edit(conn, ctx, target, now):
     return None
 
 
-SHELL_SEPARATORS = frozenset((";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!"))
+def guard_paths(ctx, raws, guard, now):
+    """The first denial among paths, each judged by the state of the repository
+    that holds it (opened once per repository)."""
+    stores = {}
+    for here, target in governed_targets(ctx, raws):
+        if here.db_path not in stores:
+            stores[here.db_path] = hook_db(here)
+        conn = stores[here.db_path]
+        denial = guard(conn, here, target, now) if conn is not None else None
+        if denial:
+            return denial
+    return None
+
+
+SHELL_SEPARATORS = frozenset((";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!", "\n"))
 SHELL_REDIRECTS = frozenset((">", ">>", ">|", "&>", "&>>", ">&"))
 SHELL_WRAPPERS = frozenset(("sudo", "env", "command", "nohup", "time", "nice", "exec", "builtin", "doas"))
+#: commands that delete or rewrite the files named to them (also through find -exec and xargs)
+DESTRUCTIVE = frozenset(("rm", "unlink", "shred", "truncate"))
+#: a here-document opener (not a here-string `<<<`): its body is data, not commands
+HEREDOC = r"(?<!<)<<(?!<)-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1"
+#: .NET file writes from PowerShell: [IO.File]::WriteAllText("a.py", ...) and friends
+DOTNET_WRITE = r"(?i)\[(?:System\.)?IO\.File\]::(?:Write|Append|Delete|Create|Open|Replace)\w*\(\s*(['\"])(.+?)\1"
+DOTNET_COPY = r"(?i)\[(?:System\.)?IO\.File\]::(Copy|Move)\(\s*(['\"])(.+?)\2\s*,\s*(['\"])(.+?)\4"
+#: PowerShell cmdlets (and aliases) that write the path they are given
+PS_WRITERS = frozenset(
+    (
+        "set-content",
+        "sc",
+        "add-content",
+        "ac",
+        "clear-content",
+        "clc",
+        "out-file",
+        "remove-item",
+        "ri",
+        "del",
+        "erase",
+        "rd",
+        "rmdir",
+        "new-item",
+        "ni",
+        "tee-object",
+        "copy-item",
+        "cpi",
+        "copy",
+        "move-item",
+        "mi",
+        "move",
+        "rename-item",
+        "rni",
+        "ren",
+    )
+)
 
 
-def shell_effects(command):
-    """(paths a shell command may write, name of a worktree-wide reset or None).
-    A heuristic for the usual ways of writing files from a shell, not a parser
-    of every shell: documented as advisory."""
+class ShellScan:
+    """What a command line may write, gathered while its commands are walked:
+    paths (relative ones resolved against `cd`/`pushd` along the way), the
+    name of a worktree-wide reset, and what a pipe hands to the next command."""
+
+    __slots__ = ("cwd", "dirs", "writes", "resets", "piped", "stdin")
+
+    def __init__(self, cwd):
+        self.cwd, self.dirs, self.writes, self.resets = cwd, [""], [], []
+        self.piped, self.stdin = None, None
+
+    def path(self, raw):
+        for var in ("${PWD}", "$PWD"):
+            if raw == var or raw.startswith(var + "/"):
+                raw = "." + raw[len(var) :]
+        return raw if os.path.isabs(raw) or not self.dirs[-1] else os.path.join(self.dirs[-1], raw)
+
+    def write(self, paths):
+        self.writes.extend(self.path(p) for p in paths if p)
+
+    def read_file(self, raw, limit=1 << 20):
+        try:
+            with open(os.path.join(self.cwd or ".", self.path(raw)), encoding="utf-8", errors="replace") as f:
+                return f.read(limit)
+        except (OSError, ValueError):
+            return ""
+
+
+def strip_heredocs(command):
+    """The command without here-document bodies."""
+    out, ends = [], []
+    for line in command.split("\n"):
+        if ends:
+            if line.strip() == ends[0]:
+                ends.pop(0)
+            continue
+        out.append(line)
+        ends += [m.group(2) for m in re.finditer(HEREDOC, line)]
+    return "\n".join(out)
+
+
+def shell_tokens(command):
     import shlex
 
-    writes, resets = [], []
-    for line in command.replace("\\\n", " ").splitlines():
-        try:
-            lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
-            lexer.whitespace_split = True
-            tokens = list(lexer)
-        except ValueError:
-            tokens = line.split()
-        words = []
-        for i, tok in enumerate(tokens + [";"]):
-            if tok in SHELL_SEPARATORS:
-                command_effects(words, writes, resets)
-                words = []
-            elif tok in SHELL_REDIRECTS or tok == "<":
-                if words and words[-1].isdigit() and i and tokens[i - 1] == words[-1]:
-                    words.pop()
-                words.append("\x00" + tok)
-            else:
-                words.append(tok)
-    return writes, (resets[0] if resets else None)
+    lexer = shlex.shlex(command, posix=True, punctuation_chars="();<>|&\n")
+    lexer.whitespace, lexer.whitespace_split, lexer.commenters = " \t\r", True, ""
+    try:
+        return list(lexer)
+    except ValueError:
+        return command.split()
 
 
-def command_effects(words, writes, resets):
-    plain = []
-    i = 0
+def is_separator(token):
+    return token in SHELL_SEPARATORS or (token and set(token) <= set(";&|()\n") and "\n" in token)
+
+
+def shell_effects(command, cwd=None):
+    """(paths a shell command may write, name of a worktree-wide reset or None).
+    A heuristic for the usual ways of writing files from a shell (and
+    PowerShell), not a parser of every shell: documented as advisory.  Quoted
+    text and here-document bodies are data, never write targets."""
+    command = strip_heredocs(command.replace("\\\n", " "))
+    scan, words, piping = ShellScan(cwd), [], False
+    tokens = shell_tokens(command)
+    for i, tok in enumerate(tokens + [";"]):
+        if is_separator(tok):
+            command_effects(words, scan, piping)
+            words, piping = [], tok in ("|", "|&")
+        elif tok in SHELL_REDIRECTS or tok == "<":
+            if words and words[-1].isdigit() and i and tokens[i - 1] == words[-1]:
+                words.pop()
+            words.append("\x00" + tok)
+        else:
+            words.append(tok)
+    for m in re.finditer(DOTNET_WRITE, command):
+        scan.write([m.group(2)])
+    for m in re.finditer(DOTNET_COPY, command):
+        scan.write([m.group(5)] + ([m.group(3)] if m.group(1).lower() == "move" else []))
+    return scan.writes, (scan.resets[0] if scan.resets else None)
+
+
+def split_redirects(words, scan):
+    """The words of one command without its redirections; output targets are
+    written, an input file is remembered (patch reads its diff from it)."""
+    plain, i = [], 0
     while i < len(words):
         w = words[i]
-        if w.startswith("\x00"):
-            if i + 1 < len(words) and w[1:] not in ("<", ">&"):
-                target = words[i + 1]
-                if not target.startswith("&") and not target.startswith("/dev/"):
-                    writes.append(target)
-            i += 2
+        if not w.startswith("\x00"):
+            plain.append(w)
+            i += 1
             continue
-        plain.append(w)
-        i += 1
+        target = words[i + 1] if i + 1 < len(words) else ""
+        if w == "\x00<":
+            scan.stdin = target
+        elif w != "\x00>&" and target and not target.startswith(("&", "/dev/")):
+            scan.write([target])
+        i += 2
     while plain and (re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", plain[0]) or plain[0] in SHELL_WRAPPERS):
         plain.pop(0)
+    return plain
+
+
+def command_effects(words, scan, piped=False):
+    scan.stdin = None
+    plain = split_redirects(words, scan)
+    handed, scan.piped = scan.piped if piped else None, None
     if not plain:
         return
     name, args = os.path.basename(plain[0]), plain[1:]
     operands = [a for a in args if not a.startswith("-")]
+    lowered = name.lower()
     if name in ("sh", "bash", "zsh", "dash") and "-c" in args[:-1]:
-        nested, nested_resets = shell_effects(args[args.index("-c") + 1])
-        writes.extend(nested)
-        resets.extend([nested_resets] if nested_resets else [])
-    elif name == "dd":
-        writes.extend(a[3:] for a in args if a.startswith("of="))
+        nested, reset = shell_effects(args[args.index("-c") + 1], scan.cwd)
+        scan.write(nested)
+        scan.resets.extend([reset] if reset else [])
+    elif name in ("cd", "pushd", "popd"):
+        change_directory(name, operands, scan)
+    elif name in ("echo", "printf"):
+        scan.piped = operands[1:] if name == "printf" else operands
+    elif lowered in PS_WRITERS:
+        scan.write(powershell_targets(lowered, args))
+    elif name in ("find", "xargs", "awk", "gawk", "patch"):
+        {"find": find_effects, "xargs": xargs_effects, "patch": patch_effects}.get(name, awk_effects)(
+            args, scan, handed
+        )
+    else:
+        file_command_effects(name, args, operands, scan)
+
+
+def file_command_effects(name, args, operands, scan):
+    if name == "dd":
+        scan.write(a[3:] for a in args if a.startswith("of="))
     elif name == "tee":
-        writes.extend(operands)
+        scan.write(operands)
     elif name in ("sed", "gsed", "perl"):
         if any(
             a == "--in-place"
@@ -2690,16 +2943,132 @@ def command_effects(words, writes, resets):
             or (a.startswith("-") and not a.startswith("--") and "i" in a.split(".")[0])
             for a in args
         ):
-            writes.extend(sed_files(args))
-    elif name in ("rm", "unlink", "shred", "truncate"):
+            scan.write(sed_files(args))
+    elif name in DESTRUCTIVE:
         skip = {"-s", "--size", "-r", "--reference"} if name == "truncate" else set()
-        writes.extend(a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in skip))
+        scan.write(a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in skip))
     elif name == "mv":
-        writes.extend(copy_destinations(args) + operands[:-1])
+        scan.write(copy_destinations(args) + operands[:-1])
     elif name in ("cp", "install", "rsync", "ln"):
-        writes.extend(copy_destinations(args))
+        scan.write(copy_destinations(args))
     elif name == "git":
-        git_effects(args, writes, resets)
+        git_effects(args, scan)
+
+
+def change_directory(name, operands, scan):
+    if name == "popd":
+        if len(scan.dirs) > 1:
+            scan.dirs.pop()
+        return
+    target = scan.path(operands[0]) if operands else ""
+    if name == "pushd":
+        scan.dirs.append(target)
+    else:
+        scan.dirs[-1] = target
+
+
+def powershell_targets(cmdlet, args):
+    """Paths a PowerShell file cmdlet writes: -Path, -LiteralPath, -FilePath,
+    -Destination, or the positional path (and destination for copy and move)."""
+    named, positional, i = {}, [], 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("-") and len(a) > 1:
+            key, _, value = a[1:].partition(":")
+            key = key.lower()
+            if (
+                not value
+                and i + 1 < len(args)
+                and not args[i + 1].startswith("-")
+                and key not in ("force", "append", "nonewline", "recurse", "whatif", "confirm", "passthru", "noclobber")
+            ):
+                value, i = args[i + 1], i + 1
+            named[key] = value
+        else:
+            positional.append(a)
+        i += 1
+    source = named.get("path") or named.get("literalpath") or named.get("filepath") or (positional[:1] or [""])[0]
+    found = [source]
+    if cmdlet in ("copy-item", "cpi", "copy", "move-item", "mi", "move"):
+        found = [named.get("destination") or (positional[1:2] or [""])[0]]
+        found += [source] if cmdlet in ("move-item", "mi", "move") else []
+    return [p for value in found for p in value.split(",") if p]
+
+
+def find_effects(args, scan, handed=None):
+    """`find DIR ... -delete` or `-exec rm`: the files it would reach, found by
+    walking (bounded); a find that only lists hands its files down a pipe."""
+    starts = [a for a in args[: next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))]] or ["."]
+    names = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-name", "-iname")]
+    execs = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-exec", "-execdir", "-ok", "-okdir")]
+    roots = [os.path.join(scan.cwd or ".", scan.path(start)) for start in starts]
+    if "-delete" in args or any(os.path.basename(e) in DESTRUCTIVE | {"mv", "sed", "perl"} for e in execs):
+        scan.write(walk_matching(roots, names))
+    else:
+        scan.piped = lambda: walk_matching(roots, names)  # walked only if xargs deletes them
+
+
+def walk_matching(roots, names, limit=5000):
+    """Files under `roots` whose name matches one of `names` (all without names), bounded."""
+    import fnmatch
+
+    found = []
+    for root in roots:
+        for i, (folder, _, files) in enumerate(os.walk(root)):
+            found += [os.path.join(folder, f) for f in files if not names or any(fnmatch.fnmatch(f, n) for n in names)]
+            if i > limit or len(found) > limit:
+                break
+    return found
+
+
+def xargs_effects(args, scan, handed=None):
+    """`... | xargs rm`: the piped words when they are known (echo, find),
+    else a worktree-wide write."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in ("-n", "-I", "-d", "-L", "-P", "-s", "-E", "-a") else 1
+    inner = os.path.basename(args[i]) if i < len(args) else "echo"
+    if inner in DESTRUCTIVE or inner in ("mv", "sed", "perl"):
+        if handed is None:
+            scan.resets.append(f"xargs {inner}")
+        else:
+            scan.write(handed() if callable(handed) else handed)
+
+
+def awk_effects(args, scan, handed=None):
+    """`awk -i inplace PROGRAM FILE...` rewrites the files."""
+    joined = " ".join(args)
+    if "inplace" not in joined:
+        return
+    files, program_given, i = [], False, 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-i", "-f", "-v", "-F", "--include", "--file"):
+            program_given = program_given or a in ("-f", "--file")
+            i += 2
+            continue
+        if not a.startswith("-"):
+            files.append(a)
+        i += 1
+    scan.write(files if program_given else files[1:])
+
+
+def patch_effects(args, scan, handed=None):
+    """`patch FILE` writes FILE; `patch < DIFF`, `patch -i DIFF` and `git apply
+    DIFF` write every file the diff names."""
+    operands = [a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in ("-i", "-p"))]
+    diff = next((args[j + 1] for j, a in enumerate(args[:-1]) if a in ("-i", "--input")), scan.stdin)
+    scan.write(operands[:1] + (diff_targets(scan.read_file(diff)) if diff and not operands else []))
+
+
+def diff_targets(text):
+    """Every path a unified diff touches, with and without its a/ b/ prefix."""
+    found = []
+    for m in re.finditer(r"(?m)^(?:\+\+\+|---) (\S+)", text):
+        path = m.group(1)
+        if path != "/dev/null":
+            found += [path] + ([path[2:]] if path[:2] in ("a/", "b/") else [])
+    return found
 
 
 def sed_files(args):
@@ -2730,7 +3099,7 @@ def copy_destinations(args):
     return [dest]
 
 
-def git_effects(args, writes, resets):
+def git_effects(args, scan):
     i = 0
     while i < len(args) and args[i].startswith("-"):
         i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree") else 1
@@ -2739,37 +3108,40 @@ def git_effects(args, writes, resets):
     sub, rest = args[i], args[i + 1 :]
     paths = rest[rest.index("--") + 1 :] if "--" in rest else [a for a in rest if not a.startswith("-")]
     if sub == "checkout" and ("-f" in rest or "--force" in rest) and "--" not in rest:
-        resets.append("git checkout --force")
-    elif sub == "checkout" and ("--" in rest or "." in rest):
-        (resets.append("git checkout -- .") if "." in paths else writes.extend(paths))
-    elif sub == "checkout":
-        writes.extend(paths)  # a branch name simply matches no lock
+        scan.resets.append("git checkout --force")
+    elif sub in ("checkout", "restore"):
+        if sub == "restore":
+            paths = [
+                a
+                for j, a in enumerate(rest)
+                if not a.startswith("-") and (j == 0 or rest[j - 1] not in ("-s", "--source"))
+            ]
+        if "." in paths:
+            scan.resets.append("git checkout -- ." if sub == "checkout" else "git restore .")
+        else:
+            scan.write(paths)  # a branch name simply matches no lock
     elif sub == "switch" and any(a in ("-f", "--force", "--discard-changes") for a in rest):
-        resets.append("git switch --discard-changes")
-    elif sub == "rm":
-        writes.extend(paths)
-    elif sub == "restore":
-        skip = {"-s", "--source"}
-        paths = [a for j, a in enumerate(rest) if not a.startswith("-") and (j == 0 or rest[j - 1] not in skip)]
-        (resets.append("git restore .") if "." in paths else writes.extend(paths))
+        scan.resets.append("git switch --discard-changes")
+    elif sub in ("rm", "mv"):
+        scan.write(paths)
+    elif sub == "apply" and "--check" not in rest and "--stat" not in rest:
+        scan.write(diff_targets("".join(scan.read_file(p) for p in paths)))
     elif sub == "stash" and (not rest or rest[0] not in ("list", "show")):
-        resets.append("git stash")
+        scan.resets.append("git stash")
     elif sub == "reset" and "--hard" in rest:
-        resets.append("git reset --hard")
+        scan.resets.append("git reset --hard")
     elif sub == "clean" and any(
         a == "--force" or (a.startswith("-") and not a.startswith("--") and "f" in a) for a in rest
     ):
-        resets.append("git clean -f")
+        scan.resets.append("git clean -f")
 
 
-def guard_shell(conn, ctx, writes, reset, now):
-    for target in targets_in_repo(ctx, writes):
-        foreign = foreign_holders(conn, ctx, target, now)
-        if foreign:
-            return deny_for_locks(conn, ctx, target, foreign, now)
-    rows = foreign_locks(conn, ctx, now) if reset else []
+def guard_reset(ctx, reset, now):
+    """Deny a command that rewrites the whole working tree while others hold locks in it."""
+    conn = hook_db(ctx)
+    rows = foreign_locks(conn, ctx, now) if conn is not None else []
     if rows:
-        held = ", ".join(f"{clean(r['path'])} ({clean(r['owner_name'] or r['owner'])})" for r in rows[:8])
+        held = ", ".join(f"{for_model(r['path'])} ({for_model(r['owner_name'] or r['owner'], 60)})" for r in rows[:8])
         return {
             "deny": f"agent-sync: `{reset}` denied: it rewrites the working tree while other agents hold "
             f"locks in it: {held}. Coordinate with them first, or touch only your own files."
@@ -2784,25 +3156,20 @@ def hook_pre_tool_use(payload, dialect):
     if tool in EDIT_TOOLS or tool == "apply_patch":
         paths = edited_paths(tool, tool_input)
         ctx = hook_context(payload) if paths else None
-        conn = hook_db(ctx)
-        if conn is None:
-            return None
-        now = time.time()
-        for target in targets_in_repo(ctx, paths):
-            denial = guard_edit(conn, ctx, target, now)
-            if denial:
-                return denial
-        return None
+        return guard_paths(ctx, paths, guard_edit, time.time()) if ctx else None
     if tool in SHELL_TOOLS:
         command = tool_input.get("command")
         if not isinstance(command, str) or not command.strip():
             return None
-        writes, reset = shell_effects(command)
+        cwd = payload.get("cwd")
+        writes, reset = shell_effects(command, cwd if isinstance(cwd, str) and _is_dir(cwd) else None)
         if not writes and not reset:
             return None
         ctx = hook_context(payload)
-        conn = hook_db(ctx)
-        return guard_shell(conn, ctx, writes, reset, time.time()) if conn else None
+        if ctx is None:
+            return None
+        now = time.time()
+        return guard_paths(ctx, writes, foreign_denial, now) or (guard_reset(ctx, reset, now) if reset else None)
     return None
 
 
@@ -2875,6 +3242,8 @@ def hook_user_prompt_submit(payload, dialect):
 
 
 def hook_stop(payload, dialect):
+    if payload.get("stop_hook_active") is True:
+        return None  # this stop already follows one of our blocks: never block twice in a row
     return push_from_hook(
         payload,
         True,
@@ -3007,7 +3376,7 @@ def install(options):
         raise UsageError("install runs from the built zipapp: python3 build.py && python3 dist/agent-sync.pyz install")
     wired = DIALECTS[options.agent].install(root, manifest, options)
     changed = copy_skill(root, archive)
-    os.makedirs(os.path.join(root, ".claude", "coordination"), exist_ok=True)
+    make_state_dir(os.path.dirname(os.path.join(root, DB_RELPATH)))
     if ensure_gitignore_line(os.path.join(root, ".gitignore"), manifest):
         changed.append(".gitignore")
     changed += wired
@@ -3063,10 +3432,12 @@ def uninstall(repo):
 
         shutil.rmtree(skill_dir)
         removed.append(SKILL_RELDIR)
-    coordination = os.path.join(root, ".claude", "coordination")
-    kept_state = _is_dir(coordination) and bool(os.listdir(coordination))
+    coordination = os.path.dirname(os.path.join(root, DB_RELPATH))
+    kept_state = _is_dir(coordination) and bool(set(os.listdir(coordination)) - {".gitignore"})
     if _is_dir(coordination) and not kept_state:
-        os.rmdir(coordination)
+        import shutil
+
+        shutil.rmtree(coordination)
     for d in (os.path.join(root, ".claude", "skills"), os.path.join(root, ".claude")):
         if _is_dir(d) and not os.listdir(d):
             os.rmdir(d)
@@ -3308,6 +3679,19 @@ class Arg:
         return {"type": kind, "description": self.help}
 
 
+def check_value(arg, value):
+    """Refuse what no surface's parser catches: integers SQLite cannot store,
+    text that is not valid Unicode (lone surrogates, undecodable bytes)."""
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63:
+            raise UsageError(f"{arg.name}: {v} is out of range")
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(f"{arg.name}: not valid UTF-8 text") from None
+
+
 class Command:
     __slots__ = ("name", "fn", "help", "args", "mcp", "console", "context")
 
@@ -3323,6 +3707,8 @@ class Command:
         args = SimpleNamespace(**{a.name: a.default for a in self.args})
         args.__dict__.update(values)
         args.surface = surface
+        for arg in self.args:
+            check_value(arg, getattr(args, arg.name, None))
         return args
 
 
@@ -3565,6 +3951,7 @@ def cmd_block_task(ctx, args):
     Arg("ttl", float, f"minutes (default {DEFAULT_TTL_MINUTES})"),
     Arg("wait", float, "seconds to wait for a held lock"),
     Arg("resource", bool, "lock named resources, not paths"),
+    Arg("glob", bool, "treat the paths as glob patterns even without * or ?"),
     mcp="Lock files (dir/ or glob too) before editing, or named resources; all or nothing.",
     console={"lock <paths> [reason]": {}},
 )
@@ -3572,7 +3959,7 @@ def cmd_lock(ctx, args):
     if args.resource:
         targets = [lock_target(ctx, name, resource=True) for name in args.paths]
     else:
-        targets = [lock_target(ctx, p) for p in args.paths]
+        targets = [lock_target(ctx, p, glob=args.glob) for p in args.paths]
     if not targets:
         raise UsageError("name at least one path (or --resource NAME)")
     ttl = parse_ttl(args.ttl)
@@ -3759,6 +4146,8 @@ def cmd_decisions(ctx, args):
 )
 def cmd_log(ctx, args):
     kind = check_text("--type", args.type, 40)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", kind):
+        raise UsageError("--type must be one short word (letters, digits, - and _; at most 40)")
     message = check_text("--message", args.message, 2000)
     path = file_target(ctx, args.file).path if args.file else None
     now = time.time()
@@ -4378,21 +4767,37 @@ def mcp_handle(ctx, message):
     return {"jsonrpc": "2.0", "id": msg_id, "result": result}
 
 
+def mcp_handle_safely(ctx, message):
+    """mcp_handle, with anything unexpected turned into a JSON-RPC error: one
+    bad request never ends the server."""
+    try:
+        return mcp_handle(ctx, message)
+    except Exception as e:
+        msg_id = message.get("id") if isinstance(message, dict) else None
+        return {
+            "jsonrpc": "2.0",
+            "id": msg_id,
+            "error": {"code": -32603, "message": f"internal error: {clean(e)[:200]}"},
+        }
+
+
+def mcp_answer(ctx, line):
+    """The reply to one line of input (a request or a batch), or None for notifications."""
+    message = json_or_none(line)
+    if message is None and line.strip() != "null":
+        return {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}}
+    batch = message if isinstance(message, list) else [message]
+    replies = [r for r in (mcp_handle_safely(ctx, m) for m in batch) if r is not None]
+    return replies if isinstance(message, list) else (replies[0] if replies else None)
+
+
 def run_mcp():
     cwd = os.environ.get("CLAUDE_PROJECT_DIR")
     ctx = Context(cwd=cwd if cwd and _is_dir(cwd) else None)
     out = sys.stdout
+    sys.stdin.reconfigure(errors="replace")
     for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            message = json.loads(line)
-        except ValueError:
-            reply = {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}}
-        else:
-            batch = message if isinstance(message, list) else [message]
-            replies = [r for r in (mcp_handle(ctx, m) for m in batch) if r is not None]
-            reply = replies if isinstance(message, list) else (replies[0] if replies else None)
+        reply = mcp_answer(ctx, line) if line.strip() else None
         if reply:
             out.write(json.dumps(reply) + "\n")
             out.flush()

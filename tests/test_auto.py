@@ -59,7 +59,7 @@ def test_implicit_lock_without_any_lock_call(repo_files):
     assert [(l["path"], l["owner"], l["auto"]) for l in locks] == [("src/a.py", "A", True)]
     assert "auto" in cli.ok("locks").stdout
     out = edit(cli, "B", "a.py")
-    assert denied(out) and "locked by A" in reason(out) and "automatic" in reason(out)
+    assert denied(out) and 'locked by "A"' in reason(out) and "automatic" in reason(out)
     assert edit(cli, "A", "a.py", write="again\n") is None
     end_session(cli, "A")
     assert edit(cli, "B", "a.py", write="B now\n") is None
@@ -102,7 +102,7 @@ def test_stale_write_guard_with_implicit_locks_after_the_other_session_ends(repo
     cli = repo_files
     read(cli, "A", "b.py")
     assert edit(cli, "B", "b.py", write="B changed it\n") is None
-    assert "locked by B" in reason(edit(cli, "A", "b.py"))
+    assert 'locked by "B"' in reason(edit(cli, "A", "b.py"))
     end_session(cli, "B")
     assert "changed on disk" in reason(edit(cli, "A", "b.py"))
     read(cli, "A", "b.py")

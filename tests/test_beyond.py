@@ -88,7 +88,7 @@ def test_mcp_sdk_lists_tools_and_two_clients_coordinate(cli):
         stolen = await session.call_tool("claim_task", {"task": str(task_id)})
         assert field(stolen, "is_error", "isError") and "owned by alice" in text_of(stolen)
         conflict = await session.call_tool("lock", {"paths": ["src/a.py"]})
-        assert field(conflict, "is_error", "isError") and "locked by alice" in text_of(conflict)
+        assert field(conflict, "is_error", "isError") and 'locked by "alice"' in text_of(conflict)
         bad = await session.call_tool("lock", {"paths": "src/a.py"})
         assert field(bad, "is_error", "isError") and "paths" in text_of(bad)
         sent = await session.call_tool("send", {"to": "alice", "message": "may I have src/a.py?"})
@@ -192,7 +192,7 @@ def test_cursor_pre_tool_use_and_shell(locked):
         "pre-tool-use",
         {**base, "tool_name": "Write", "tool_input": {"file_path": f"{repo}/src/a.py", "content": "y"}},
     )
-    assert out["permission"] == "deny" and "locked by holder" in out["agent_message"]
+    assert out["permission"] == "deny" and 'locked by "holder"' in out["agent_message"]
     out = run_hook(
         locked, "pre-tool-use", {**base, "tool_name": "Write", "tool_input": {"file_path": f"{repo}/src/free.py"}}
     )
@@ -317,10 +317,10 @@ def test_directory_and_glob_locks_deny_edits_and_overlap_both_ways(cli):
     rc, out, _ = cli.hook("pre-tool-use", edit_payload(cli.repo / "src/other.py"), agent="b")
     assert not denied(out)
     r = cli("lock", "src/api/users.py", agent="b")
-    assert r.returncode == 1 and "locked by a" in r.stderr
+    assert r.returncode == 1 and 'locked by "a"' in r.stderr
     cli.ok("lock", "src/web/page.tsx", agent="b")
     r = cli("lock", "src/", agent="a")
-    assert r.returncode == 1 and "locked by b" in r.stderr
+    assert r.returncode == 1 and 'locked by "b"' in r.stderr
     cli.ok("lock", "db/**/*.sql", agent="a")
     rc, out, _ = cli.hook("pre-tool-use", edit_payload(cli.repo / "db/m/0001.sql"), agent="b")
     assert denied(out)
@@ -349,7 +349,7 @@ def test_git_guard_refuses_locked_files_and_chains_existing_hook(cli):
     git(cli.repo, "add", "a.py", "b.py")
     env = clean_env(AGENT_SYNC_ID="committer")
     r = git(cli.repo, "commit", "-qm", "x", env=env)
-    assert r.returncode != 0 and "a.py is locked by holder" in r.stderr and "mid-refactor" in r.stderr
+    assert r.returncode != 0 and '"a.py" is locked by "holder"' in r.stderr and "mid-refactor" in r.stderr
     assert (cli.repo / ".git" / "existing-ran").exists()
     r = git(cli.repo, "commit", "-qm", "x", env={**env, "AGENT_SYNC_ALLOW_COMMIT": "1"})
     assert r.returncode == 0, r.stderr
@@ -371,4 +371,4 @@ def test_git_guard_in_linked_worktree(cli):
     (wt / "a.py").write_text("changed\n")
     git(wt, "add", "a.py")
     r = git(wt, "commit", "-qm", "x", env=clean_env(AGENT_SYNC_ID="other"))
-    assert r.returncode != 0 and "locked by holder" in r.stderr
+    assert r.returncode != 0 and 'locked by "holder"' in r.stderr

@@ -219,7 +219,7 @@ def test_path_spellings_name_one_lock(cli):
     cli.ok("lock", "a/b.py", agent="holder")
     for spelling in ("./a/b.py", "a/../a/b.py", str(cli.repo / "a" / "b.py"), "link.py", "a//b.py"):
         r = cli("lock", spelling, agent="other")
-        assert r.returncode == 1 and "locked by holder" in r.stderr, spelling
+        assert r.returncode == 1 and 'locked by "holder"' in r.stderr, spelling
 
 
 def test_path_outside_repo_is_refused(cli, tmp_path):
@@ -231,7 +231,7 @@ def test_path_outside_repo_is_refused(cli, tmp_path):
 def test_case_insensitive_file_systems(cli):
     cli.ok("lock", "Src/App.PY", agent="a", env={"AGENT_SYNC_CASE_INSENSITIVE": "1"})
     r = cli("lock", "src/app.py", agent="b", env={"AGENT_SYNC_CASE_INSENSITIVE": "1"})
-    assert r.returncode == 1 and "locked by a" in r.stderr
+    assert r.returncode == 1 and 'locked by "a"' in r.stderr
 
 
 # Locks --------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def test_lock_conflict_extend_unlock_force(cli):
     cli.ok("lock", "f.py", "--reason", "mine", agent="a")
     r = cli("lock", "f.py", agent="b")
     err = one_line_error(r, 1)
-    assert "locked by a" in err and "mine" in err
+    assert 'locked by "a"' in err and "mine" in err
     first = db_rows(cli, "SELECT expires_at FROM locks")[0][0]
     time.sleep(0.05)
     cli.ok("lock", "f.py", "--ttl", "120", agent="a")
@@ -275,7 +275,7 @@ def test_lock_wait_succeeds_and_times_out(cli):
     cli.ok("lock", "w.py", agent="a")
     r = cli("lock", "w.py", "--wait", "0.6", agent="b")
     err = one_line_error(r, 1)
-    assert "still locked" in err and "locked by a" in err
+    assert "still locked" in err and 'locked by "a"' in err
     releaser = subprocess.Popen(
         ["sh", "-c", f"sleep 1; {' '.join(PY)} {cli.pyz} unlock w.py"], cwd=cli.repo, env=clean_env(AGENT_SYNC_ID="a")
     )
@@ -297,7 +297,7 @@ def test_multi_path_lock_is_all_or_nothing(cli):
 def test_resource_locks(cli):
     cli.ok("lock", "--resource", "db-migrations", agent="a")
     r = cli("lock", "--resource", "DB-Migrations", agent="b")
-    assert r.returncode == 1 and "locked by a" in r.stderr
+    assert r.returncode == 1 and 'locked by "a"' in r.stderr
     cli.ok("lock", "db-migrations", agent="b")
     cli.ok("unlock", "--resource", "db-migrations", agent="a")
 
@@ -369,7 +369,7 @@ def test_claim_locks_task_files_all_or_nothing(cli):
     cli.ok("create-task", "multi", "--file", "a.py", "--file", "b.py", "--file", "c.py", agent="x")
     cli.ok("lock", "b.py", agent="other")
     r = cli("claim-task", "multi", agent="me")
-    assert "b.py is locked by other" in one_line_error(r, 1)
+    assert '"b.py" is locked by "other"' in one_line_error(r, 1)
     assert db_rows(cli, "SELECT key FROM locks WHERE owner='me'") == []
     assert db_rows(cli, "SELECT status, owner FROM tasks") == [("open", None)]
     cli.ok("unlock", "b.py", agent="other")
@@ -469,7 +469,7 @@ def test_fifty_processes_race_for_one_lock(cli):
     for rc, out, err in results:
         assert "Traceback" not in err and "database is locked" not in err
         if rc:
-            assert "locked by r" in err
+            assert 'locked by "r' in err
     assert db_rows(cli, "SELECT count(*) FROM locks") == [(1,)]
 
 
@@ -536,7 +536,7 @@ def test_first_schema_database_upgrades_in_place(cli):
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == count, table
     assert conn.execute("SELECT auto FROM locks").fetchone()[0] == 0
     conn.close()
-    assert "locked by oldie" in cli("lock", "a.py", agent="x").stderr
+    assert 'locked by "oldie"' in cli("lock", "a.py", agent="x").stderr
 
 
 def test_newer_schema_is_refused_untouched(cli):

@@ -461,9 +461,11 @@ def test_stop_blocks_once_per_new_directed_message(cli):
     cli.ok("send", "--to", "all", "--message", "fyi-everyone", agent="alice")
     rc, out, err = cli.hook("stop", stop, agent="bob")
     assert rc == 0 and out is None, out
-    # something new (addressed by id) after the first block blocks again, once
+    # something new never blocks a stop that follows a block (no endless loop); the next turn's stop does, once
     cli.ok("send", "--to", "bob", "--message", "second-ask", agent="alice")
     rc, out, err = cli.hook("stop", again, agent="bob")
+    assert rc == 0 and out is None, out
+    rc, out, err = cli.hook("stop", stop, agent="bob")
     assert rc == 0 and out["decision"] == "block"
     assert "second-ask" in out["reason"] and "please-review-PR-7" not in out["reason"]
     rc, out, err = cli.hook("stop", again, agent="bob")

@@ -89,7 +89,7 @@ def test_implicit_lock_from_an_edit(cli):
         rc, out, err = edit(cli, "B", "src/a.py", tool=tool)
         assert rc == 0
         reason = reason_of(out)
-        assert "src/a.py" in reason and "locked by A" in reason
+        assert "src/a.py" in reason and 'locked by "A"' in reason
     # and so is B's shell write
     rc, out, err = cli.hook(
         "pre-tool-use",

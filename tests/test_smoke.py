@@ -13,7 +13,7 @@ def test_reference_three_agent_example_blocks_locked_edit(cli):
         "pre-tool-use", {"tool_name": "Edit", "tool_input": {"file_path": "src/api/auth.py"}}, agent="tests"
     )
     assert rc == 0 and denied(out)
-    assert "locked by backend" in out["hookSpecificOutput"]["permissionDecisionReason"]
+    assert 'locked by "backend"' in out["hookSpecificOutput"]["permissionDecisionReason"]
     rc, out, err = cli.hook("pre-tool-use", edit_payload(cli.repo / "src/api/auth.py"), agent="backend")
     assert rc == 0 and out is None
     cli.ok("send", "--to", "all", "--message", "/login returns {token,user} in body", agent="backend")
