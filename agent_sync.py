@@ -740,6 +740,14 @@ def make_private_file(path):
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
+def file_identity(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Store:
     """One open database.  Domain code calls execute, executemany, insert and
     tx; nothing outside storage and domain writes SQL."""
@@ -748,6 +756,12 @@ class Store:
 
     def __init__(self, conn, path, timeout):
         self.conn, self.path, self.timeout = conn, path, timeout
+        self.identity = file_identity(path)
+
+    def replaced(self):
+        """Whether the file at our path is no longer the one we opened (deleted
+        and made anew by another command): writes here would be lost."""
+        return file_identity(self.path) != self.identity
 
     @classmethod
     def open(cls, path, create=True, timeout=30.0):
@@ -2589,8 +2603,6 @@ def detect_dialect(payload):
 # None; the client's dialect renders it.
 # ---------------------------------------------------------------------------
 
-#: seconds a hook waits for the database before it gives up (and fails open)
-HOOK_DB_TIMEOUT = 5.0
 #: bytes of hook payload read at most; a larger one is cut and fails to parse
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 
@@ -2638,8 +2650,16 @@ def hook_context(payload):
     return Context(cwd=cwd, session_id=session)
 
 
+def hook_budget():
+    """Seconds a hook may take before it gives up and fails open (AGENT_SYNC_HOOK_BUDGET)."""
+    return env_number("AGENT_SYNC_HOOK_BUDGET", 8)
+
+
 def hook_db(ctx, create=False):
-    return Store.open(ctx.db_path, create=create, timeout=HOOK_DB_TIMEOUT) if ctx else None
+    """The store for a hook: it waits for a busy database at most 5 s and at
+    most half its budget, so it always answers inside the client's timeout."""
+    timeout = min(5.0, hook_budget() / 2)
+    return Store.open(ctx.db_path, create=create, timeout=timeout) if ctx else None
 
 
 PATCH_FILE_LINE = r"(?m)^\*\*\* (?:Update File|Add File|Delete File|Move to): (.+?)\s*$"
@@ -2737,7 +2757,7 @@ def guard_edit(conn, ctx, target, now):
         return stale
     mine = any(r["owner"] == ctx.agent_id for r in overlapping_locks(conn, target, now))
     if auto_lock_enabled() and not mine:
-        with conn.tx(HOOK_DB_TIMEOUT):
+        with conn.tx():
             foreign = foreign_holders(conn, ctx, target, now)
             if not foreign:
                 acquire_locks(conn, ctx, [target], "", auto_lock_seconds(), now, auto=True)
@@ -3186,7 +3206,7 @@ def hook_post_tool_use(payload, dialect):
     paths = edited_paths(tool, tool_input) if isinstance(tool_input, dict) and (edit or tool in READ_TOOLS) else []
     targets = [t for t in targets_in_repo(ctx, paths) if t.kind == "file"]
     if targets:
-        with conn.tx(HOOK_DB_TIMEOUT):
+        with conn.tx():
             if edit:
                 ensure_agent(conn, ctx, now)
             for target in targets:
@@ -3204,7 +3224,7 @@ def deliver(conn, ctx, now, directed_only, push=True):
     push = push and (state is None or state["waiting"])
     if not push and state is not None and now - state["last_seen"] < HEARTBEAT_SECONDS:
         return [], 0
-    with conn.tx(HOOK_DB_TIMEOUT):
+    with conn.tx():
         ensure_agent(conn, ctx, now)
         rows, more = take_pushes(conn, ctx.agent_id, now, directed_only) if push else ([], 0)
     return rows, more
@@ -3259,7 +3279,7 @@ def hook_session_start(payload, dialect):
     conn = hook_db(ctx, create=True)
     now = time.time()
     notes = []
-    with conn.tx(HOOK_DB_TIMEOUT):
+    with conn.tx():
         existing = agent_row(conn, ctx.agent_id)
         register(conn, ctx, existing["name"] if existing else default_name(ctx), None, now)
         adopted = adopt_previous_session(conn, ctx, now)
@@ -3276,7 +3296,7 @@ def auto_claim(conn, ctx, now):
     if owned:
         return f"You already own task #{owned['id']} {for_model(owned['title'], 100)}."
     try:
-        with conn.tx(HOOK_DB_TIMEOUT):
+        with conn.tx():
             task = claim_next(conn, ctx, now)
     except NotFound:
         return "No task was ready to claim."
@@ -3288,7 +3308,7 @@ def hook_session_end(payload, dialect):
     conn = Store.open(ctx.db_path, create=False, timeout=1.0) if ctx else None
     if conn is None:
         return None
-    with conn.tx(1.0):
+    with conn.tx():
         end_session(conn, ctx, time.time(), env_flag("AGENT_SYNC_AUTO_RELEASE_LOCKS"))
     return None
 
@@ -3304,10 +3324,44 @@ HOOKS = {
 }
 
 
+class BudgetSpent(Exception):
+    """A hook ran out of its time budget (it then fails open)."""
+
+
+def arm_budget():
+    """Give up, failing open, after AGENT_SYNC_HOOK_BUDGET seconds (default 8),
+    well inside the clients' 10 s hook timeout: under heavy load a late allow
+    beats a client that kills the hook.  _signal, not signal: no enum import."""
+    try:
+        import _signal
+    except ImportError:
+        return
+
+    def spent(signum, frame):
+        raise BudgetSpent(f"over the {budget:g}s budget; allowed")
+
+    budget = hook_budget()
+    try:
+        _signal.signal(_signal.SIGALRM, spent)
+        _signal.setitimer(_signal.ITIMER_REAL, budget)
+    except (AttributeError, ValueError, OSError):
+        return  # no SIGALRM (Windows): the database timeout bounds the hook
+
+
+def disarm_budget():
+    try:
+        import _signal
+
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+
+
 def run_hook(argv):
     """Entry for `agent-sync hook EVENT [--agent NAME]`: never raises, never exits non-zero."""
     event = argv[0] if argv else ""
     name = argv[argv.index("--agent") + 1] if "--agent" in argv[:-1] else None
+    arm_budget()
     try:
         if event not in HOOKS or (name is not None and name not in DIALECTS):
             sys.stderr.write(
@@ -3327,6 +3381,8 @@ def run_hook(argv):
             sys.stdout.write(json.dumps(out) + "\n")
     except Exception as e:
         sys.stderr.write(f"agent-sync: {event} hook skipped ({clean(e)[:300]})\n")
+    finally:
+        disarm_budget()
     return 0
 
 
@@ -4352,6 +4408,15 @@ class Console:
         newest_activity, newest_message = newest_ids(self.conn)
         self.last_activity, self.last_message = max(0, newest_activity - 15), max(0, newest_message - 5)
 
+    def reopen(self, now):
+        """The database file was replaced: follow it, and be present in the new one."""
+        self.conn = Store.open(self.ctx.db_path)
+        with self.conn.tx():
+            register(self.conn, self.ctx, self.name, "human operator", now)
+        self.last_activity = self.last_message = 0
+        self.data_version = None
+        self.say("(the database file was replaced; now following the new one)")
+
     def stop(self):
         now = time.time()
         with self.conn.tx():
@@ -4361,6 +4426,8 @@ class Console:
     def poll(self, force=False):
         """Read what changed since the last tick; True when the view must be redrawn."""
         now = time.time()
+        if self.conn.replaced():
+            self.reopen(now)
         if now - self.last_beat > HEARTBEAT_SECONDS:
             heartbeat(self.conn, self.ctx, now)
             self.last_beat = now

@@ -504,7 +504,8 @@ def main():
         []
         if args.no_concurrency
         else [
-            concurrency(args.pyz, flags, p, 10 if args.quick else 15) for p in ((8, 16) if args.quick else (8, 32, 64))
+            concurrency(args.pyz, flags, p, 10 if args.quick else 15)
+            for p in ((8, 16) if args.quick else (16, 64, 100))
         ]
     )
     lines, floor_all = results_table(args, flags, runs, sizes, samples, floor_samples, conc)

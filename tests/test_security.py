@@ -390,3 +390,61 @@ def test_state_directory_is_git_ignored_without_install(cli):
         check=True,
     ).stdout
     assert ".claude/" not in porcelain, porcelain
+
+
+# 9. the console follows a replaced database file -------------------------------------------------------
+
+
+def test_console_follows_a_database_file_made_anew(cli):
+    cli.ok("init")
+    console = subprocess.Popen(
+        PY + [str(cli.pyz), "console", "--plain", "--interval", "0.1"],
+        cwd=cli.repo,
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)
+        for suffix in ("", "-wal", "-shm"):
+            path = str(cli.db) + suffix
+            if os.path.exists(path):
+                os.remove(path)
+        cli.ok("register", "--name", "late", agent="late")
+        cli.ok("send", "--to", "all", "-m", "after the swap", agent="late")
+        time.sleep(1.0)
+        console.stdin.write("lock swapped.py\nquit\n")
+        console.stdin.flush()
+        out, err = console.communicate(timeout=30)
+    finally:
+        if console.poll() is None:
+            console.kill()
+    assert "after the swap" in out, out
+    locks = cli.json("locks")[1]["locks"]
+    assert locks == [], locks  # the operator's lock went into the new file and was released there on quit
+    assert cli.json("activity", "--limit", "50")[1]["activity"], "the new file holds the console's work"
+
+
+# 13. a hook that cannot finish in its budget fails open, inside the client's timeout ----------------------
+
+
+def test_a_hook_over_its_budget_fails_open_quickly(cli):
+    target = held(cli, "a.py")
+    writer = sqlite3.connect(cli.db, timeout=1)
+    writer.execute("BEGIN EXCLUSIVE")  # every write waits; the hook's automatic lock cannot be taken
+    try:
+        start = time.time()
+        rc, out, err = cli.hook(
+            "pre-tool-use",
+            edit_payload(target.parent / "b.py", cwd=cli.repo),
+            agent="other",
+            env={"AGENT_SYNC_HOOK_BUDGET": "1"},
+        )
+        elapsed = time.time() - start
+    finally:
+        writer.rollback()
+        writer.close()
+    assert rc == 0 and out is None and "Traceback" not in err, (rc, out, err)
+    assert elapsed < 3.0, elapsed
