@@ -10,7 +10,7 @@ from .harness import CLAUDE_FLAGS, StreamSession, claude_env, events, install, r
 
 pytestmark = pytest.mark.e2e
 
-DENIED = "agent-sync: edit denied. locked.txt is locked by other"
+DENIED = 'agent-sync: edit denied. "locked.txt" is locked by "other"'
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from .harness import PYZ_IN_REPO, base_env, install, run
 
 pytestmark = pytest.mark.e2e
 
-LOCKED = "agent-sync: edit denied. locked.txt is locked by other"
+LOCKED = 'agent-sync: edit denied. "locked.txt" is locked by "other"'
 
 
 def codex_env(world, server, model):

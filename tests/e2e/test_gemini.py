@@ -69,8 +69,8 @@ def test_edit_of_a_locked_file_is_denied(gemini_bin, gm, server, tool):
         if "functionResponse" in p
     ]
     assert responses, "no tool result reached the model"
-    text = json.dumps(responses[-1])
-    assert "agent-sync: edit denied. locked.txt is locked by other" in text, text
+    text = json.dumps(responses[-1], ensure_ascii=False).replace('\\"', '"')
+    assert 'agent-sync: edit denied. "locked.txt" is locked by "other"' in text, text
     assert "other is editing" in text
 
 
