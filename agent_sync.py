@@ -385,15 +385,21 @@ def normalise_key(rel):
     return key.casefold() if case_insensitive_fs() else key
 
 
-def repo_relative(ctx, raw, base=None):
-    """(real absolute path, path relative to its worktree top) for `raw`, or
-    UsageError when it is outside the repository."""
+def locate(ctx, raw, base=None):
+    """(real absolute path, its worktree top, its repository root) for a path
+    typed or sent relative to the caller's directory."""
     if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
         raise UsageError(f"invalid path {raw!r}")
-    path = os.path.join(base or ctx.cwd, os.path.expanduser(raw.strip()))
-    real = os.path.realpath(path)
+    real = os.path.realpath(os.path.join(base or ctx.cwd, os.path.expanduser(raw.strip())))
     top, root = find_worktree(real if _is_dir(real) else os.path.dirname(real))
-    if os.path.realpath(root) == ctx.root:
+    return real, top, os.path.realpath(root)
+
+
+def repo_relative(ctx, raw, base=None, located=None):
+    """(real absolute path, path relative to its worktree top) for `raw`, or
+    UsageError when it is outside the repository."""
+    real, top, root = located or locate(ctx, raw, base)
+    if root == ctx.root:
         rel = os.path.relpath(real, top)
     elif not ctx.in_git and (real == ctx.root or real.startswith(ctx.root.rstrip(os.sep) + os.sep)):
         rel = os.path.relpath(real, ctx.root)
@@ -419,8 +425,8 @@ class Target:
         return hash((self.kind, self.key))
 
 
-def file_target(ctx, raw, base=None):
-    real, rel = repo_relative(ctx, raw, base)
+def file_target(ctx, raw, base=None, located=None):
+    real, rel = repo_relative(ctx, raw, base, located)
     if rel == "." or _is_dir(real):
         return dir_target_from(rel)
     display = rel.replace(os.sep, "/")
@@ -443,18 +449,17 @@ def governed_targets(ctx, raws):
     directory the session runs in.  Paths in no repository are skipped."""
     elsewhere = {}
     for raw in raws:
-        if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
+        try:
+            located = real, _, root = locate(ctx, raw)
+        except UsageError:
             continue
-        real = os.path.realpath(os.path.join(ctx.cwd, os.path.expanduser(raw.strip())))
-        folder = real if _is_dir(real) else os.path.dirname(real)
-        root = os.path.realpath(find_worktree(folder)[1])
         if ctx.one_db:
             root = ctx.root  # AGENT_SYNC_DB: one database governs every path
         if root != ctx.root and root not in elsewhere:
-            elsewhere[root] = Context(cwd=folder, session_id=ctx.session_id)
+            elsewhere[root] = Context(cwd=real if _is_dir(real) else os.path.dirname(real), session_id=ctx.session_id)
         here = ctx if root == ctx.root else elsewhere[root]
         try:
-            yield here, file_target(here, real)
+            yield here, file_target(here, real, located=located)
         except UsageError:
             continue
 
@@ -756,12 +761,6 @@ class Store:
 
     def __init__(self, conn, path, timeout):
         self.conn, self.path, self.timeout = conn, path, timeout
-        self.identity = file_identity(path)
-
-    def replaced(self):
-        """Whether the file at our path is no longer the one we opened (deleted
-        and made anew by another command): writes here would be lost."""
-        return file_identity(self.path) != self.identity
 
     @classmethod
     def open(cls, path, create=True, timeout=30.0):
@@ -2737,10 +2736,13 @@ def hardlink_aliases(conn, ctx, target, now):
     return aliases
 
 
-def foreign_denial(conn, ctx, target, now):
-    """The denial when another live agent holds the target (or a hard link to it)."""
-    for t in [target] + hardlink_aliases(conn, ctx, target, now):
-        foreign = foreign_holders(conn, ctx, t, now)
+def foreign_denial(conn, ctx, target, now, rows=None):
+    """The denial when another live agent holds the target (or a hard link to
+    it); `rows`: the target's overlapping locks, when the caller has read them."""
+    checks = [(target, overlapping_locks(conn, target, now) if rows is None else rows)]
+    checks += [(t, overlapping_locks(conn, t, now)) for t in hardlink_aliases(conn, ctx, target, now)]
+    for _, held in checks:
+        foreign = [r for r in held if r["owner"] != ctx.agent_id and holder_live(r, now)]
         if foreign:
             return deny_for_locks(conn, ctx, target, foreign, now)
     return None
@@ -2749,13 +2751,14 @@ def foreign_denial(conn, ctx, target, now):
 def guard_edit(conn, ctx, target, now):
     """Deny an edit tool's write to a held or stale file; otherwise take the
     automatic lock that tells others this agent is editing it."""
-    denial = foreign_denial(conn, ctx, target, now)
+    rows = overlapping_locks(conn, target, now)
+    denial = foreign_denial(conn, ctx, target, now, rows)
     if denial or target.kind != "file":
         return denial
     stale = stale_write(conn, ctx, target, now)
     if stale:
         return stale
-    mine = any(r["owner"] == ctx.agent_id for r in overlapping_locks(conn, target, now))
+    mine = any(r["owner"] == ctx.agent_id for r in rows)
     if auto_lock_enabled() and not mine:
         with conn.tx():
             foreign = foreign_holders(conn, ctx, target, now)
@@ -4395,7 +4398,6 @@ class Console:
     def __init__(self, name=None):
         self.ctx = Context()
         self.ctx.agent_id, self.ctx.id_source = OPERATOR_ID, "console"
-        self.conn = Store.open(self.ctx.db_path)
         self.name = check_text("--name", name or "operator", 60)
         self.feed = []
         self.data_version = None
@@ -4403,16 +4405,22 @@ class Console:
         self.presence, self.blockers = {}, {}
         self.snap = None
         self.running = True
-        with self.conn.tx():
-            register(self.conn, self.ctx, self.name, "human operator", time.time())
+        self.attach(time.time())
         newest_activity, newest_message = newest_ids(self.conn)
         self.last_activity, self.last_message = max(0, newest_activity - 15), max(0, newest_message - 5)
 
-    def reopen(self, now):
-        """The database file was replaced: follow it, and be present in the new one."""
+    def attach(self, now):
+        """Open the database and be present in it.  The file's identity is kept:
+        a file deleted and made anew by another command must be followed, or the
+        console would watch and write a file nobody else sees."""
         self.conn = Store.open(self.ctx.db_path)
+        self.identity = file_identity(self.ctx.db_path)
         with self.conn.tx():
             register(self.conn, self.ctx, self.name, "human operator", now)
+
+    def reopen(self, now):
+        """The database file was replaced: follow it from its first row."""
+        self.attach(now)
         self.last_activity = self.last_message = 0
         self.data_version = None
         self.say("(the database file was replaced; now following the new one)")
@@ -4426,7 +4434,7 @@ class Console:
     def poll(self, force=False):
         """Read what changed since the last tick; True when the view must be redrawn."""
         now = time.time()
-        if self.conn.replaced():
+        if file_identity(self.ctx.db_path) != self.identity:
             self.reopen(now)
         if now - self.last_beat > HEARTBEAT_SECONDS:
             heartbeat(self.conn, self.ctx, now)
