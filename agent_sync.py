@@ -2168,8 +2168,18 @@ def hook_interpreter():
     return "python3" if shutil.which("python3") or not shutil.which("python") else "python"
 
 
+#: how a hook starts the zipapp: put it on sys.path and call main(), picking the
+#: bytecode built for this interpreter (the source elsewhere).  Running the .pyz
+#: itself goes through runpy, which costs every hook about 2 ms of imports.
+#: No double quotes, $, backticks or %: it sits inside "..." in sh and cmd.
+LAUNCHER = (
+    "import sys;sys.path.insert(0,sys.argv.pop(1));exec('try:import agent_sync_cp{}{} as m\\n"
+    "except ImportError:import agent_sync as m'.format(*sys.version_info));sys.exit(m.main())"
+)
+
+
 def hook_command(interpreter, pyz, event, agent):
-    return f'{interpreter} -I -S "{pyz}" hook {event} --agent {agent} || exit 1'
+    return f'{interpreter} -I -S -c "{LAUNCHER}" "{pyz}" hook {event} --agent {agent} || exit 1'
 
 
 def is_our_handler(handler):

@@ -46,11 +46,16 @@ FLOOR_VENV, FLOOR_BARE = "venv python -c pass", "python -I -S -c pass"
 
 
 def hook_flags():
+    """What hooks.json puts between the interpreter and the zipapp's path
+    (flags and the launcher), so hooks are timed exactly as clients run them."""
+    import shlex
+
     try:
         with open(os.path.join(ROOT, "hooks.json"), encoding="utf-8") as f:
             command = json.load(f)["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
-        return re.match(r"\S+((?: -\w+)*) ", command).group(1).split()
-    except (OSError, ValueError, KeyError, AttributeError):
+        words = shlex.split(command)
+        return words[1 : next(i for i, w in enumerate(words) if w.endswith("agent-sync.pyz"))]
+    except (OSError, ValueError, KeyError, StopIteration):
         return ["-I", "-S"]
 
 
