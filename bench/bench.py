@@ -45,18 +45,25 @@ FULL = {"activity": 1_000_000, "locks": 10_000, "agents": 1_000, "tasks": 10_000
 FLOOR_VENV, FLOOR_BARE = "venv python -c pass", "python -I -S -c pass"
 
 
-def hook_flags():
-    """What hooks.json puts between the interpreter and the zipapp's path
-    (flags and the launcher), so hooks are timed exactly as clients run them."""
+def hook_flags(pyz):
+    """What the zipapp's own hooks.json puts between the interpreter and the
+    zipapp's path (flags and the launcher), so each zipapp, an older one under
+    --compare too, is timed exactly as clients run it."""
     import shlex
+    import zipfile
 
     try:
-        with open(os.path.join(ROOT, "hooks.json"), encoding="utf-8") as f:
-            command = json.load(f)["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+        with zipfile.ZipFile(pyz) as z:
+            command = json.loads(z.read("hooks.json"))["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
         words = shlex.split(command)
         return words[1 : next(i for i, w in enumerate(words) if w.endswith("agent-sync.pyz"))]
-    except (OSError, ValueError, KeyError, StopIteration):
+    except (OSError, ValueError, KeyError, StopIteration, zipfile.BadZipFile):
         return ["-I", "-S"]
+
+
+def shown_flags(flags):
+    """Flags for a table heading, the launcher's code left out."""
+    return " ".join("LAUNCHER" if " " in f else f for f in flags)
 
 
 def clean_env(agent=None, **extra):
@@ -372,7 +379,7 @@ def results_table(args, flags, runs, sizes, samples, floor_samples, conc):
     dbs = [db for variant, db in samples if variant == "current"]
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {machine()}, Python {platform.python_version()} "
-        f"({platform.python_implementation()}), hooks run as in hooks.json (`{' '.join(flags)}`), "
+        f"({platform.python_implementation()}), hooks run as in hooks.json (`{shown_flags(flags)}`), "
         f"medians of {runs} interleaved runs{' (--quick)' if args.quick else ''}. "
         f"Floors: `{FLOOR_VENV}` {floor_all[FLOOR_VENV]:.1f} ms (a fresh venv, so `site` without third-party "
         f'.pth files), `{FLOOR_BARE}` {floor_all[FLOOR_BARE]:.1f} ms. "x venv" and "x -I -S" are medians '
@@ -482,7 +489,7 @@ def main():
         parser.error(f"--compare: {args.compare} does not exist")
     runs = args.runs or (7 if args.quick else 30)
     sizes = {k: v // 20 for k, v in FULL.items()} if args.quick else FULL
-    flags = hook_flags()
+    flags = hook_flags(args.pyz)
     started = time.time()
     floors = floors_cmds()
     variants = {"current": args.pyz, **({"old": args.compare} if args.compare else {})}
@@ -492,7 +499,7 @@ def main():
             for label in ("empty", "large"):
                 repo = os.path.join(base, f"{variant}-{label}")
                 subprocess.run(["git", "init", "-q", repo], check=True)
-                tool = Tool(pyz, repo, flags)
+                tool = Tool(pyz, repo, hook_flags(pyz))
                 tool.run(["init"])
                 if label == "large":
                     t = time.perf_counter()
