@@ -348,6 +348,121 @@ def claude_pid():
         return None
 
 
+# The agent client's process.  An agent's presence rests on the client process
+# it runs in: when that process is gone, the agent is offline at once, and a new
+# session id in the same process (/clear, compact, resume, fork) is the same
+# agent.  Claude Code from 2.1.214 names it in CLAUDE_PID; for older versions,
+# Codex and Gemini CLI we climb our own process ancestry to the nearest process
+# whose executable (or, for node, whose script) is a known client.
+
+#: executable names of the agent clients, and the npm package folders their
+#: node launchers run from
+CLIENT_NAMES = {
+    "claude": "claude",
+    "claude-code": "claude",
+    "codex": "codex",
+    "gemini": "gemini",
+    "gemini-cli": "gemini",
+    "cursor-agent": "cursor",
+}
+#: interpreters whose first non-option argument names the client's script
+SCRIPT_RUNNERS = frozenset(("node", "nodejs", "bun", "deno"))
+#: ancestors climbed looking for the client (hook -> sh -> client is two)
+ANCESTRY_DEPTH = 12
+
+
+def process_start(pid):
+    """A token that differs between two processes that had the same pid, or None
+    where it cannot be read cheaply (Linux: start time in clock ticks since boot)."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _proc_entry(pid):
+    """(parent pid, start token, argv) from /proc, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), fields[19].decode(), argv
+
+
+def _ps_table():
+    """pid -> (parent pid, start token, argv) for every process, from one `ps`
+    run (macOS and the BSDs, where /proc is missing).  Arguments are split on
+    blanks: enough to read an executable's or a script's name."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["ps", "-A", "-ww", "-o", "pid=,ppid=,lstart=,args="], capture_output=True, text=True, timeout=5
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    table = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 8 and parts[0].isdigit() and parts[1].isdigit():
+            table[int(parts[0])] = (int(parts[1]), " ".join(parts[2:7]), parts[7:])
+    return table
+
+
+def client_of(argv):
+    """The client a process is ("claude", "codex", ...), from its argv, or None."""
+    if not argv:
+        return None
+    exe = re.split(r"[\\/]", argv[0].lower())[-1]
+    if exe.split(".")[0] not in SCRIPT_RUNNERS:
+        return CLIENT_NAMES.get(re.sub(r"\.exe$", "", exe))
+    script = next((a for a in argv[1:] if not a.startswith("-")), "")
+    parts = re.split(r"[\\/]", script.lower())
+    parts[-1] = re.sub(r"\.(js|mjs|cjs)$", "", parts[-1])
+    return next((CLIENT_NAMES[p] for p in reversed(parts) if p in CLIENT_NAMES), None)
+
+
+def find_client(pid, lookup):
+    """(pid, start token, client) of the nearest ancestor of `pid` (itself
+    included) that is an agent client, using lookup(pid) -> entry or None."""
+    for _ in range(ANCESTRY_DEPTH):
+        entry = lookup(pid) if pid > 1 else None
+        if entry is None:
+            return None
+        name = client_of(entry[2])
+        if name:
+            return pid, entry[1], name
+        pid = entry[0]
+    return None
+
+
+_client = []
+
+
+def client_process():
+    """(pid, start token, client name) of the agent client this process runs
+    under, or None; CLAUDE_PID wins where set.  Looked up once per process."""
+    if not _client:
+        pid = claude_pid()
+        if pid:
+            _client.append((pid, process_start(pid), "claude"))
+        elif sys.platform.startswith("linux"):
+            _client.append(find_client(os.getppid(), _proc_entry))
+        elif sys.platform != "win32":
+            _client.append(find_client(os.getppid(), _ps_table().get))
+        else:
+            _client.append(None)
+    return _client[0]
+
+
+#: id_source of an agent named after its client process (see Context.adopt_client_process)
+CLIENT_SOURCE = "client process"
+
+
 class Context:
     """Where we are (directory, worktree, repository, database) and who we are."""
 
@@ -365,6 +480,19 @@ class Context:
         self.db_path = os.path.join(self.cwd, override) if override else os.path.join(self.root, DB_RELPATH)
         self.agent_id, self.id_source = resolve_identity(session_id)
         self.session_id = session_id
+        #: (pid, start token, name) of the agent client, once looked up
+        self.client = None
+        if self.id_source.startswith("local"):
+            self.adopt_client_process()
+
+    def adopt_client_process(self):
+        """Without an id or a session, an agent run inside a client (its MCP
+        server, its shell commands) is named after the client process."""
+        found = client_process()
+        if found:
+            pid, start, name = self.client = found
+            self.agent_id = f"{name}-{short_hash(f'{host_name()}:{pid}:{start}')}"
+            self.id_source = CLIENT_SOURCE
 
 
 # A lock key is the repo-relative path with forward slashes, resolved from the
@@ -700,6 +828,11 @@ MIGRATIONS = (
         kind TEXT NOT NULL, key TEXT NOT NULL, agent_id TEXT NOT NULL, path TEXT NOT NULL,
         at REAL NOT NULL, PRIMARY KEY (kind, key, agent_id)) WITHOUT ROWID;
     """,
+    # v3: the agent client's process, so a reused pid is never taken for it.
+    """
+    ALTER TABLE agents ADD COLUMN pid_start TEXT;
+    ALTER TABLE agents ADD COLUMN client TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the exceptions a database call can raise, for callers that must not crash
@@ -896,11 +1029,14 @@ def thresholds():
     return _thresholds
 
 
-def process_gone(pid, host):
-    """True only on evidence: the agent's recorded Claude Code process is on this
-    machine and no longer exists.  Absence of a pid proves nothing."""
+def process_gone(pid, host, start=None):
+    """True only on evidence: the agent's recorded client process is on this
+    machine and no longer exists, or its pid now belongs to a process that
+    started at another time.  Absence of a pid proves nothing."""
     if not pid or sys.platform == "win32" or host != host_name():
         return False
+    if start and sys.platform.startswith("linux"):
+        return process_start(pid) != start
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -910,10 +1046,10 @@ def process_gone(pid, host):
     return False
 
 
-def presence(status, last_seen, pid=None, host=None, now=None):
+def presence(status, last_seen, pid=None, host=None, now=None, start=None):
     stale, offline = thresholds()
     age = (now or time.time()) - (last_seen or 0)
-    if age >= offline or process_gone(pid, host):
+    if age >= offline or process_gone(pid, host, start):
         return "offline"
     if status == "idle":
         return "idle"
@@ -922,7 +1058,7 @@ def presence(status, last_seen, pid=None, host=None, now=None):
 
 def agent_presence(row, now):
     """active, idle, stale or offline for a row of the agents table."""
-    return presence(row["status"], row["last_seen"], row["pid"], row["host"], now)
+    return presence(row["status"], row["last_seen"], row["pid"], row["host"], now, row["pid_start"])
 
 
 def holder_live(row, now):
@@ -930,7 +1066,7 @@ def holder_live(row, now):
     agent row is trusted until the TTL: the lock's own expiry is the contract."""
     if row["owner_status"] is None:
         return True
-    return presence(row["owner_status"], row["last_seen"], row["pid"], row["host"], now) != "offline"
+    return presence(row["owner_status"], row["last_seen"], row["pid"], row["host"], now, row["pid_start"]) != "offline"
 
 
 def default_name(ctx):
@@ -956,17 +1092,24 @@ def check_text(label, value, limit, allow_empty=False):
 # Agents --------------------------------------------------------------------
 
 
+def client_columns(ctx):
+    """(pid, start token, client name) to record for this agent: the client
+    process where it was looked up, else CLAUDE_PID as it is (hooks on the hot
+    path never climb the process tree)."""
+    return ctx.client or (claude_pid(), None, None)
+
+
 def ensure_agent(conn, ctx, now):
     """Create this agent's row if needed and mark it seen: every write counts as a heartbeat."""
     conn.execute(
-        "INSERT INTO agents (id, name, role, session_id, pid, host, cwd, branch, status, created_at, last_seen)"
-        " VALUES (?, ?, '', ?, ?, ?, ?, ?, 'active', ?, ?)"
+        "INSERT INTO agents (id, name, role, session_id, pid, pid_start, client, host, cwd, branch, status,"
+        " created_at, last_seen) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET last_seen=excluded.last_seen, status='active'",
         (
             ctx.agent_id,
             default_name(ctx),
             ctx.session_id,
-            claude_pid(),
+            *client_columns(ctx),
             host_name(),
             ctx.cwd,
             current_branch(ctx.top),
@@ -985,10 +1128,12 @@ def register(conn, ctx, name, role, now):
     name = check_text("name", name, 200)
     role = check_text("role", role, 200, allow_empty=True) if role is not None else None
     conn.execute(
-        "INSERT INTO agents (id, name, role, session_id, pid, host, cwd, branch, status, created_at, last_seen)"
-        " VALUES (?, ?, COALESCE(?, ''), ?, ?, ?, ?, ?, 'active', ?, ?)"
+        "INSERT INTO agents (id, name, role, session_id, pid, pid_start, client, host, cwd, branch, status,"
+        " created_at, last_seen) VALUES (?, ?, COALESCE(?, ''), ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET name=excluded.name, role=COALESCE(?, role),"
-        " session_id=COALESCE(excluded.session_id, session_id), pid=COALESCE(excluded.pid, pid),"
+        " session_id=COALESCE(excluded.session_id, session_id),"
+        " pid_start=CASE WHEN excluded.pid IS NULL THEN pid_start ELSE excluded.pid_start END,"
+        " client=COALESCE(excluded.client, client), pid=COALESCE(excluded.pid, pid),"
         " host=excluded.host, cwd=excluded.cwd, branch=excluded.branch, status='active',"
         " last_seen=excluded.last_seen",
         (
@@ -996,7 +1141,7 @@ def register(conn, ctx, name, role, now):
             name,
             role,
             ctx.session_id,
-            claude_pid(),
+            *client_columns(ctx),
             host_name(),
             ctx.cwd,
             current_branch(ctx.top),
@@ -1017,19 +1162,50 @@ def agent_name(conn, agent_id):
     return row["name"] if row else agent_id
 
 
-def adopt_previous_session(conn, ctx, now):
-    """/clear, compact, resume and fork give a Claude Code session a new id while
-    the same Claude process (CLAUDE_PID) goes on: carry its locks and tasks over,
-    so its own locks never look foreign to it."""
-    pid = claude_pid()
+def same_client_agents(conn, ctx):
+    """Ids of other agents recorded for this agent's client process, newest
+    first: earlier sessions of the same process, its MCP server, its shell."""
+    pid, start, _ = client_columns(ctx)
     if pid is None:
         return []
-    olds = [
-        r["id"]
-        for r in conn.execute(
-            "SELECT id FROM agents WHERE pid=? AND host=? AND id<>?", (pid, host_name(), ctx.agent_id)
-        )
-    ]
+    rows = conn.execute(
+        "SELECT id FROM agents WHERE pid=? AND host=? AND id<>? AND (pid_start IS NULL OR ? IS NULL OR pid_start=?)"
+        " ORDER BY last_seen DESC",
+        (pid, host_name(), ctx.agent_id, start, start),
+    )
+    return [r["id"] for r in rows]
+
+
+def claim_client_identity(conn, ctx):
+    """An agent named after its client process takes the id its client's hooks
+    registered, so the MCP server, the shell and the hooks of one session are
+    one agent.  (Before any hook ran it keeps its own id; SessionStart adopts it.)"""
+    if ctx.id_source == CLIENT_SOURCE:
+        sessions = [
+            r["id"]
+            for r in conn.execute(
+                "SELECT id FROM agents WHERE pid=? AND host=? AND session_id IS NOT NULL"
+                " AND (pid_start IS NULL OR ? IS NULL OR pid_start=?) ORDER BY last_seen DESC LIMIT 1",
+                (ctx.client[0], host_name(), ctx.client[1], ctx.client[1]),
+            )
+        ]
+        if sessions:
+            ctx.agent_id = sessions[0]
+
+
+def open_as_agent(ctx, create=True):
+    """The store for a command run by this agent, with its identity settled."""
+    conn = Store.open(ctx.db_path, create=create)
+    if conn is not None:
+        claim_client_identity(conn, ctx)
+    return conn
+
+
+def adopt_previous_session(conn, ctx, now):
+    """/clear, compact, resume and fork give a session a new id while the same
+    client process goes on; its MCP server may have acted before the first hook.
+    Carry their locks and tasks over, so its own locks never look foreign to it."""
+    olds = same_client_agents(conn, ctx)
     for old in olds:
         conn.execute("UPDATE locks SET owner=? WHERE owner=?", (ctx.agent_id, old))
         conn.execute("UPDATE tasks SET owner=? WHERE owner=? AND status<>'done'", (ctx.agent_id, old))
@@ -1060,7 +1236,7 @@ def end_session(conn, ctx, now, release_all):
 
 LOCK_SELECT = (
     "SELECT l.kind, l.key, l.path, l.owner, l.reason, l.task_id, l.created_at, l.expires_at, l.auto,"
-    " a.name AS owner_name, a.status AS owner_status, a.last_seen, a.pid, a.host"
+    " a.name AS owner_name, a.status AS owner_status, a.last_seen, a.pid, a.pid_start, a.host"
     " FROM locks l LEFT JOIN agents a ON a.id = l.owner"
 )
 
@@ -1287,7 +1463,7 @@ def foreign_edit_since_view(conn, ctx, target):
 # Tasks ---------------------------------------------------------------------
 
 TASK_SELECT = (
-    "SELECT t.*, a.name AS owner_name, a.status AS owner_status, a.last_seen, a.pid, a.host"
+    "SELECT t.*, a.name AS owner_name, a.status AS owner_status, a.last_seen, a.pid, a.pid_start, a.host"
     " FROM tasks t LEFT JOIN agents a ON a.id = t.owner"
 )
 
@@ -1434,7 +1610,7 @@ def claim_next(conn, ctx, now):
         " ORDER BY t.priority DESC, t.id LIMIT 200"
     ).fetchall()
     orphans = conn.execute(
-        "SELECT t.*, a.name AS owner_name, a.status AS owner_status, a.last_seen, a.pid, a.host FROM agents a"
+        "SELECT t.*, a.name AS owner_name, a.status AS owner_status, a.last_seen, a.pid, a.pid_start, a.host FROM agents a"
         " CROSS JOIN tasks t ON t.owner = a.id WHERE (a.last_seen < ? OR a.pid IS NOT NULL) AND a.id<>?"
         " AND t.status='in_progress'",
         (now - offline, ctx.agent_id),
@@ -1552,7 +1728,7 @@ def resolve_recipients(conn, ctx, to, now, directive=False):
     to = check_text("recipient (--to)", to, 200)
     if to.lower() in ("all", "*", "everyone"):
         rows = conn.execute(
-            "SELECT id, status, last_seen, pid, host FROM agents WHERE id NOT IN (?, ?, ?)",
+            "SELECT id, status, last_seen, pid, pid_start, host FROM agents WHERE id NOT IN (?, ?, ?)",
             (ctx.agent_id, OPERATOR_ID, SYSTEM_SENDER),
         ).fetchall()
         wanted = ("active", "stale") if directive else ("active", "stale", "idle")
@@ -1773,7 +1949,7 @@ def collect_garbage(conn, ctx, now):
     _, offline = thresholds()
     gone = [
         r["id"]
-        for r in conn.execute("SELECT id, status, last_seen, pid, host FROM agents")
+        for r in conn.execute("SELECT id, status, last_seen, pid, pid_start, host FROM agents")
         if r["status"] == "active" and agent_presence(r, now) == "offline"
     ]
     conn.executemany("UPDATE agents SET status='idle' WHERE id=?", [(g,) for g in gone])
@@ -2513,8 +2689,35 @@ def uninstall_gemini(root, manifest):
 # Codex ---------------------------------------------------------------------
 
 
+#: Codex's hook events (Claude's names; 0.169 has no SessionEnd) and their timeouts in seconds
+CODEX_EVENTS = {"session-start": 15, "user-prompt-submit": 10, "pre-tool-use": 10, "post-tool-use": 10, "stop": 10}
+
+
+def codex_hooks(root):
+    """Codex runs hooks with `$SHELL -lc` and no project-dir variable, so the
+    zipapp is named by its absolute path (as for Cursor)."""
+    interpreter, pyz = hook_interpreter(), os.path.join(root, SKILL_RELDIR, "agent-sync.pyz")
+    return {
+        EVENTS[ours]: [
+            {
+                "hooks": [
+                    {"type": "command", "command": hook_command(interpreter, pyz, ours, "codex"), "timeout": timeout}
+                ]
+            }
+        ]
+        for ours, timeout in CODEX_EVENTS.items()
+    }
+
+
 def install_codex(root, manifest, options):
-    """Codex learns about agent-sync as an MCP server in .codex/config.toml."""
+    """Codex gets our hooks in .codex/hooks.json and the MCP server in .codex/config.toml."""
+    path = os.path.join(root, ".codex", "hooks.json")
+    config = merge_hooks(read_json_file(path, "Codex hooks") or {}, codex_hooks(root))
+    return write_config(root, path, config, manifest) + install_codex_mcp(root, manifest)
+
+
+def install_codex_mcp(root, manifest):
+    """The MCP server entry; Codex hands it the user's AGENT_SYNC_ID and name only when listed in env_vars."""
     path = os.path.join(root, ".codex", "config.toml")
     try:
         with open(path, encoding="utf-8") as f:
@@ -2527,6 +2730,7 @@ def install_codex(root, manifest, options):
     args = interpreter[1:] + ["-I", "-S", os.path.join(root, SKILL_RELDIR, "agent-sync.pyz"), "mcp"]
     section = (
         f"{CODEX_SECTION}\ncommand = {json.dumps(interpreter[0])}\nargs = [{', '.join(json.dumps(a) for a in args)}]\n"
+        'env_vars = ["AGENT_SYNC_ID", "AGENT_SYNC_NAME"]\n'
     )
     prefix = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
     if text is None:
@@ -2536,6 +2740,17 @@ def install_codex(root, manifest, options):
 
 
 def uninstall_codex(root, manifest):
+    path = os.path.join(root, ".codex", "hooks.json")
+    config = read_json_file(path, "Codex hooks")
+    removed = (
+        []
+        if config is None
+        else remove_or_rewrite(root, path, unmerge_hooks(config), set(manifest.get("created_files", [])), {})
+    )
+    return removed + uninstall_codex_mcp(root, manifest)
+
+
+def uninstall_codex_mcp(root, manifest):
     path = os.path.join(root, ".codex", "config.toml")
     if not os.path.exists(path):
         return []
@@ -3294,6 +3509,7 @@ def hook_session_start(payload, dialect):
     notes = []
     with conn.tx():
         existing = agent_row(conn, ctx.agent_id)
+        ctx.client = client_process()
         register(conn, ctx, existing["name"] if existing else default_name(ctx), None, now)
         adopted = adopt_previous_session(conn, ctx, now)
         purge_expired_locks(conn, now)
@@ -3413,10 +3629,17 @@ SKILL_FILES = (("skill/SKILL.md", 0o644), ("skill/agent-sync", 0o755), ("skill/a
 
 
 def install_root(repo):
+    """The working tree to set up: a linked worktree gets its own hooks and
+    skill, while its state stays in the main checkout (see state_root)."""
     start = os.path.realpath(repo or os.getcwd())
     if not _is_dir(start):
         raise UsageError(f"{repo}: not a directory")
-    return os.path.realpath(find_worktree(start)[1])
+    return os.path.realpath(find_worktree(start)[0])
+
+
+def state_root(root):
+    """The checkout whose .claude/coordination/ holds the state of `root`'s agents."""
+    return os.path.realpath(find_worktree(root)[1])
 
 
 def copy_skill(root, archive):
@@ -3445,7 +3668,7 @@ def install(options):
         raise UsageError("install runs from the built zipapp: python3 build.py && python3 dist/agent-sync.pyz install")
     wired = DIALECTS[options.agent].install(root, manifest, options)
     changed = copy_skill(root, archive)
-    make_state_dir(os.path.dirname(os.path.join(root, DB_RELPATH)))
+    make_state_dir(os.path.dirname(os.path.join(state_root(root), DB_RELPATH)))
     if ensure_gitignore_line(os.path.join(root, ".gitignore"), manifest):
         changed.append(".gitignore")
     changed += wired
@@ -3501,16 +3724,25 @@ def uninstall(repo):
 
         shutil.rmtree(skill_dir)
         removed.append(SKILL_RELDIR)
-    coordination = os.path.dirname(os.path.join(root, DB_RELPATH))
-    kept_state = _is_dir(coordination) and bool(set(os.listdir(coordination)) - {".gitignore"})
-    if _is_dir(coordination) and not kept_state:
-        import shutil
-
-        shutil.rmtree(coordination)
+    kept_state = remove_empty_state(root)
     for d in (os.path.join(root, ".claude", "skills"), os.path.join(root, ".claude")):
         if _is_dir(d) and not os.listdir(d):
             os.rmdir(d)
     return root, removed, kept_state
+
+
+def remove_empty_state(root):
+    """Remove the state folder unless it holds a database; True when state was
+    kept.  A linked worktree's state lives in the main checkout: left alone."""
+    coordination = os.path.dirname(os.path.join(root, DB_RELPATH))
+    if state_root(root) != root or not _is_dir(coordination):
+        return False
+    if set(os.listdir(coordination)) - {".gitignore"}:
+        return True
+    import shutil
+
+    shutil.rmtree(coordination)
+    return False
 
 
 def installed_hook_events(root):
@@ -3575,7 +3807,7 @@ def doctor(repo):
                 "at the repo root; use `install --local` for settings.local.json, which is also found from subdirectories",
             )
         )
-    checks.append(database_check(root))
+    checks.append(database_check(state_root(root)))
     ignored = (
         os.path.exists(os.path.join(root, ".gitignore"))
         and GITIGNORE_LINE in open(os.path.join(root, ".gitignore"), encoding="utf-8", errors="replace").read()
@@ -3674,7 +3906,7 @@ def staged_paths(ctx):
 
 def check_commit(ctx):
     """Locks held by other live agents on staged files: [(path, lock row)]."""
-    conn = Store.open(ctx.db_path, create=False)
+    conn = open_as_agent(ctx, create=False)
     if conn is None:
         return []
     now = time.time()
@@ -3800,14 +4032,14 @@ def command(name, help, *args, mcp=None, console=None, context=True):
 
 def write_tx(ctx, fn):
     """Run fn(store) in one transaction; returns (store, result)."""
-    conn = Store.open(ctx.db_path)
+    conn = open_as_agent(ctx)
     with conn.tx():
         return conn, fn(conn)
 
 
 def read_db(ctx):
     """A connection for a read-only command; running it still counts as a heartbeat."""
-    conn = Store.open(ctx.db_path)
+    conn = open_as_agent(ctx)
     heartbeat(conn, ctx, time.time())
     return conn
 
@@ -3874,7 +4106,11 @@ def cmd_whoami(ctx, args):
         "root": ctx.root,
         "db": ctx.db_path,
     }
+    pid, _, client = ctx.client or (row["pid"], None, row["client"]) if row else client_columns(ctx)
+    data["client"] = {"name": client, "pid": pid} if pid else None
     text = f"{ctx.agent_id} ({clean(row['name']) if row else 'not registered yet'}) -- from {ctx.id_source}"
+    if pid:
+        text += f"; client {clean(client or 'process')} pid {pid}"
     return data, text
 
 
@@ -4036,7 +4272,7 @@ def cmd_lock(ctx, args):
         raise UsageError("--wait must be between 0 and 86400 seconds")
     reason = check_text("reason", args.reason or "", 2000, allow_empty=True)
     deadline = time.monotonic() + (args.wait or 0)
-    conn = Store.open(ctx.db_path)
+    conn = open_as_agent(ctx)
     while True:
         now = time.time()
         try:

@@ -181,3 +181,56 @@ def test_text_for_a_model_can_close_neither_the_frame_nor_the_quote(text):
 def test_mcp_arguments_are_checked_before_anything_runs(name, arguments, error):
     is_error, text, data = a.mcp_call(None, name, arguments)
     assert is_error and error in text and data is None
+
+
+# The agent client's process ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["/usr/lib/node_modules/@anthropic-ai/claude-code/bin/claude.exe", "-p", "x"], "claude"),
+        (["claude", "--resume", "abc"], "claude"),
+        (["node", "/x/node_modules/@openai/codex/bin/codex.js", "exec", "go"], "codex"),
+        (["/usr/bin/node", "--max-old-space-size=4096", "/x/@google/gemini-cli/dist/index.js", "--yolo"], "gemini"),
+        (["node", "/x/.bin/gemini", "-p", "write claude code"], "gemini"),
+        (["cursor-agent"], "cursor"),
+        (["sh", "-c", "python3 /home/me/claude/x.pyz hook pre-tool-use"], None),  # a folder name is not a client
+        (["/home/me/codex/.venv/bin/python3", "app.py"], None),
+        (["node", "server.js", "claude"], None),  # only the script names the client, never its arguments
+        ([], None),
+    ],
+)
+def test_client_of_reads_the_executable_or_the_node_script(argv, expected):
+    assert a.client_of(argv) == expected
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and procps ps")
+@pytest.mark.parametrize("source", ["proc", "ps"])
+def test_find_client_climbs_a_real_process_tree(tmp_path, source):
+    """/proc on Linux and one `ps -A` elsewhere find the same client ancestor."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    fake = tmp_path / "codex"
+    shutil.copy(os.path.realpath(shutil.which("sh")), fake)
+    proc = subprocess.Popen([str(fake), "-c", "sleep 30; true"], start_new_session=True)
+    try:
+        child = None
+        for _ in range(100):
+            kids = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+            if kids:
+                child = int(kids[0])
+                break
+            time.sleep(0.02)
+        lookup = a._proc_entry if source == "proc" else a._ps_table().get
+        assert lookup(child), (child, lookup(proc.pid))
+        pid, start, name = a.find_client(child, lookup)
+        assert (pid, name) == (proc.pid, "codex") and start
+        assert a.find_client(os.getpid(), lookup) is None or a.find_client(os.getpid(), lookup)[0] != proc.pid
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+    assert a.process_start(proc.pid) is None
