@@ -70,9 +70,14 @@ FRAME_CLOSE = "</agent-sync-state>"
 
 
 class AgentSyncError(Exception):
-    """An expected failure: printed as one line, never as a traceback."""
+    """An expected failure: printed as one line, never as a traceback; `data`
+    goes into the --json document beside the error."""
 
     exit_code = 1
+
+    def __init__(self, message="", data=None):
+        super().__init__(message)
+        self.data = data or {}
 
 
 class UsageError(AgentSyncError):
@@ -2467,14 +2472,33 @@ class Dialect:
         "uninstall",
         "prompt_context",
         "midturn_push",
+        "config",
+        "events",
+        "trust",
     )
 
     def __init__(
-        self, name, tools, recognise, adapt, answer, install, uninstall, prompt_context=True, midturn_push=False
+        self,
+        name,
+        tools,
+        recognise,
+        adapt,
+        answer,
+        install,
+        uninstall,
+        prompt_context=True,
+        midturn_push=False,
+        config=None,
+        events=(),
+        trust=None,
     ):
         self.name, self.tools, self.recognise, self.adapt = name, tools, recognise, adapt
         self.answer, self.install, self.uninstall = answer, install, uninstall
         self.prompt_context, self.midturn_push = prompt_context, midturn_push
+        #: the hooks file install writes, relative to the working tree (doctor looks there)
+        self.config, self.events = config, tuple(events)
+        #: trust(root) -> (trusted, what to do) for clients that skip untrusted hooks silently
+        self.trust = trust
 
     def normalise(self, payload):
         """The payload in the Claude shape the handlers read."""
@@ -2487,6 +2511,18 @@ class Dialect:
         if isinstance(tool, str) and tool in self.tools:
             p["tool_name"] = self.tools[tool]
         return p
+
+
+def wired_events(path):
+    """The events of a hooks file (Claude's nested shape or Cursor's flat one) that run our handler."""
+    hooks = (read_json_file(path, "hooks configuration") or {}).get("hooks")
+    found = set()
+    for event, entries in hooks.items() if isinstance(hooks, dict) else ():
+        for entry in entries if isinstance(entries, list) else ():
+            nested = entry.get("hooks") if isinstance(entry, dict) else None
+            if any(is_our_handler(h) for h in (nested if isinstance(nested, list) else [entry])):
+                found.add(event)
+    return found
 
 
 def write_config(root, path, config, manifest):
@@ -2519,15 +2555,26 @@ def claude_answer(event, result):
     return {"hookSpecificOutput": {"hookEventName": EVENTS[event], "additionalContext": result["context"]}}
 
 
-def our_hooks_block():
+def our_hooks_block(pyz=None):
+    """hooks.json as shipped, for this machine's interpreter; with `pyz`, the
+    zipapp named by that absolute path instead of through $CLAUDE_PROJECT_DIR."""
     block = json.loads(archive_file("hooks.json").decode("utf-8"))["hooks"]
     interpreter = hook_interpreter()
-    if interpreter != "python3":
-        for groups in block.values():
-            for group in groups:
-                for handler in group["hooks"]:
-                    handler["command"] = interpreter + handler["command"][len("python3") :]
+    for groups in block.values():
+        for group in groups:
+            for handler in group["hooks"]:
+                command = interpreter + handler["command"][len("python3") :]
+                handler["command"] = command.replace("$CLAUDE_PROJECT_DIR/" + PYZ_IN_REPO, pyz) if pyz else command
     return block
+
+
+def shell_safe_path(path):
+    """`path` as it goes between double quotes in a hook's shell command
+    (forward slashes: clients run hooks through a POSIX shell, Git Bash on Windows)."""
+    path = path.replace(os.sep, "/")
+    if any(c in path for c in '"$`\\\n'):
+        raise UsageError(f"{path}: a repository path with quotes, $, ` or backslashes cannot be named in hooks")
+    return path
 
 
 def install_claude(root, manifest, options):
@@ -2543,7 +2590,11 @@ def install_claude(root, manifest, options):
     manifest["created_settings"] = sorted(created)
     if settings_file not in manifest.setdefault("settings", []):
         manifest["settings"].append(settings_file)
-    if write_if_changed(path, json_text(merge_hooks(settings or {}, our_hooks_block()))):
+    # CLAUDE_PROJECT_DIR is where claude started, a subdirectory perhaps; the
+    # repo-root settings.local.json is found from there (2.1.211+), so it
+    # names the zipapp by its absolute path.  It is personal: never committed.
+    pyz = shell_safe_path(os.path.join(root, PYZ_IN_REPO)) if options.local else None
+    if write_if_changed(path, json_text(merge_hooks(settings or {}, our_hooks_block(pyz)))):
         return [os.path.join(".claude", settings_file)]
     return []
 
@@ -2595,19 +2646,23 @@ def cursor_answer(event, result):
     return None
 
 
+#: Cursor's hook events and ours (https://cursor.com/docs/hooks: an unknown
+#: event name makes Cursor ignore the whole file, so only documented ones)
+CURSOR_EVENTS = {
+    "sessionStart": "session-start",
+    "preToolUse": "pre-tool-use",
+    "beforeShellExecution": "pre-tool-use",
+    "afterFileEdit": "post-tool-use",
+    "stop": "stop",
+    "sessionEnd": "session-end",
+}
+
+
 def cursor_hooks(root):
-    # Events and answer shapes: https://cursor.com/docs/hooks (an unknown event
-    # name makes Cursor ignore the whole file, so only documented ones).
-    interpreter, pyz = hook_interpreter(), os.path.join(root, SKILL_RELDIR, "agent-sync.pyz")
-    events = {
-        "sessionStart": "session-start",
-        "preToolUse": "pre-tool-use",
-        "beforeShellExecution": "pre-tool-use",
-        "afterFileEdit": "post-tool-use",
-        "stop": "stop",
-        "sessionEnd": "session-end",
+    interpreter, pyz = hook_interpreter(), shell_safe_path(os.path.join(root, PYZ_IN_REPO))
+    return {
+        event: [{"command": hook_command(interpreter, pyz, ours, "cursor")}] for event, ours in CURSOR_EVENTS.items()
     }
-    return {event: [{"command": hook_command(interpreter, pyz, ours, "cursor")}] for event, ours in events.items()}
 
 
 def install_cursor(root, manifest, options):
@@ -2696,7 +2751,7 @@ CODEX_EVENTS = {"session-start": 15, "user-prompt-submit": 10, "pre-tool-use": 1
 def codex_hooks(root):
     """Codex runs hooks with `$SHELL -lc` and no project-dir variable, so the
     zipapp is named by its absolute path (as for Cursor)."""
-    interpreter, pyz = hook_interpreter(), os.path.join(root, SKILL_RELDIR, "agent-sync.pyz")
+    interpreter, pyz = hook_interpreter(), shell_safe_path(os.path.join(root, PYZ_IN_REPO))
     return {
         EVENTS[ours]: [
             {
@@ -2765,6 +2820,145 @@ def uninstall_codex_mcp(root, manifest):
     return remove_or_rewrite(root, path, kept + "\n" if kept else "", set(manifest.get("created_files", [])), "")
 
 
+# Trust ---------------------------------------------------------------------
+# Codex and Gemini CLI run a repository's hooks only once the user trusted it,
+# and skip them silently otherwise.  Their own settings files say whether
+# they will; doctor reads them and install says the one step to take.
+
+#: a TOML basic string and a literal string, each one capture group
+_TOML_STRING = r'"((?:[^"\\]|\\.)*)"|' + r"'([^']*)'"
+_TOML_KEY = _TOML_STRING + r"|([A-Za-z0-9_-]+)"
+
+
+def toml_key(text):
+    """The parts of a dotted TOML key: projects."/a b" -> ("projects", "/a b")."""
+    parts = []
+    for basic, literal, bare in re.findall(_TOML_KEY, text):
+        parts.append(json.loads(f'"{basic}"') if basic else literal or bare)
+    return tuple(parts)
+
+
+def toml_strings(path):
+    """{section key parts: {key: string}} for the `[a."b"]` sections and
+    `key = "string"` lines Codex writes to its config.toml (enough to read
+    trust from; not a TOML parser)."""
+    sections, current = {}, ()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return sections
+    for line in lines:
+        header = re.fullmatch(r"\s*\[([^\[\]]+)\]\s*(#.*)?", line)
+        pair = re.fullmatch(r"\s*([A-Za-z0-9_-]+)\s*=\s*(?:" + _TOML_STRING + r")\s*(#.*)?", line)
+        if header:
+            current = toml_key(header.group(1))
+        elif pair:
+            value = json.loads(f'"{pair.group(2)}"') if pair.group(2) is not None else pair.group(3)
+            sections.setdefault(current, {})[pair.group(1)] = value
+    return sections
+
+
+def within(path, folder):
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+#: Codex's names for our hook events in its trust keys; Codex ignores the matcher of these two
+CODEX_TRUST_LABELS = {
+    "SessionStart": "session_start",
+    "UserPromptSubmit": "user_prompt_submit",
+    "PreToolUse": "pre_tool_use",
+    "PostToolUse": "post_tool_use",
+    "Stop": "stop",
+}
+CODEX_MATCHERLESS = ("UserPromptSubmit", "Stop")
+
+
+def codex_hook_hash(event, group, handler):
+    """The hash Codex records when a user trusts one hook handler: SHA-256 of
+    the handler's canonical JSON (codex-rs/hooks: command_hook_hash)."""
+    import hashlib
+
+    identity = {"type": "command", "command": handler.get("command"), "async": bool(handler.get("async", False))}
+    identity["timeout"] = max(1, handler.get("timeout") or 600)
+    for key in ("statusMessage", "additionalContextLimit"):
+        if handler.get(key) is not None:
+            identity[key] = handler[key]
+    entry = {"event_name": CODEX_TRUST_LABELS[event], "hooks": [identity]}
+    if group.get("matcher") is not None and event not in CODEX_MATCHERLESS:
+        entry["matcher"] = group["matcher"]
+    canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def codex_untrusted_hooks(hooks_file, config):
+    """How many of our handlers in .codex/hooks.json the user has not trusted (or changed since)."""
+    hooks = (read_json_file(hooks_file, "Codex hooks") or {}).get("hooks") or {}
+    untrusted = 0
+    for event, label in CODEX_TRUST_LABELS.items():
+        for g, group in enumerate(hooks.get(event) or []):
+            for h, handler in enumerate(group.get("hooks") or [] if isinstance(group, dict) else []):
+                if is_our_handler(handler):
+                    state = config.get(("hooks", "state", f"{hooks_file}:{label}:{g}:{h}"), {})
+                    untrusted += state.get("trusted_hash") != codex_hook_hash(event, group, handler)
+    return untrusted
+
+
+def codex_trust(root):
+    home = os.environ.get("CODEX_HOME") or os.path.join(os.path.expanduser("~"), ".codex")
+    config_file = os.path.join(home, "config.toml")
+    config = toml_strings(config_file)
+    trusted = [
+        k[1] for k, v in config.items() if len(k) == 2 and k[0] == "projects" and v.get("trust_level") == "trusted"
+    ]
+    if not any(within(root, os.path.realpath(p)) for p in trusted):
+        return False, (
+            f"Codex ignores this project's hooks and MCP server until you trust it: run `codex` in {root} "
+            "once and trust the folder, then trust its hooks"
+        )
+    untrusted = codex_untrusted_hooks(os.path.join(root, ".codex", "hooks.json"), config)
+    if untrusted:
+        return False, (
+            f"Codex skips {untrusted} agent-sync hook(s) silently until you trust them: run `codex` in {root} "
+            'and choose "Trust all and continue" (or /hooks, then t)'
+        )
+    return True, f"project and hooks trusted in {config_file}"
+
+
+def gemini_home():
+    return os.environ.get("GEMINI_CLI_HOME") or os.path.expanduser("~")
+
+
+def gemini_trust_rule(root, rules):
+    """Gemini CLI's isPathTrusted: of the rules at or above `root` (TRUST_PARENT
+    counts from the rule's parent), the longest rule decides."""
+    matching = [
+        (len(path), value)
+        for path, value in rules.items()
+        if isinstance(value, str)
+        and within(root, os.path.realpath(os.path.dirname(path) if value == "TRUST_PARENT" else path))
+    ]
+    return max(matching)[1] if matching else None
+
+
+def gemini_trust(root):
+    if os.environ.get("GEMINI_CLI_TRUST_WORKSPACE") == "true":
+        return True, "GEMINI_CLI_TRUST_WORKSPACE=true trusts every folder"
+    settings = read_json_file(os.path.join(gemini_home(), ".gemini", "settings.json"), "Gemini CLI settings") or {}
+    if (settings.get("security") or {}).get("folderTrust", {}).get("enabled") is False:
+        return True, "folder trust is turned off in Gemini CLI's settings"
+    path = os.environ.get("GEMINI_CLI_TRUSTED_FOLDERS_PATH") or os.path.join(
+        gemini_home(), ".gemini", "trustedFolders.json"
+    )
+    rule = gemini_trust_rule(root, read_json_file(path, "Gemini CLI trusted folders") or {})
+    if rule in ("TRUST_FOLDER", "TRUST_PARENT"):
+        return True, f"trusted in {path}"
+    return False, (
+        f"Gemini CLI runs this folder's hooks only once it is trusted: run `gemini` in {root} and choose "
+        '"Trust folder" (or `/permissions trust` inside Gemini CLI)'
+    )
+
+
 CLAUDE = Dialect("claude", {}, lambda p: True, None, claude_answer, install_claude, uninstall_claude, midturn_push=True)
 CURSOR = Dialect(
     "cursor",
@@ -2783,6 +2977,8 @@ CURSOR = Dialect(
     install_cursor,
     uninstall_cursor,
     prompt_context=False,
+    config=os.path.join(".cursor", "hooks.json"),
+    events=CURSOR_EVENTS,
 )
 CODEX = Dialect(
     "codex",
@@ -2793,6 +2989,9 @@ CODEX = Dialect(
     install_codex,
     uninstall_codex,
     midturn_push=True,
+    config=os.path.join(".codex", "hooks.json"),
+    events=[EVENTS[e] for e in CODEX_EVENTS],
+    trust=codex_trust,
 )
 GEMINI = Dialect(
     "gemini",
@@ -2808,6 +3007,9 @@ GEMINI = Dialect(
     gemini_answer,
     install_gemini,
     uninstall_gemini,
+    config=os.path.join(".gemini", "settings.json"),
+    events=GEMINI_NAMES.values(),
+    trust=gemini_trust,
 )
 #: every client by name, in the order payloads are recognised (Claude Code last: it is the default)
 DIALECTS = {d.name: d for d in (CURSOR, CODEX, GEMINI, CLAUDE)}
@@ -3677,6 +3879,7 @@ def install(options):
     if options.git_hook and install_git_hook(root):
         changed.append("git pre-commit hook")
     manifest["version"] = VERSION
+    manifest["agents"] = sorted(set(manifest.get("agents", [])) | {options.agent})
     write_if_changed(manifest_path, json_text(manifest))
     return root, changed
 
@@ -3762,6 +3965,38 @@ def installed_hook_events(root):
     return found, problems
 
 
+def claude_checks(root):
+    hooks_found, checks = installed_hook_events(root)
+    missing = [e for e in EVENTS.values() if e not in hooks_found]
+    checks.append(("hooks present", not missing, "all six events" if not missing else "missing: " + ", ".join(missing)))
+    if hooks_found and "settings.local.json" not in hooks_found.values():
+        checks.append(
+            (
+                "subdirectory launches",
+                True,
+                "hooks in .claude/settings.json load only when `claude` starts "
+                "at the repo root; use `install --local` for settings.local.json, which is also found from subdirectories",
+            )
+        )
+    return checks
+
+
+def client_checks(root, dialect):
+    """Whether a wired client's hooks are all there and, where it asks for it, whether it trusts the folder."""
+    if dialect is CLAUDE:
+        return claude_checks(root)
+    try:
+        found = wired_events(os.path.join(root, dialect.config))
+    except AgentSyncError as e:
+        return [(f"{dialect.name} hooks readable", False, str(e))]
+    missing = [e for e in dialect.events if e not in found]
+    detail = f"{dialect.config}: " + ("all events" if not missing else "missing " + ", ".join(missing))
+    checks = [(f"{dialect.name} hooks present", not missing, detail)]
+    if dialect.trust is not None:
+        checks.append((f"{dialect.name} trusts this folder", *dialect.trust(root)))
+    return checks
+
+
 def database_check(root):
     db = os.path.join(root, DB_RELPATH)
     if not os.path.exists(db):
@@ -3794,19 +4029,9 @@ def doctor(repo):
         )
     found = [n for n in ("python3", "python") if shutil.which(n)]
     checks.append(("python found", bool(found), ", ".join(found) or "neither python3 nor python is on PATH"))
-    hooks_found, problems = installed_hook_events(root)
-    checks += problems
-    missing = [e for e in EVENTS.values() if e not in hooks_found]
-    checks.append(("hooks present", not missing, "all six events" if not missing else "missing: " + ", ".join(missing)))
-    if hooks_found and "settings.local.json" not in hooks_found.values():
-        checks.append(
-            (
-                "subdirectory launches",
-                True,
-                "hooks in .claude/settings.json load only when `claude` starts "
-                "at the repo root; use `install --local` for settings.local.json, which is also found from subdirectories",
-            )
-        )
+    manifest = read_json_file(os.path.join(root, SKILL_RELDIR, INSTALL_MANIFEST), "install manifest") or {}
+    for name in manifest.get("agents") or ["claude"]:
+        checks += client_checks(root, DIALECTS[name]) if name in DIALECTS else []
     checks.append(database_check(state_root(root)))
     ignored = (
         os.path.exists(os.path.join(root, ".gitignore"))
@@ -4511,7 +4736,11 @@ def cmd_install(ctx, args):
         raise UsageError(f"--agent must be one of {', '.join(DIALECTS)}")
     root, changed = install(args)
     text = f"agent-sync {VERSION} installed in {root}: " + (", ".join(changed) if changed else "nothing to change")
-    return {"root": root, "changed": changed}, text
+    trust = DIALECTS[args.agent].trust
+    trusted, step = trust(root) if trust else (True, None)
+    if not trusted:
+        text += f"\nOne step left: {step}. `agent-sync doctor` checks it."
+    return {"root": root, "changed": changed, "next": None if trusted else step}, text
 
 
 @command("check-commit", "refuse if a staged file is locked by another live agent (git hook)")
@@ -4552,7 +4781,7 @@ def cmd_doctor(ctx, args):
     }
     text = "\n".join(f"[{'ok' if ok else '!!'}] {n}: {d}" for n, ok, d in checks)
     if not data["ok"]:
-        raise AgentSyncError(text.replace("\n", "; "))
+        raise AgentSyncError(text.replace("\n", "; "), data)
     return data, text
 
 
@@ -5164,10 +5393,10 @@ def build_parser():
     return parser
 
 
-def print_error(message, as_json, code):
+def print_error(message, as_json, code, data=None):
     sys.stderr.write(f"agent-sync: {clean(message)}\n")
     if as_json:
-        sys.stdout.write(json.dumps({"ok": False, "error": message, "exit_code": code}) + "\n")
+        sys.stdout.write(json.dumps({**(data or {}), "ok": False, "error": message, "exit_code": code}) + "\n")
 
 
 def run_cli(argv):
@@ -5180,7 +5409,7 @@ def run_cli(argv):
             raise UsageError("name a command; see agent-sync --help")
         data, text = cmd.fn(Context() if cmd.context else None, cmd.arguments(parsed, "cli"))
     except AgentSyncError as e:
-        print_error(str(e), as_json, e.exit_code)
+        print_error(str(e), as_json, e.exit_code, e.data)
         return e.exit_code
     except DB_ERRORS as e:
         print_error(str(storage_error("state", e)), as_json, 1)

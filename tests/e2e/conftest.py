@@ -13,6 +13,7 @@ from .harness import CLAUDE_VERSIONS, CODEX_VERSION, GEMINI_VERSION, PROBE, Mode
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: drives the real agent clients (npm) against a scripted model server")
+    config.addinivalue_line("markers", "capability(client, event, what): a row of the README's capability table")
 
 
 @pytest.fixture(params=CLAUDE_VERSIONS, ids=lambda v: f"claude-{v}")

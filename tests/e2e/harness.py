@@ -30,6 +30,7 @@ CODEX_VERSION = "0.169.0"
 CLIENT_TIMEOUT = 120  # seconds for one client run
 CACHE = Path(os.environ.get("AGENT_SYNC_E2E_CACHE") or Path.home() / ".cache" / "agent-sync-e2e")
 PYZ_IN_REPO = ".claude/skills/agent-sync/agent-sync.pyz"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- clients ---------------------------------------------------------------

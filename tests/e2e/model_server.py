@@ -285,6 +285,11 @@ class ModelServer:
         return "application/json", b'{"error": "not scripted"}', 404
 
     # ---- for tests ----
+    def play(self, script):
+        """A new script from step 0 (after /clear the history starts over)."""
+        with self._lock:
+            self.script, self._fired = list(script), set()
+
     def main_requests(self):
         with self._lock:
             return [r for r in self.requests if r["main"]]

@@ -2,15 +2,18 @@
 as the README says, against the scripted model server."""
 
 import json
+import os
+import signal
 import uuid
 
 import pytest
 
-from .harness import CLAUDE_FLAGS, StreamSession, claude_env, events, install, run
+from .harness import CLAUDE_FLAGS, PYZ_IN_REPO, ModelServer, StreamSession, claude_env, events, install, run
 
 pytestmark = pytest.mark.e2e
 
 DENIED = 'agent-sync: edit denied. "locked.txt" is locked by "other"'
+LAUNCHER = ".claude/skills/agent-sync/agent-sync"
 
 
 @pytest.fixture
@@ -41,29 +44,75 @@ def tool_results(server):
     return list(out.values())
 
 
-@pytest.mark.parametrize("tool", ["Write", "Edit", "Bash"])
-def test_edit_of_file_locked_by_another_agent_is_denied(claude_bin, cc, server, tool):
-    target = cc.write("locked.txt", "original\n")
-    cc.agent_sync("lock", "locked.txt", "--reason", "other is editing", agent="other")
-    attempt = {
+NOTEBOOK = json.dumps(
+    {
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "c1",
+                "metadata": {},
+                "source": ["original"],
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+)
+
+
+def attempt_on(tool, target):
+    """One scripted tool call that would change `target`."""
+    return {
         "Write": {"tool": "Write", "input": {"file_path": str(target), "content": "clobbered\n"}},
         "Edit": {
             "tool": "Edit",
             "input": {"file_path": str(target), "old_string": "original", "new_string": "clobbered"},
         },
-        "Bash": {"tool": "Bash", "input": {"command": "echo clobbered > locked.txt", "description": "overwrite"}},
+        "MultiEdit": {
+            "tool": "MultiEdit",
+            "input": {"file_path": str(target), "edits": [{"old_string": "original", "new_string": "clobbered"}]},
+        },
+        "NotebookEdit": {
+            "tool": "NotebookEdit",
+            "input": {"notebook_path": str(target), "cell_id": "c1", "new_source": "clobbered", "edit_mode": "replace"},
+        },
+        "Bash": {"tool": "Bash", "input": {"command": f"echo clobbered > {target.name}", "description": "overwrite"}},
     }[tool]
+
+
+@pytest.mark.capability(
+    "claude",
+    "PreToolUse",
+    "denies Write, Edit, MultiEdit, NotebookEdit and shell writes to a file another live agent holds; the reason is the tool result",
+)
+@pytest.mark.parametrize("tool", ["Write", "Edit", "MultiEdit", "NotebookEdit", "Bash"])
+def test_edit_of_file_locked_by_another_agent_is_denied(claude_bin, cc, server, tool):
+    name = "locked.ipynb" if tool == "NotebookEdit" else "locked.txt"
+    original = NOTEBOOK if tool == "NotebookEdit" else "original\n"
+    target = cc.write(name, original)
+    cc.agent_sync("lock", name, "--reason", "other is editing", agent="other")
     # Claude Code refuses Write/Edit of a file the session has not Read.
-    server.script = [{"tool": "Read", "input": {"file_path": str(target)}}, attempt, {"text": "ok"}]
+    server.script = [{"tool": "Read", "input": {"file_path": str(target)}}, attempt_on(tool, target), {"text": "ok"}]
     claude(claude_bin, cc, server)
+    offered = {t["name"] for t in server.main_requests()[0]["body"]["tools"]}
+    if tool not in offered:
+        pytest.skip(f"this Claude Code version offers no {tool} tool")
     results = tool_results(server)
     assert len(results) == 2, results
-    assert DENIED in results[1], results[1]
+    assert f'agent-sync: edit denied. "{name}" is locked by "other"' in results[1], results[1]
     assert "other is editing" in results[1]
-    assert target.read_text() == "original\n"
+    assert target.read_text() == original
     assert len(server.main_requests()) == 3
 
 
+@pytest.mark.capability(
+    "claude",
+    "SessionStart",
+    "registers the session and puts who is here, their locks and tasks into the model's context",
+)
 def test_session_start_context_reaches_the_model(claude_bin, cc, server):
     cc.agent_sync("register", "--name", "backend", agent="other")
     cc.agent_sync("lock", "src/api.py", "--reason", "writing the API", agent="other")
@@ -83,6 +132,9 @@ def test_session_start_context_reaches_the_model(claude_bin, cc, server):
     assert me in agents
 
 
+@pytest.mark.capability(
+    "claude", "UserPromptSubmit", "pushes messages that arrived since the last turn, framed as untrusted"
+)
 def test_message_sent_between_prompts_is_pushed_framed(claude_bin, cc, server):
     sid = str(uuid.uuid4())
     me = cc.id_for_session(sid)
@@ -116,6 +168,7 @@ def test_message_sent_between_prompts_is_pushed_framed(claude_bin, cc, server):
     assert "api moved to /v2, rebase please" in pushed and "(`other`)" in pushed
 
 
+@pytest.mark.capability("claude", "Stop", "blocks the stop once while a message addressed to the agent is unread")
 def test_stop_blocks_once_while_a_directed_message_is_pending(claude_bin, cc, server):
     sid = str(uuid.uuid4())
     me = cc.id_for_session(sid)
@@ -136,6 +189,7 @@ def test_stop_blocks_once_while_a_directed_message_is_pending(claude_bin, cc, se
     assert [e for e in events(r.stdout) if e.get("type") == "result"][-1]["result"] == "acknowledged"
 
 
+@pytest.mark.capability("claude", "SessionEnd", "marks the agent idle and releases its automatic locks")
 def test_session_end_releases_the_sessions_auto_locks(claude_bin, cc, server):
     sid = str(uuid.uuid4())
     me = cc.id_for_session(sid)
@@ -177,3 +231,175 @@ def test_hook_probe_env_and_parent_chain(claude_bin, cc, server, probe):
         print(r["event"], " <- ".join(r["chain"]), sorted(r["env"]))
         assert any(c.split(":", 1)[1].startswith("claude") for c in r["chain"]), r["chain"]
         assert "CLAUDE_CODE_SESSION_ID" in r["env"] or "CLAUDE_PROJECT_DIR" in r["env"]
+
+
+def version_of(claude_bin):
+    """(major, minor, patch) of the npm package a client binary came from."""
+    return tuple(int(x) for x in str(claude_bin).split("@")[-1].split("/")[0].split("."))
+
+
+def stream(claude_bin, world, server, *extra):
+    return StreamSession(
+        [claude_bin, "-p", "--input-format", "stream-json", *CLAUDE_FLAGS, *extra],
+        world.root,
+        claude_env(world, server),
+    )
+
+
+@pytest.mark.capability(
+    "claude", "PostToolUse", "pushes a message that arrived mid-turn right after the next tool call"
+)
+def test_message_sent_mid_turn_arrives_after_the_next_tool_call(claude_bin, cc, server):
+    sid = str(uuid.uuid4())
+    me = cc.id_for_session(sid)
+    cc.agent_sync("register", "--name", "backend", agent="other")
+
+    def send():  # while the model is busy with its tool call
+        cc.agent_sync("send", "--to", me, "--message", "stop touching the schema", agent="other")
+
+    server.script = [
+        {"tool": "Bash", "input": {"command": "true", "description": "noop"}, "before": send},
+        {"text": "ok"},
+    ]
+    claude(claude_bin, cc, server, "go", "--session-id", sid)
+    reqs = server.main_requests()
+    assert "stop touching the schema" not in json.dumps(reqs[0]["body"]["messages"])
+    second = json.dumps(reqs[1]["body"]["messages"])
+    assert "stop touching the schema" in second and "agent-sync-state" in second, second[-2000:]
+
+
+@pytest.mark.capability(
+    "claude",
+    "PreToolUse",
+    "locks a file automatically on a session's first edit, so a second live session's edit is denied",
+)
+def test_automatic_lock_between_two_live_sessions(claude_bin, cc, server):
+    notes = cc.root / "notes.txt"
+    server.script = [{"tool": "Write", "input": {"file_path": str(notes), "content": "from A\n"}}, {"text": "A done"}]
+    a = stream(claude_bin, cc, server)
+    try:
+        a.prompt("write the notes")
+        assert notes.read_text() == "from A\n"
+        with ModelServer() as second:
+            second.script = [
+                {"tool": "Read", "input": {"file_path": str(notes)}},
+                {"tool": "Write", "input": {"file_path": str(notes), "content": "from B\n"}},
+                {"text": "B done"},
+            ]
+            claude(claude_bin, cc, second)
+            results = tool_results(second)
+        assert 'agent-sync: edit denied. "notes.txt" is locked by' in results[-1], results
+        assert notes.read_text() == "from A\n"
+    finally:
+        assert a.close() == 0
+
+
+@pytest.mark.capability(
+    "claude", "SessionStart", "after /clear (new session id, same process) the agent keeps its locks and tasks"
+)
+def test_after_clear_the_session_edits_its_own_locked_file(claude_bin, cc, server):
+    mine = cc.write("mine.txt", "original\n")
+    sid = str(uuid.uuid4())
+    server.play(
+        [
+            {"tool": "Bash", "input": {"command": f"{LAUNCHER} lock mine.txt --reason mine", "description": "lock"}},
+            {"text": "locked"},
+        ]
+    )
+    s = stream(claude_bin, cc, server, "--session-id", sid)
+    try:
+        s.prompt("lock it")
+        assert [lk["owner"] for lk in cc.json("locks")["locks"]] == [cc.id_for_session(sid)]
+        s.prompt("/clear")
+        server.play(
+            [
+                {"tool": "Read", "input": {"file_path": str(mine)}},
+                {"tool": "Write", "input": {"file_path": str(mine), "content": "edited after clear\n"}},
+                {"text": "edited"},
+            ]
+        )
+        s.prompt("edit it")
+    finally:
+        assert s.close() == 0
+    assert mine.read_text() == "edited after clear\n", tool_results(server)[-1]
+    owners = {lk["owner"] for lk in cc.json("locks")["locks"]}
+    assert len(owners) == 1 and owners != {cc.id_for_session(sid)}, owners  # the new session id holds it
+
+
+@pytest.mark.capability(
+    "claude", "PreToolUse", "a session killed with SIGKILL stops holding its locks at once (its process is gone)"
+)
+def test_after_kill_9_another_session_edits_its_auto_locked_file(claude_bin, cc, server):
+    notes = cc.root / "notes.txt"
+    server.script = [{"tool": "Write", "input": {"file_path": str(notes), "content": "from A\n"}}, {"text": "A done"}]
+    a = stream(claude_bin, cc, server)
+    a.prompt("write the notes")
+    assert [lk["path"] for lk in cc.json("locks")["locks"]] == ["notes.txt"]
+    os.killpg(a.proc.pid, signal.SIGKILL)
+    a.proc.wait(timeout=30)
+    with ModelServer() as second:
+        second.script = [
+            {"tool": "Read", "input": {"file_path": str(notes)}},
+            {"tool": "Write", "input": {"file_path": str(notes), "content": "from B\n"}},
+            {"text": "B done"},
+        ]
+        claude(claude_bin, cc, second)
+    assert notes.read_text() == "from B\n", tool_results(second)
+
+
+@pytest.mark.capability(
+    "claude", "SessionStart", "--resume continues as the same agent: its explicit locks stay its own"
+)
+def test_resumed_session_keeps_its_explicit_lock(claude_bin, cc, server):
+    mine = cc.write("mine.txt", "original\n")
+    sid = str(uuid.uuid4())
+    server.play(
+        [
+            {"tool": "Bash", "input": {"command": f"{LAUNCHER} lock mine.txt", "description": "lock"}},
+            {"text": "locked"},
+        ]
+    )
+    claude(claude_bin, cc, server, "lock it", "--session-id", sid)
+    holder = cc.json("locks")["locks"][0]["owner"]
+    cc.agent_sync("register", "--name", "watcher", agent="other")  # another live agent is around
+    # the resumed history already holds two model turns: the new steps come after them
+    server.play(
+        [
+            {"text": "-"},
+            {"text": "-"},
+            {"tool": "Read", "input": {"file_path": str(mine)}},
+            {"tool": "Write", "input": {"file_path": str(mine), "content": "resumed\n"}},
+            {"text": "edited"},
+        ]
+    )
+    claude(claude_bin, cc, server, "edit it", "--resume", sid)
+    assert mine.read_text() == "resumed\n", tool_results(server)[-1]
+    assert [lk["owner"] for lk in cc.json("locks")["locks"]] == [holder]
+
+
+@pytest.mark.capability("claude", "all", "with the zipapp deleted every hook fails open: the session works, unguarded")
+def test_zipapp_deleted_fails_open(claude_bin, cc, server):
+    (cc.root / PYZ_IN_REPO).unlink()
+    new = cc.root / "free.txt"
+    server.script = [{"tool": "Write", "input": {"file_path": str(new), "content": "written\n"}}, {"text": "ok"}]
+    claude(claude_bin, cc, server)
+    assert new.read_text() == "written\n"
+
+
+@pytest.mark.capability("claude", "PreToolUse", "a session started in a subdirectory is guarded with `install --local`")
+def test_session_started_in_a_subdirectory_with_local_install(claude_bin, world, server):
+    if version_of(claude_bin) < (2, 1, 211):
+        pytest.skip("Claude Code reads the repo-root settings.local.json from a subdirectory only from 2.1.211")
+    install(world, "--local")
+    target = world.write("locked.txt", "original\n")
+    world.agent_sync("lock", "locked.txt", "--reason", "other is editing", agent="other")
+    sub = world.root / "pkg" / "deep"
+    sub.mkdir(parents=True)
+    server.script = [
+        {"tool": "Bash", "input": {"command": "echo clobbered > ../../locked.txt", "description": "overwrite"}},
+        {"text": "ok"},
+    ]
+    r = run([claude_bin, "-p", "go", *CLAUDE_FLAGS], sub, claude_env(world, server))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert target.read_text() == "original\n", tool_results(server)
+    assert DENIED in tool_results(server)[-1]

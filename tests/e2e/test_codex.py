@@ -1,40 +1,61 @@
-"""Real Codex CLI (pinned, see conftest).
+"""Real Codex CLI (pinned, see conftest) with `install --agent codex`: its
+hooks in .codex/hooks.json and the MCP server in .codex/config.toml.
 
-`install --agent codex` registers only the MCP server today; the hook tests
-wire `.codex/hooks.json` by hand (Claude-compatible JSON) to check what
-`hook --agent codex` enforces when a user does that.
+Codex runs project hooks only after the user trusted the project and each
+hook; the scratch CODEX_HOME gets exactly what those answers write, with the
+hashes agent-sync's doctor computes.  If they differed from Codex's own, Codex
+would skip the hooks silently and the tests here would fail.
 """
 
 import json
+import sys
 
 import pytest
 
-from .harness import PYZ_IN_REPO, base_env, install, run
+from .harness import ROOT, base_env, install, run
+
+sys.path.insert(0, str(ROOT))
+import agent_sync  # noqa: E402  (the hash doctor checks trust with)
 
 pytestmark = pytest.mark.e2e
 
 LOCKED = 'agent-sync: edit denied. "locked.txt" is locked by "other"'
 
 
-def codex_env(world, server, model):
+def hook_trust(root):
+    """The [hooks.state] entries Codex writes when the user trusts our hooks."""
+    hooks_file = root / ".codex" / "hooks.json"
+    hooks = json.loads(hooks_file.read_text())["hooks"] if hooks_file.exists() else {}
+    lines = []
+    for event, groups in hooks.items():
+        for g, group in enumerate(groups):
+            for h, handler in enumerate(group["hooks"]):
+                key = f"{hooks_file}:{agent_sync.CODEX_TRUST_LABELS[event]}:{g}:{h}"
+                lines.append(
+                    f'[hooks.state."{key}"]\ntrusted_hash = "{agent_sync.codex_hook_hash(event, group, handler)}"\n'
+                )
+    return "".join(lines)
+
+
+def codex_env(world, server, model, trust_hooks=True):
     chome = world.home / "codex"
     chome.mkdir(exist_ok=True)
     (chome / "config.toml").write_text(
         f'model_provider = "fake"\nmodel = "{model}"\n'
         "[model_providers.fake]\n"
         f'name = "fake"\nbase_url = "{server.url}/v1"\nenv_key = "FAKE_KEY"\nwire_api = "responses"\n'
-        f'[projects."{world.root}"]\ntrust_level = "trusted"\n'
+        f'[projects."{world.root}"]\ntrust_level = "trusted"\n' + (hook_trust(world.root) if trust_hooks else "")
     )
     return base_env(world.home, CODEX_HOME=chome, FAKE_KEY="dummy")
 
 
-def codex(codex_bin, world, server, model, *extra, prompt="go"):
+def codex(codex_bin, world, server, model, *extra, prompt="go", trust_hooks=True):
     """`-m fake-model` gets MCP tools as a `namespace` tool; a real slug
     (gpt-5.5) gets the freeform apply_patch tool but defers MCP tools."""
     r = run(
         [codex_bin, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", *extra, prompt],
         world.root,
-        codex_env(world, server, model),
+        codex_env(world, server, model, trust_hooks),
         input="",
     )
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
@@ -55,10 +76,12 @@ def outputs(server):
 @pytest.fixture
 def cx(world):
     install(world)
-    install(world, "--agent", "codex")
+    r = install(world, "--agent", "codex")
+    assert "One step left" in r.stdout and "codex" in r.stdout  # the trust step is printed
     return world
 
 
+@pytest.mark.capability("codex", "MCP", "the agent-sync tools are offered to the model and act for the session")
 def test_mcp_lock_call_reaches_agent_sync(codex_bin, cx, server):
     server.script = [
         {"tool": "lock", "namespace": "mcp__agent_sync", "input": {"paths": ["src/a.py"], "reason": "codex editing"}},
@@ -69,7 +92,6 @@ def test_mcp_lock_call_reaches_agent_sync(codex_bin, cx, server):
     assert "lock" in {t["name"] for t in tools["mcp__agent_sync"]["tools"]}
     locks = cx.json("locks")["locks"]
     assert [(lk["path"], lk["reason"]) for lk in locks] == [("src/a.py", "codex editing")]
-    assert locks[0]["owner"].startswith("codex"), locks[0]  # one id per MCP server process
     assert '"locked":["src/a.py"]' in outputs(server)[-1].replace(" ", "")
 
 
@@ -82,24 +104,21 @@ def test_mcp_lock_of_a_held_file_is_refused(codex_bin, cx, server):
     assert [lk["owner"] for lk in cx.json("locks")["locks"]] == ["other"]
 
 
-def wire_hooks(world, probe=None):
-    """What a user would write: agent-sync's Claude hooks block, --agent codex."""
-    cmd = f'python3 -I -S "{world.root / PYZ_IN_REPO}" hook {{}} --agent codex || exit 1'
-    events = {
-        "SessionStart": "session-start",
-        "UserPromptSubmit": "user-prompt-submit",
-        "PreToolUse": "pre-tool-use",
-        "PostToolUse": "post-tool-use",
-        "Stop": "stop",
-    }
-    hooks = {
-        ev: [{"hooks": [{"type": "command", "command": cmd.format(name), "timeout": 10}]}]
-        for ev, name in events.items()
-    }
-    if probe:
-        for ev in ("SessionStart", "PreToolUse", "PostToolUse", "Stop"):
-            hooks[ev].append({"hooks": [{"type": "command", "command": probe(ev), "timeout": 10}]})
-    (world.root / ".codex" / "hooks.json").write_text(json.dumps({"hooks": hooks}, indent=1))
+@pytest.mark.capability(
+    "codex", "MCP", "a lock taken through MCP is the session's own: its hooks never deny the session its own edit"
+)
+def test_mcp_lock_never_blocks_the_same_sessions_own_edit(codex_bin, cx, server):
+    target = cx.write("shared.txt", "original\n")
+    server.script = [
+        {"tool": "lock", "namespace": "mcp__agent_sync", "input": {"paths": ["shared.txt"], "reason": "mine"}},
+        {"tool": "exec_command", "input": {"cmd": "echo mine > shared.txt"}},
+        {"text": "ok"},
+    ]
+    codex(codex_bin, cx, server, "fake-model")
+    assert target.read_text() == "mine\n", outputs(server)
+    agents = [a for a in cx.json("status")["agents"]]
+    assert len(agents) == 1, agents  # hooks, MCP server and shell: one agent
+    assert [lk["owner"] for lk in cx.json("locks")["locks"]] == [agents[0]["id"]]
 
 
 PATCH = """*** Begin Patch
@@ -111,9 +130,13 @@ PATCH = """*** Begin Patch
 """
 
 
+@pytest.mark.capability(
+    "codex",
+    "PreToolUse",
+    "denies apply_patch and shell writes to a file another live agent holds; the reason is the tool output",
+)
 @pytest.mark.parametrize("attempt", ["apply_patch", "shell"])
-def test_hand_wired_hooks_deny_writes_to_a_locked_file(codex_bin, cx, server, attempt):
-    wire_hooks(cx)
+def test_installed_hooks_deny_writes_to_a_locked_file(codex_bin, cx, server, attempt):
     target = cx.write("locked.txt", "original\n")
     cx.agent_sync("lock", "locked.txt", "--reason", "other is editing", agent="other")
     step = {
@@ -121,20 +144,43 @@ def test_hand_wired_hooks_deny_writes_to_a_locked_file(codex_bin, cx, server, at
         "shell": {"tool": "exec_command", "input": {"cmd": "echo clobbered > locked.txt"}},
     }[attempt]
     server.script = [step, {"text": "ok"}]
-    codex(codex_bin, cx, server, "gpt-5.5", "--dangerously-bypass-hook-trust")
+    codex(codex_bin, cx, server, "gpt-5.5")
     assert target.read_text() == "original\n"
     out = outputs(server)
     assert out and LOCKED in out[-1], out
 
 
+def test_untrusted_hooks_are_skipped_and_doctor_says_so(codex_bin, cx, server):
+    """What the trust check is for: without the user's trust Codex runs none of our hooks."""
+    target = cx.write("locked.txt", "original\n")
+    cx.agent_sync("lock", "locked.txt", "--reason", "other is editing", agent="other")
+    server.script = [{"tool": "exec_command", "input": {"cmd": "echo clobbered > locked.txt"}}, {"text": "ok"}]
+    codex(codex_bin, cx, server, "gpt-5.5", trust_hooks=False)
+    assert target.read_text() == "clobbered\n"  # nothing stopped it
+    doctor = cx.agent_sync("doctor", "--json", check=False, env={"CODEX_HOME": cx.home / "codex"})
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert not checks["codex trusts this folder"]["ok"] and "Trust all" in checks["codex trusts this folder"]["detail"]
+    codex_env(cx, server, "gpt-5.5", trust_hooks=True)
+    doctor = cx.agent_sync("doctor", "--json", env={"CODEX_HOME": cx.home / "codex"})
+    assert json.loads(doctor.stdout)["ok"]
+
+
+def add_probe(world, probe):
+    hooks_file = world.root / ".codex" / "hooks.json"
+    hooks = json.loads(hooks_file.read_text())
+    for ev in ("SessionStart", "PreToolUse", "PostToolUse", "Stop"):
+        hooks["hooks"][ev].append({"hooks": [{"type": "command", "command": probe(ev), "timeout": 10}]})
+    hooks_file.write_text(json.dumps(hooks, indent=1))
+
+
 def test_hook_probe_payloads_env_and_parent_chain(codex_bin, cx, server, probe):
-    wire_hooks(cx, probe)
+    add_probe(cx, probe)
     server.script = [
         {"tool": "apply_patch", "custom": True, "input": "*** Begin Patch\n*** Add File: new.txt\n+x\n*** End Patch\n"},
         {"tool": "exec_command", "input": {"cmd": "true"}},
         {"text": "ok"},
     ]
-    codex(codex_bin, cx, server, "gpt-5.5", "--dangerously-bypass-hook-trust")
+    codex(codex_bin, cx, server, "gpt-5.5")
     recs = probe.records()
     for r in recs:
         print(r["event"], " <- ".join(r["chain"]), sorted(r["env"]), json.dumps(r["payload"])[:600])
@@ -142,17 +188,19 @@ def test_hook_probe_payloads_env_and_parent_chain(codex_bin, cx, server, probe):
     assert any("codex" in c for c in recs[0]["chain"]), recs[0]["chain"]
 
 
-def test_hand_wired_session_start_context_reaches_the_model(codex_bin, cx, server):
-    wire_hooks(cx)
+@pytest.mark.capability(
+    "codex", "SessionStart", "registers the session and puts who is here and their locks into the model's context"
+)
+def test_session_start_context_reaches_the_model(codex_bin, cx, server):
     cx.agent_sync("lock", "src/api.py", "--reason", "writing the API", agent="other")
     server.script = [{"text": "ok"}]
-    codex(codex_bin, cx, server, "gpt-5.5", "--dangerously-bypass-hook-trust")
+    codex(codex_bin, cx, server, "gpt-5.5")
     first = json.dumps(server.main_requests()[0]["body"]["input"])
     assert "agent-sync-state" in first and "src/api.py" in first and "writing the API" in first, first[-3000:]
 
 
-def test_hand_wired_stop_blocks_once_while_a_directed_message_is_pending(codex_bin, cx, server):
-    wire_hooks(cx)
+@pytest.mark.capability("codex", "Stop", "blocks the stop once while a message addressed to the agent is unread")
+def test_stop_blocks_once_while_a_directed_message_is_pending(codex_bin, cx, server):
     cx.agent_sync("register", "--name", "backend", agent="other")
 
     def send():  # the session registered at SessionStart; message it while the model answers
@@ -161,7 +209,7 @@ def test_hand_wired_stop_blocks_once_while_a_directed_message_is_pending(codex_b
         cx.agent_sync("send", "--to", me[0], "--message", "wait, schema changed", agent="other")
 
     server.script = [{"text": "all done", "before": send}, {"text": "acknowledged"}]
-    codex(codex_bin, cx, server, "gpt-5.5", "--dangerously-bypass-hook-trust")
+    codex(codex_bin, cx, server, "gpt-5.5")
     reqs = server.main_requests()
     assert len(reqs) == 2, "Stop should block exactly once"
     last = json.dumps(reqs[1]["body"]["input"][-1])

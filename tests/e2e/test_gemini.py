@@ -22,13 +22,9 @@ def gemini_env(world, server):
             }
         )
     )
-    return base_env(
-        world.home,
-        GEMINI_CLI_HOME=world.home,
-        GEMINI_API_KEY="dummy",
-        GOOGLE_GEMINI_BASE_URL=server.url,
-        GEMINI_CLI_TRUST_WORKSPACE="true",
-    )
+    # what choosing "Trust folder" writes (doctor reads the same file)
+    (gdir / "trustedFolders.json").write_text(json.dumps({str(world.root): "TRUST_FOLDER"}))
+    return base_env(world.home, GEMINI_CLI_HOME=world.home, GEMINI_API_KEY="dummy", GOOGLE_GEMINI_BASE_URL=server.url)
 
 
 def gemini(gemini_bin, world, server, prompt="go"):
@@ -40,10 +36,35 @@ def gemini(gemini_bin, world, server, prompt="go"):
 @pytest.fixture
 def gm(world):
     install(world)  # the zipapp the gemini hooks run lives in .claude/skills/agent-sync
-    install(world, "--agent", "gemini")
+    r = install(world, "--agent", "gemini")
+    assert "One step left" in r.stdout and "Trust folder" in r.stdout
     return world
 
 
+def test_doctor_sees_the_folder_trust_gemini_acts_on(gemini_bin, gm, server):
+    env = {"GEMINI_CLI_HOME": gm.home}
+    assert "gemini trusts this folder: Gemini CLI runs" in gm.agent_sync("doctor", check=False, env=env).stderr
+    server.script = [{"text": "ok"}]
+    gemini(gemini_bin, gm, server)  # writes trustedFolders.json the way the dialog does
+    assert "[ok] gemini trusts this folder" in gm.agent_sync("doctor", env=env).stdout
+
+
+@pytest.mark.capability(
+    "gemini", "SessionStart", "registers the session and puts who is here and their locks into the model's context"
+)
+def test_session_start_context_reaches_the_model(gemini_bin, gm, server):
+    gm.agent_sync("lock", "src/api.py", "--reason", "writing the API", agent="other")
+    server.script = [{"text": "ok"}]
+    gemini(gemini_bin, gm, server)
+    first = json.dumps(server.main_requests()[0]["body"]["contents"])
+    assert "agent-sync-state" in first and "src/api.py" in first and "writing the API" in first, first[-3000:]
+
+
+@pytest.mark.capability(
+    "gemini",
+    "BeforeTool",
+    "denies write_file, replace and shell writes to a file another live agent holds; the reason is the tool result",
+)
 @pytest.mark.parametrize("tool", ["write_file", "replace", "run_shell_command"])
 def test_edit_of_a_locked_file_is_denied(gemini_bin, gm, server, tool):
     target = gm.write("locked.txt", "original\n")
