@@ -378,12 +378,14 @@ ANCESTRY_DEPTH = 12
 
 def process_start(pid):
     """A token that differs between two processes that had the same pid, or None
-    where it cannot be read cheaply (Linux: start time in clock ticks since boot)."""
+    when it is gone or cannot be read cheaply (Linux: start time in clock ticks
+    since boot).  A zombie is gone: a container's init may never reap it."""
     try:
         with open(f"/proc/{int(pid)}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError, ValueError):
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, ValueError):
         return None
+    return None if len(fields) < 20 or fields[0] in (b"Z", b"X") else fields[19].decode()
 
 
 def _proc_entry(pid):

@@ -55,9 +55,13 @@ class FakeClient:
         assert rc == 0, text
         return json.loads(text) if text.strip() else None
 
-    def kill(self):
+    def kill(self, reap=True):
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        if reap:
+            self.proc.wait()
+        else:  # a zombie until its parent waits, as under a container init that never reaps
+            while open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+                pass
 
     def close(self):
         if self.proc.poll() is None:
@@ -104,14 +108,15 @@ def test_a_new_session_id_in_the_same_client_keeps_its_locks(cli, client):
     assert denied(other.hook("pre-tool-use", edit_payload(cli.repo / "mine.py", session="someone-else")))
 
 
-def test_a_killed_client_stops_holding_its_locks_at_once(cli, client):
+@pytest.mark.parametrize("reaped", [True, False], ids=["reaped", "zombie"])
+def test_a_killed_client_stops_holding_its_locks_at_once(cli, client, reaped):
     (cli.repo / "auto.py").write_text("x\n")
     victim, other = client("claude"), client("claude")
     start(victim, cli, "victim")
     start(other, cli, "other")
     assert victim.hook("pre-tool-use", edit_payload(cli.repo / "auto.py", session="victim")) is None  # auto lock
     assert denied(other.hook("pre-tool-use", edit_payload(cli.repo / "auto.py", session="other")))
-    victim.kill()
+    victim.kill(reap=reaped)
     assert other.hook("pre-tool-use", edit_payload(cli.repo / "auto.py", session="other")) is None
     _, status = cli.json("status", agent="observer")
     assert {a["id"]: a["presence"] for a in status["agents"]}[cli_id(cli, "victim")] == "offline"

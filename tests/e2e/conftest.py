@@ -4,11 +4,67 @@ tests/e2e is a package (it has ``__init__.py``) so that this conftest does not
 shadow tests/conftest.py, which the unit tests import as ``conftest``."""
 
 import json
+import os
 import subprocess
 
 import pytest
 
-from .harness import CLAUDE_VERSIONS, CODEX_VERSION, GEMINI_VERSION, PROBE, ModelServer, World, npm_client
+from .harness import CLAUDE_VERSIONS, CODEX_VERSION, GEMINI_VERSION, PROBE, ROOT, ModelServer, World, npm_client
+
+# The README's capability table is written by this run, not by hand: each
+# test marked `capability(client, event, what)` is a row; a row names the
+# client versions it passed on.  AGENT_SYNC_CAPABILITIES=write rewrites the
+# README; =check (CI) fails the run when the README's copy differs.
+CLIENTS = {"claude": "Claude Code", "codex": "Codex", "gemini": "Gemini CLI"}
+TABLE_START, TABLE_END = "<!-- capabilities:start -->", "<!-- capabilities:end -->"
+_rows = {}  # (client, event, what) -> {"tests": set, "versions": set of the versions it passed on}
+
+
+def client_version(item, client):
+    params = getattr(item, "callspec", None)
+    if client == "claude":
+        return params.params["claude_bin"] if params else "?"
+    return {"codex": CODEX_VERSION, "gemini": GEMINI_VERSION}[client]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    mark = item.get_closest_marker("capability")
+    if mark is None or not (report.when == "call" or report.outcome != "passed"):
+        return
+    client, event, what = mark.args
+    row = _rows.setdefault((client, event, what), {"tests": set(), "versions": set()})
+    row["tests"].add(item.originalname)
+    if report.passed:
+        row["versions"].add(client_version(item, client))
+
+
+def capability_table():
+    lines = ["| Client | Event | What agent-sync does there | Proven on | By |", "|---|---|---|---|---|"]
+    order = list(CLIENTS)
+    for (client, event, what), row in sorted(_rows.items(), key=lambda kv: order.index(kv[0][0])):
+        versions = ", ".join(sorted(row["versions"], reverse=True)) or "not proven"
+        tests = ", ".join(f"`{t}`" for t in sorted(row["tests"]))
+        lines.append(f"| {CLIENTS[client]} | {event} | {what} | {versions} | {tests} |")
+    return "\n".join(lines)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    mode = os.environ.get("AGENT_SYNC_CAPABILITIES")
+    if mode not in ("write", "check") or not _rows:
+        return
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    table = "\n" + capability_table() + "\n"
+    if mode == "write":
+        readme.write_text(text[:start] + table + text[end:])
+    elif text[start:end] != table:
+        print(
+            f"\nREADME.md's capability table differs from this run's; rerun with AGENT_SYNC_CAPABILITIES=write:{table}"
+        )
+        session.exitstatus = 1
 
 
 def pytest_configure(config):

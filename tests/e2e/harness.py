@@ -167,6 +167,53 @@ def run(cmd, cwd, env, timeout=CLIENT_TIMEOUT, input=None):
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def kill_tree(pid):
+    """SIGKILL a process and all its descendants, whatever group they are in (Linux /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    doomed, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        doomed.append(p)
+        todo += children.get(p, [])
+    for p in doomed:
+        try:
+            os.kill(p, 9)
+        except ProcessLookupError:
+            pass
+
+
+def run_until_killed(cmd, world, env, server, edit):
+    """Run a client whose first step, `edit`, writes notes.txt (taking its
+    automatic lock), then SIGKILL its whole process tree while it waits on
+    the model: a session that crashed holding a lock."""
+    victim = []
+
+    def kill():
+        assert [lk["path"] for lk in world.json("locks")["locks"]] == ["notes.txt"]
+        kill_tree(victim[0].pid)
+
+    server.script = [edit, {"text": "-", "before": kill}]
+    victim.append(
+        subprocess.Popen(
+            [str(c) for c in cmd],
+            cwd=world.root,
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    victim[0].wait(timeout=CLIENT_TIMEOUT)
+
+
 def claude_env(world, server, **extra):
     (world.home / ".claude.json").write_text(
         json.dumps({"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True})

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from .harness import ROOT, base_env, install, run
+from .harness import ROOT, ModelServer, base_env, install, run, run_until_killed
 
 sys.path.insert(0, str(ROOT))
 import agent_sync  # noqa: E402  (the hash doctor checks trust with)
@@ -214,3 +214,43 @@ def test_stop_blocks_once_while_a_directed_message_is_pending(codex_bin, cx, ser
     assert len(reqs) == 2, "Stop should block exactly once"
     last = json.dumps(reqs[1]["body"]["input"][-1])
     assert "before you stop, react to these messages" in last and "wait, schema changed" in last, last
+
+
+def my_id(world):
+    me = [a["id"] for a in world.json("status")["agents"] if a["id"] != "other"]
+    assert len(me) == 1, me
+    return me[0]
+
+
+@pytest.mark.capability("codex", "PostToolUse", "pushes a message that arrived mid-turn right after the next tool call")
+def test_message_sent_mid_turn_arrives_after_the_next_tool_call(codex_bin, cx, server):
+    cx.agent_sync("register", "--name", "backend", agent="other")
+
+    def send():
+        cx.agent_sync("send", "--to", my_id(cx), "--message", "stop touching the schema", agent="other")
+
+    server.script = [{"tool": "exec_command", "input": {"cmd": "true"}, "before": send}, {"text": "ok"}]
+    codex(codex_bin, cx, server, "gpt-5.5")
+    reqs = server.main_requests()
+    assert "stop touching the schema" not in json.dumps(reqs[0]["body"]["input"])
+    assert "stop touching the schema" in json.dumps(reqs[1]["body"]["input"]), json.dumps(reqs[1]["body"]["input"])[
+        -2000:
+    ]
+
+
+@pytest.mark.capability(
+    "codex", "PreToolUse", "a session killed with SIGKILL stops holding its locks at once (its process is gone)"
+)
+def test_after_kill_9_another_session_edits_its_auto_locked_file(codex_bin, cx, server):
+    notes = cx.root / "notes.txt"
+    add = {
+        "tool": "apply_patch",
+        "custom": True,
+        "input": "*** Begin Patch\n*** Add File: notes.txt\n+from A\n*** End Patch\n",
+    }
+    cmd = [codex_bin, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", "go"]
+    run_until_killed(cmd, cx, codex_env(cx, server, "gpt-5.5"), server, add)
+    with ModelServer() as second:
+        second.script = [{"tool": "exec_command", "input": {"cmd": "echo from B > notes.txt"}}, {"text": "ok"}]
+        codex(codex_bin, cx, second, "gpt-5.5")
+    assert notes.read_text() == "from B\n", outputs(second)

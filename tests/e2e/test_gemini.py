@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .harness import base_env, install, run
+from .harness import ModelServer, base_env, install, run, run_until_killed
 
 pytestmark = pytest.mark.e2e
 
@@ -113,3 +113,41 @@ def test_hook_probe_env_and_parent_chain(gemini_bin, gm, server, probe):
     for r in recs:
         print(r["event"], " <- ".join(r["chain"]), sorted(r["env"]))
     assert any("gemini" in c or "node" in c for c in recs[0]["chain"]), recs[0]["chain"]
+
+
+def contents_text(request):
+    return json.dumps(request["body"].get("contents", []), ensure_ascii=False)
+
+
+@pytest.mark.capability(
+    "gemini", "AfterAgent", "retries the turn once while a message addressed to the agent is unread"
+)
+def test_stop_blocks_once_while_a_directed_message_is_pending(gemini_bin, gm, server):
+    gm.agent_sync("register", "--name", "backend", agent="other")
+
+    def send():
+        me = [a["id"] for a in gm.json("status")["agents"] if a["id"] != "other"]
+        assert len(me) == 1, me
+        gm.agent_sync("send", "--to", me[0], "--message", "wait, schema changed", agent="other")
+
+    server.script = [{"text": "all done", "before": send}, {"text": "acknowledged"}]
+    gemini(gemini_bin, gm, server)
+    reqs = server.main_requests()
+    assert len(reqs) == 2, "AfterAgent should retry exactly once"
+    assert "wait, schema changed" in contents_text(reqs[1]), contents_text(reqs[1])[-2000:]
+
+
+@pytest.mark.capability(
+    "gemini", "BeforeTool", "a session killed with SIGKILL stops holding its locks at once (its process is gone)"
+)
+def test_after_kill_9_another_session_edits_its_auto_locked_file(gemini_bin, gm, server):
+    notes = gm.root / "notes.txt"
+    write = {"tool": "write_file", "input": {"file_path": str(notes), "content": "from A\n"}}
+    run_until_killed([gemini_bin, "--yolo", "-p", "go"], gm, gemini_env(gm, server), server, write)
+    with ModelServer() as second:
+        second.script = [
+            {"tool": "run_shell_command", "input": {"command": "echo from B > notes.txt", "description": "write"}},
+            {"text": "ok"},
+        ]
+        gemini(gemini_bin, gm, second)
+    assert notes.read_text() == "from B\n"
