@@ -835,10 +835,12 @@ MIGRATIONS = (
         kind TEXT NOT NULL, key TEXT NOT NULL, agent_id TEXT NOT NULL, path TEXT NOT NULL,
         at REAL NOT NULL, PRIMARY KEY (kind, key, agent_id)) WITHOUT ROWID;
     """,
-    # v3: the agent client's process, so a reused pid is never taken for it.
+    # v3: the agent client's process, so a reused pid is never taken for it;
+    # prevented conflicts counted by type and time.
     """
     ALTER TABLE agents ADD COLUMN pid_start TEXT;
     ALTER TABLE agents ADD COLUMN client TEXT;
+    CREATE INDEX activity_type ON activity(type, created_at);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1942,6 +1944,65 @@ def messages_after(conn, after, limit=500):
     ).fetchall()
 
 
+#: the activity type of a prevented conflict (a denied edit, shell write or reset)
+DENIED = "denied"
+
+
+def record_denial(conn, ctx, rule, path, holder, now):
+    """A prevented conflict, for the console feed, `status` and `report`."""
+    held = f" held by {holder}" if holder else ""
+    log_activity(conn, ctx.agent_id, DENIED, f"{rule}: {path}{held}", path, now)
+
+
+def record_wait(conn, ctx, targets, seconds, now):
+    """A lock that was got by waiting for its holder (`lock --wait`)."""
+    paths = ", ".join(t.path for t in targets[:20])
+    log_activity(conn, ctx.agent_id, "wait", f"waited {seconds:.0f}s for {paths}", targets[0].path, now)
+
+
+def day_start(now):
+    """The local midnight before `now`: "today" for the conflicts counter."""
+    return time.mktime(time.localtime(now)[:3] + (0, 0, 0, 0, 0, -1))
+
+
+#: what `report` counts per agent, by activity type (a task counts when completed)
+REPORT_COUNTS = {DENIED: "denied", "wait": "waits", "lock": "locks", "edit": "edits", "message": "messages"}
+
+
+def summarise_activity(rows):
+    """Per agent and per file counts of an activity slice: what `report` shows."""
+    agents, files = {}, {}
+    for r in rows:
+        counts = agents.setdefault(r["agent"], dict.fromkeys([*REPORT_COUNTS.values(), "tasks_done"], 0))
+        if r["type"] in REPORT_COUNTS:
+            counts[REPORT_COUNTS[r["type"]]] += 1
+        elif r["type"] == "task" and r["message"].startswith("completed"):
+            counts["tasks_done"] += 1
+        if r["path"] and r["type"] in (DENIED, "edit", "wait"):
+            f = files.setdefault(r["path"], {"denied": 0, "edits": 0, "waits": 0, "agents": []})
+            f[REPORT_COUNTS[r["type"]]] += 1
+            if r["agent"] not in f["agents"]:
+                f["agents"].append(r["agent"])
+    return {"conflicts_prevented": sum(a["denied"] for a in agents.values()), "agents": agents, "files": files}
+
+
+def denials_since(conn, since):
+    return conn.execute("SELECT count(*) FROM activity WHERE type=? AND created_at >= ?", (DENIED, since)).fetchone()[0]
+
+
+def activity_since(conn, since):
+    """The activity log from `since` on (bounded: the log keeps AGENT_SYNC_KEEP_ACTIVITY rows)."""
+    return conn.execute(
+        "SELECT agent, type, message, path, created_at FROM activity WHERE created_at >= ? ORDER BY id", (since,)
+    ).fetchall()
+
+
+def pruned_before(conn):
+    """When the log's oldest kept row was written, if older rows were pruned; else None."""
+    row = conn.execute("SELECT id, created_at FROM activity ORDER BY id LIMIT 1").fetchone()
+    return row["created_at"] if row and row["id"] > 1 else None
+
+
 def next_counter(conn, name):
     name = check_text("counter name", name, 200)
     conn.execute(
@@ -2014,6 +2075,7 @@ def snapshot(conn, ctx, now, limit=20):
         "decisions": list_decisions(conn, 5),
         "activity": recent_activity(conn, 10),
         "me": agent_row(conn, ctx.agent_id),
+        "conflicts_today": denials_since(conn, day_start(now)),
     }
 
 
@@ -2145,6 +2207,22 @@ def activity_line(row, now=None):
     return f"{ago(row['created_at'], now):>8} {by} {kind}: {clean(row['message'])[:80]}"
 
 
+def report_text(summary, names, since, now, partial_from=None):
+    """`report` for a terminal: the headline, then one line per agent and per file."""
+    lines = [f"since {ago(since, now)}: {summary['conflicts_prevented']} conflicts prevented (denied edits)"]
+    if partial_from:
+        lines.append(f"  (the activity log only reaches back {ago(partial_from, now)}: AGENT_SYNC_KEEP_ACTIVITY)")
+    lines.append("agents: denied / waits / locks / edits / messages / tasks done")
+    for agent, c in sorted(summary["agents"].items(), key=lambda kv: -kv[1]["denied"]):
+        counts = " / ".join(str(c[k]) for k in ("denied", "waits", "locks", "edits", "messages", "tasks_done"))
+        lines.append(f"  {clean(names.get(agent) or agent)[:30]} [{clean(agent)[:40]}]: {counts}")
+    lines.append("files: denied / waits / edits, by")
+    for path, f in sorted(summary["files"].items(), key=lambda kv: (-kv[1]["denied"], kv[0]))[:50]:
+        by = ", ".join(clean(names.get(a) or a)[:20] for a in f["agents"][:5])
+        lines.append(f"  {clean(path)[:60]}: {f['denied']} / {f['waits']} / {f['edits']}, {by}")
+    return "\n".join(lines)
+
+
 def decision_line(row, now=None):
     """With `now`: when and by whom first, the whole text; without: cut, author last."""
     by = clean(row["name"] or row["agent"])
@@ -2169,6 +2247,7 @@ def status_text(snap, ctx, now):
     if snap["lock_count"] > len(snap["locks"]):
         lines.append(f"  ... {snap['lock_count'] - len(snap['locks'])} more (agent-sync locks)")
     lines.append(f"inbox: {snap['unread']} unread" + (" (agent-sync inbox)" if snap["unread"] else ""))
+    lines.append(f"conflicts prevented today: {snap['conflicts_today']} (agent-sync report)")
     if snap["decisions"]:
         lines.append("decisions:")
         lines += ["  " + decision_line(d) for d in snap["decisions"]]
@@ -2191,6 +2270,7 @@ def status_dict(snap, ctx, now):
         "unread": snap["unread"],
         "decisions": [dict(d) for d in snap["decisions"]],
         "activity": [dict(a) for a in snap["activity"]],
+        "conflicts_today": snap["conflicts_today"],
     }
 
 
@@ -3120,16 +3200,31 @@ def lock_denial(ctx, rows, target, now):
     )
 
 
+#: the rule behind a denial, by the kind of lock that caused it
+DENIAL_RULES = {"file": "lock", "dir": "directory lock", "glob": "glob lock"}
+
+
 def deny_for_locks(conn, ctx, target, rows, now):
-    """The denial, after noting the agent as a waiter for a "now free" notice;
-    that note is best effort, so a read-only database still denies."""
+    """The denial, after noting the agent as a waiter for a "now free" notice
+    and recording the prevented conflict; both best effort, so a read-only
+    database still denies."""
     try:
         with conn.tx(1.0):
             for r in rows:
                 remember_waiter(conn, ctx.agent_id, r, now)
+            record_denial(conn, ctx, DENIAL_RULES.get(rows[0]["kind"], "lock"), target.path, rows[0]["owner"], now)
     except DB_ERRORS:
         pass
     return {"deny": lock_denial(ctx, rows, target, now)}
+
+
+def note_denial(conn, ctx, rule, path, holder, now):
+    """record_denial in a transaction of its own, best effort."""
+    try:
+        with conn.tx(1.0):
+            record_denial(conn, ctx, rule, path, holder, now)
+    except DB_ERRORS:
+        pass
 
 
 def stale_write(conn, ctx, target, now):
@@ -3138,6 +3233,7 @@ def stale_write(conn, ctx, target, now):
     edit = foreign_edit_since_view(conn, ctx, target)
     if edit is None:
         return None
+    note_denial(conn, ctx, "stale write", target.path, edit["agent_id"], now)
     return {
         "deny": f"agent-sync: edit denied. {for_model(target.path)} changed on disk since you last read it: "
         f"{for_model(edit['name'] or edit['agent_id'], 60)} (agent {edit['agent_id']}) edited it "
@@ -3594,6 +3690,7 @@ def guard_reset(ctx, reset, now):
     rows = foreign_locks(conn, ctx, now) if conn is not None else []
     if rows:
         held = ", ".join(f"{for_model(r['path'])} ({for_model(r['owner_name'] or r['owner'], 60)})" for r in rows[:8])
+        note_denial(conn, ctx, "shell guard", clean(reset)[:200], rows[0]["owner"], now)
         return {
             "deny": f"agent-sync: `{reset}` denied: it rewrites the working tree while other agents hold "
             f"locks in it: {held}. Coordinate with them first, or touch only your own files."
@@ -4271,6 +4368,14 @@ def read_db(ctx):
     return conn
 
 
+def parse_duration(text):
+    """Seconds in "90s", "45m", "24h" or "7d"."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text or "")
+    if not match:
+        raise UsageError(f"--since {text!r}: give a duration such as 90m, 24h or 7d")
+    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
 def parse_ttl(minutes):
     if minutes is None:
         return DEFAULT_TTL_MINUTES * 60
@@ -4498,19 +4603,23 @@ def cmd_lock(ctx, args):
     if args.wait is not None and not 0 <= args.wait <= 86400:
         raise UsageError("--wait must be between 0 and 86400 seconds")
     reason = check_text("reason", args.reason or "", 2000, allow_empty=True)
-    deadline = time.monotonic() + (args.wait or 0)
+    started = time.monotonic()
+    deadline, waited = started + (args.wait or 0), False
     conn = open_as_agent(ctx)
     while True:
         now = time.time()
         try:
             with conn.tx():
                 acquire_locks(conn, ctx, targets, reason, ttl, now)
+                if waited:
+                    record_wait(conn, ctx, targets, time.monotonic() - started, now)
             break
         except Conflict as e:
             if time.monotonic() >= deadline:
                 if args.wait:
                     raise Conflict(f"still locked after {args.wait:g}s: {e}")
                 raise
+            waited = True
             time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
     data = {
         "locked": [t.path for t in targets],
@@ -4700,6 +4809,25 @@ def cmd_activity(ctx, args):
     rows = recent_activity(conn, args.limit, args.agent)
     data = {"activity": [dict(r) for r in rows]}
     return data, "\n".join(activity_line(r) for r in rows) or "no activity"
+
+
+@command(
+    "report",
+    "conflicts prevented and who did what, per agent and per file",
+    Arg("since", default="24h", help="how far back: 90m, 24h, 7d (default 24h)"),
+    mcp="How many conflicts agent-sync prevented, and per agent and file: denials, waits, locks, edits.",
+    console={"report [since]": {}},
+)
+def cmd_report(ctx, args):
+    now = time.time()
+    since = now - parse_duration(args.since)
+    conn = read_db(ctx)
+    summary = summarise_activity(activity_since(conn, since))
+    oldest = pruned_before(conn)
+    partial = oldest if oldest and oldest > since else None
+    names = {a: agent_name(conn, a) for a in summary["agents"]}
+    data = {"since": since, "since_utc": utc_iso(since), "log_reaches_back_to": partial, **summary}
+    return data, report_text(summary, names, since, now, partial)
 
 
 @command("gc", "drop expired locks, settle offline agents, prune the activity log")
@@ -5146,6 +5274,8 @@ class CursesView:
         console = self.console
         titles, (agent_lines, lock_lines, task_lines) = console.pane_lines(now)
         header = f"agent-sync console -- {console.ctx.root} -- {time.strftime('%H:%M:%S')}"
+        if console.snap:
+            header += f" -- {console.snap['conflicts_today']} conflicts prevented today"
         self.put(screen, 0, 0, header, width, curses.A_REVERSE)
         body = height - 3
         top = max(3, body // 3)
