@@ -3280,18 +3280,29 @@ def guard_edit(conn, ctx, target, now):
     denial = foreign_denial(conn, ctx, target, now, rows)
     if denial or target.kind != "file":
         return denial
-    stale = stale_write(conn, ctx, target, now)
-    if stale:
-        return stale
-    mine = any(r["owner"] == ctx.agent_id for r in rows)
-    if auto_lock_enabled() and not mine:
-        with conn.tx():
-            foreign = foreign_holders(conn, ctx, target, now)
-            if not foreign:
-                acquire_locks(conn, ctx, [target], "", auto_lock_seconds(), now, auto=True)
-        if foreign:
-            return deny_for_locks(conn, ctx, target, foreign, now)
-    return None
+    return stale_write(conn, ctx, target, now) or take_auto_lock(conn, ctx, target, rows, now)
+
+
+def take_auto_lock(conn, ctx, target, rows, now):
+    """The automatic lock that tells others this agent is editing a file (a
+    denial if another agent took the file in the meantime)."""
+    if not auto_lock_enabled() or any(r["owner"] == ctx.agent_id for r in rows):
+        return None
+    with conn.tx():
+        foreign = foreign_holders(conn, ctx, target, now)
+        if not foreign:
+            acquire_locks(conn, ctx, [target], "", auto_lock_seconds(), now, auto=True)
+    return deny_for_locks(conn, ctx, target, foreign, now) if foreign else None
+
+
+def guard_shell_write(conn, ctx, target, now):
+    """Deny a shell write to a held file; otherwise, for a file, take the
+    automatic lock as an edit tool would (a shell read-modify-write races too)."""
+    rows = overlapping_locks(conn, target, now)
+    denial = foreign_denial(conn, ctx, target, now, rows)
+    if denial or target.kind != "file":
+        return denial
+    return take_auto_lock(conn, ctx, target, rows, now)
 
 
 def guard_paths(ctx, raws, guard, now):
@@ -3718,7 +3729,7 @@ def hook_pre_tool_use(payload, dialect):
         if ctx is None:
             return None
         now = time.time()
-        return guard_paths(ctx, writes, foreign_denial, now) or (guard_reset(ctx, reset, now) if reset else None)
+        return guard_paths(ctx, writes, guard_shell_write, now) or (guard_reset(ctx, reset, now) if reset else None)
     return None
 
 

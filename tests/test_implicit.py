@@ -389,3 +389,21 @@ def test_session_start_includes_recent_decisions(cli):
     assert "Use SQLite WAL for all shared state" in ctx
     assert "API errors are RFC 7807 problem+json" in ctx
     assert re.search(r"(?i)decision", ctx)
+
+
+def test_a_shell_write_takes_the_automatic_lock_too(cli):
+    """A shell read-modify-write races like an edit tool's: the first one locks the file."""
+    (cli.repo / "s.py").write_text("x\n")
+    start(cli, "A", "B")
+    shell = {
+        "session_id": "A",
+        "cwd": str(cli.repo),
+        "tool_name": "Bash",
+        "tool_input": {"command": "c=$(cat s.py); printf '%s\\ny\\n' \"$c\" > s.py"},
+    }
+    rc, out, _ = cli.hook("pre-tool-use", shell, agent="A")
+    assert out is None and locks(cli)["s.py"]["owner"] == "A" and locks(cli)["s.py"]["auto"]
+    rc, out, _ = edit(cli, "B", "s.py")
+    assert out["hookSpecificOutput"]["permissionDecision"] == "deny"
+    rc, out, _ = cli.hook("pre-tool-use", {**shell, "session_id": "B"}, agent="B")
+    assert out["hookSpecificOutput"]["permissionDecision"] == "deny"

@@ -203,8 +203,10 @@ def responses_reply(body, step):
 
 
 class ModelServer:
-    def __init__(self, script=()):
+    def __init__(self, script=(), respond=None):
         self.script = list(script)
+        #: respond(vendor, turns, body) -> step: a reactive model instead of a script
+        self.respond = respond
         self.requests = []  # {"path", "headers", "body", "main"}
         self._lock = threading.Lock()
         self._fired = set()
@@ -248,6 +250,9 @@ class ModelServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    def _next(self, vendor, n, body):
+        return self.respond(vendor, n, body) if self.respond else self._step(n)
+
     def _step(self, n):
         step = self.script[n] if n < len(self.script) else DONE
         before = step.get("before")
@@ -270,17 +275,17 @@ class ModelServer:
         if p.endswith("/v1/messages"):
             main = bool(body.get("tools"))  # helper calls (titles, quota) carry no tools
             self._record(path, headers, body, main)
-            step = self._step(_anthropic_turns(body)) if main else {"text": "ok"}
+            step = self._next("claude", _anthropic_turns(body), body) if main else {"text": "ok"}
             return (*anthropic_reply(body, step), 200)
         if ":streamGenerateContent" in p:
             self._record(path, headers, body, True)
-            return (*gemini_reply(body, self._step(_gemini_turns(body)), True), 200)
+            return (*gemini_reply(body, self._next("gemini", _gemini_turns(body), body), True), 200)
         if ":generateContent" in p:
             self._record(path, headers, body, False)
             return (*gemini_reply(body, {"text": GEMINI_HELPER_JSON}, False), 200)
         if p.endswith("/responses"):
             self._record(path, headers, body, True)
-            return (*responses_reply(body, self._step(_responses_turns(body))), 200)
+            return (*responses_reply(body, self._next("codex", _responses_turns(body), body)), 200)
         self._record(path, headers, body, False)
         return "application/json", b'{"error": "not scripted"}', 404
 
