@@ -836,11 +836,15 @@ MIGRATIONS = (
         at REAL NOT NULL, PRIMARY KEY (kind, key, agent_id)) WITHOUT ROWID;
     """,
     # v3: the agent client's process, so a reused pid is never taken for it;
-    # prevented conflicts counted by type and time.
+    # prevented conflicts counted by type and time; who changed which file
+    # since it was last committed, per working tree.
     """
     ALTER TABLE agents ADD COLUMN pid_start TEXT;
     ALTER TABLE agents ADD COLUMN client TEXT;
     CREATE INDEX activity_type ON activity(type, created_at);
+    CREATE TABLE file_changes (
+        worktree TEXT NOT NULL, key TEXT NOT NULL, agent_id TEXT NOT NULL, path TEXT NOT NULL,
+        changed_at REAL NOT NULL, PRIMARY KEY (worktree, key, agent_id)) WITHOUT ROWID;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1422,6 +1426,58 @@ def live_locks(conn, now, include_expired=False, limit=None):
 
 
 # What each agent last saw of a file: the stale-write guard -----------------
+
+
+# Uncommitted changes, per working tree --------------------------------------
+
+
+def record_change(conn, ctx, target, now):
+    """This agent changed a file of its working tree (kept until a commit includes it)."""
+    conn.execute(
+        "INSERT INTO file_changes (worktree, key, agent_id, path, changed_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT(worktree, key, agent_id) DO UPDATE SET changed_at=excluded.changed_at",
+        (ctx.top, target.key, ctx.agent_id, target.path, now),
+    )
+
+
+def changes_in(conn, worktree):
+    """Every recorded change of a working tree, with the agent's presence columns."""
+    return conn.execute(
+        "SELECT c.key, c.path, c.agent_id, c.changed_at, a.name, a.status AS owner_status, a.last_seen, a.pid,"
+        " a.pid_start, a.host FROM file_changes c LEFT JOIN agents a ON a.id = c.agent_id WHERE c.worktree=?"
+        " ORDER BY c.path",
+        (worktree,),
+    ).fetchall()
+
+
+def forget_changes(conn, worktree, keys):
+    """A commit included these files: nobody has uncommitted changes in them now."""
+    conn.executemany("DELETE FROM file_changes WHERE worktree=? AND key=?", [(worktree, k) for k in keys])
+
+
+def foreign_changes(conn, ctx, keys, now):
+    """Changes to `keys` in this working tree by other agents that are still live."""
+    wanted = set(keys)
+    return [
+        r
+        for r in changes_in(conn, ctx.top)
+        if r["key"] in wanted and r["agent_id"] != ctx.agent_id and holder_live(r, now)
+    ]
+
+
+def agents_in_worktree(conn, ctx, now):
+    """Other agents working (active or stale, not idle or gone) in this agent's working tree."""
+    _, offline = thresholds()
+    rows = conn.execute(
+        "SELECT id, name, cwd, status, last_seen, pid, pid_start, host FROM agents"
+        " WHERE last_seen >= ? AND id NOT IN (?, ?, ?) AND status='active'",
+        (now - offline, ctx.agent_id, OPERATOR_ID, SYSTEM_SENDER),
+    ).fetchall()
+    return [
+        r
+        for r in rows
+        if agent_presence(r, now) in ("active", "stale") and r["cwd"] and find_worktree(r["cwd"])[0] == ctx.top
+    ]
 
 
 def record_file_state(conn, ctx, target, edited, now):
@@ -3302,7 +3358,11 @@ def guard_shell_write(conn, ctx, target, now):
     denial = foreign_denial(conn, ctx, target, now, rows)
     if denial or target.kind != "file":
         return denial
-    return take_auto_lock(conn, ctx, target, rows, now)
+    denial = take_auto_lock(conn, ctx, target, rows, now)
+    if denial is None:
+        with conn.tx():
+            record_change(conn, ctx, target, now)
+    return denial
 
 
 def guard_paths(ctx, raws, guard, now):
@@ -3364,7 +3424,8 @@ PS_WRITERS = frozenset(
 class ShellScan:
     """What a command line may write, gathered while its commands are walked:
     paths (relative ones resolved against `cd`/`pushd` along the way), the
-    name of a worktree-wide reset, and what a pipe hands to the next command."""
+    git commands guarded as a whole (`resets`: (kind, text), see GIT_GUARDS),
+    and what a pipe hands to the next command."""
 
     __slots__ = ("cwd", "dirs", "writes", "resets", "piped", "stdin")
 
@@ -3380,6 +3441,9 @@ class ShellScan:
 
     def write(self, paths):
         self.writes.extend(self.path(p) for p in paths if p)
+
+    def guard(self, kind, text):
+        self.resets.append((kind, text))
 
     def read_file(self, raw, limit=1 << 20):
         try:
@@ -3418,7 +3482,7 @@ def is_separator(token):
 
 
 def shell_effects(command, cwd=None):
-    """(paths a shell command may write, name of a worktree-wide reset or None).
+    """(paths a shell command may write, [(kind, text) of its guarded git commands]).
     A heuristic for the usual ways of writing files from a shell (and
     PowerShell), not a parser of every shell: documented as advisory.  Quoted
     text and here-document bodies are data, never write targets."""
@@ -3439,7 +3503,7 @@ def shell_effects(command, cwd=None):
         scan.write([m.group(2)])
     for m in re.finditer(DOTNET_COPY, command):
         scan.write([m.group(5)] + ([m.group(3)] if m.group(1).lower() == "move" else []))
-    return scan.writes, (scan.resets[0] if scan.resets else None)
+    return scan.writes, scan.resets
 
 
 def split_redirects(words, scan):
@@ -3473,9 +3537,9 @@ def command_effects(words, scan, piped=False):
     operands = [a for a in args if not a.startswith("-")]
     lowered = name.lower()
     if name in ("sh", "bash", "zsh", "dash") and "-c" in args[:-1]:
-        nested, reset = shell_effects(args[args.index("-c") + 1], scan.cwd)
+        nested, guarded = shell_effects(args[args.index("-c") + 1], scan.cwd)
         scan.write(nested)
-        scan.resets.extend([reset] if reset else [])
+        scan.resets.extend(guarded)
     elif name in ("cd", "pushd", "popd"):
         change_directory(name, operands, scan)
     elif name in ("echo", "printf"):
@@ -3589,7 +3653,7 @@ def xargs_effects(args, scan, handed=None):
     inner = os.path.basename(args[i]) if i < len(args) else "echo"
     if inner in DESTRUCTIVE or inner in ("mv", "sed", "perl"):
         if handed is None:
-            scan.resets.append(f"xargs {inner}")
+            scan.guard("tree", f"xargs {inner}")
         else:
             scan.write(handed() if callable(handed) else handed)
 
@@ -3658,54 +3722,157 @@ def copy_destinations(args):
     return [dest]
 
 
-def git_effects(args, scan):
+#: how each kind of guarded git command is judged (guard_git): "tree" rewrites
+#: the working tree (denied while others work in it or hold locks in the
+#: repository), "head" moves HEAD or rewrites the shared index (denied while
+#: another live agent works in this working tree), "stage" stages everything
+#: (likewise), "commit" commits what is staged (denied when that includes a
+#: file another live agent changed)
+GIT_GUARDS = ("tree", "head", "stage", "commit")
+#: git commands that move HEAD under every agent of the working tree
+HEAD_MOVERS = frozenset(("pull", "merge", "rebase", "cherry-pick", "revert", "am"))
+#: `git add` arguments that stage every change, whoever made it
+BULK_ADD = frozenset(("-A", "--all", ".", "-u", "--update", ":/", "*", "./"))
+
+
+def git_args(args):
+    """(subcommand, its arguments) after git's own options."""
     i = 0
     while i < len(args) and args[i].startswith("-"):
         i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree") else 1
-    if i >= len(args):
-        return
-    sub, rest = args[i], args[i + 1 :]
+    return (args[i], args[i + 1 :]) if i < len(args) else (None, [])
+
+
+def git_effects(args, scan):
+    sub, rest = git_args(args)
     paths = rest[rest.index("--") + 1 :] if "--" in rest else [a for a in rest if not a.startswith("-")]
-    if sub == "checkout" and ("-f" in rest or "--force" in rest) and "--" not in rest:
-        scan.resets.append("git checkout --force")
-    elif sub in ("checkout", "restore"):
-        if sub == "restore":
-            paths = [
-                a
-                for j, a in enumerate(rest)
-                if not a.startswith("-") and (j == 0 or rest[j - 1] not in ("-s", "--source"))
-            ]
-        if "." in paths:
-            scan.resets.append("git checkout -- ." if sub == "checkout" else "git restore .")
-        else:
-            scan.write(paths)  # a branch name simply matches no lock
-    elif sub == "switch" and any(a in ("-f", "--force", "--discard-changes") for a in rest):
-        scan.resets.append("git switch --discard-changes")
+    if sub in ("checkout", "switch", "restore"):
+        checkout_effects(sub, rest, paths, scan)
     elif sub in ("rm", "mv"):
         scan.write(paths)
     elif sub == "apply" and "--check" not in rest and "--stat" not in rest:
         scan.write(diff_targets("".join(scan.read_file(p) for p in paths)))
     elif sub == "stash" and (not rest or rest[0] not in ("list", "show")):
-        scan.resets.append("git stash")
-    elif sub == "reset" and "--hard" in rest:
-        scan.resets.append("git reset --hard")
+        scan.guard("tree", "git stash")
+    elif sub == "reset":
+        if "--hard" in rest:
+            scan.guard("tree", "git reset --hard")
+        elif "--" not in rest:  # `git reset -- paths` only unstages them
+            scan.guard("head", "git reset")
     elif sub == "clean" and any(
         a == "--force" or (a.startswith("-") and not a.startswith("--") and "f" in a) for a in rest
     ):
-        scan.resets.append("git clean -f")
+        scan.guard("tree", "git clean -f")
+    elif sub in HEAD_MOVERS or (sub == "worktree" and rest[:1] == ["remove"]):
+        scan.guard("head", f"git {sub}" + (" remove" if sub == "worktree" else ""))
+    elif sub == "add" and any(a in BULK_ADD for a in rest):
+        scan.guard("stage", "git add " + next(a for a in rest if a in BULK_ADD))
+    elif sub == "commit":
+        bulk = any(a in ("-a", "--all") or (a[:1] == "-" and a[1:2] != "-" and "a" in a[1:2]) for a in rest)
+        scan.guard("stage" if bulk else "commit", "git commit -a" if bulk else "git commit")
 
 
-def guard_reset(ctx, reset, now):
-    """Deny a command that rewrites the whole working tree while others hold locks in it."""
-    conn = hook_db(ctx)
-    rows = foreign_locks(conn, ctx, now) if conn is not None else []
+def checkout_effects(sub, rest, paths, scan):
+    """checkout, switch and restore: files written, the tree rewritten, or HEAD moved."""
+    if any(a in ("-f", "--force", "--discard-changes") for a in rest) and "--" not in rest and sub != "restore":
+        scan.guard("tree", f"git {sub} --force")
+    elif sub == "restore":
+        paths = [
+            a for j, a in enumerate(rest) if not a.startswith("-") and (j == 0 or rest[j - 1] not in ("-s", "--source"))
+        ]
+        scan.guard("tree", "git restore .") if "." in paths else scan.write(paths)
+    elif sub == "checkout" and "." in paths:
+        scan.guard("tree", "git checkout -- .")
+    elif sub == "switch" or any(a in ("-b", "-B", "--detach") for a in rest):
+        scan.guard("head", f"git {sub}")
+    elif "--" not in rest and paths and not os.path.lexists(os.path.join(scan.cwd or ".", scan.path(paths[0]))):
+        scan.guard("head", f"git checkout {paths[0]}")  # not a file here: a branch or a commit
+    else:
+        scan.write(paths)
+
+
+def git_lines(ctx, *args):
+    """The NUL-separated output of a git command in this working tree."""
+    import subprocess
+
+    out = subprocess.run(["git", *args], cwd=ctx.top, capture_output=True, timeout=60)
+    return [p for p in out.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def staged_paths(ctx):
+    return git_lines(ctx, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACDMRT")
+
+
+def changed_by_others(conn, ctx, rels, now):
+    """{path: [change rows]} for files of this working tree that other live agents changed and did not commit."""
+    targets = targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in rels])
+    found = {}
+    for row in foreign_changes(conn, ctx, [t.key for t in targets], now):
+        found.setdefault(row["path"], []).append(row)
+    return found
+
+
+def commit_denial(conn, ctx, text, now):
+    """(reason, holder) when what is staged includes another live agent's uncommitted change."""
+    found = changed_by_others(conn, ctx, staged_paths(ctx), now)
+    if not found:
+        return None
+    path, rows = next(iter(found.items()))
+    who = rows[0]["agent_id"]
+    return (
+        f"agent-sync: `{text}` denied: staged {for_model(path)} was also changed by "
+        f"{for_model(rows[0]['name'] or who, 60)} (agent {who}), who has not committed it. Commit only your own "
+        f'changes: `agent-sync commit -m "..."`, or ask them: `agent-sync send --to {who} --message "..."`.'
+    ), who
+
+
+#: what each guarded kind does to the others in a working tree, for the reason
+GIT_HARM = {
+    "tree": "rewrites the working tree that {names} also work in: their uncommitted edits would be lost",
+    "head": "moves HEAD of the working tree that {names} also work in: their files and branch would change under them",
+    "stage": "would stage the edits of {names} too, who also work in this working tree",
+}
+
+
+def worktree_denial(ctx, kind, text, present):
+    names = ", ".join(f"{for_model(r['name'] or r['id'], 60)} (agent {r['id']})" for r in present[:5])
+    who = present[0]["id"]
+    if kind == "stage":
+        way_out = 'Commit only your own files: `agent-sync commit -m "..."` (never bulk-add).'
+    else:
+        way_out = (
+            f'Ask them first (`agent-sync send --to {who} --message "..."`), or work in a linked worktree '
+            f"of your own: `git worktree add ../{os.path.basename(ctx.top)}-work -b <branch>`, or wait until they are done."
+        )
+    return f"agent-sync: `{text}` denied: it {GIT_HARM[kind].format(names=names)}. {way_out}", who
+
+
+def git_denial(conn, ctx, kind, text, now):
+    """(reason, holder) for one guarded git command, or None."""
+    if kind == "commit":
+        return commit_denial(conn, ctx, text, now)
+    present = agents_in_worktree(conn, ctx, now)
+    rows = foreign_locks(conn, ctx, now) if kind == "tree" else []
+    held = ", ".join(f"{for_model(r['path'])} ({for_model(r['owner_name'] or r['owner'], 60)})" for r in rows[:8])
+    if present:
+        reason, who = worktree_denial(ctx, kind, text, present)
+        return reason + (f" Locks held there: {held}." if held else ""), who
     if rows:
-        held = ", ".join(f"{for_model(r['path'])} ({for_model(r['owner_name'] or r['owner'], 60)})" for r in rows[:8])
-        note_denial(conn, ctx, "shell guard", clean(reset)[:200], rows[0]["owner"], now)
-        return {
-            "deny": f"agent-sync: `{reset}` denied: it rewrites the working tree while other agents hold "
+        return (
+            f"agent-sync: `{text}` denied: it rewrites the working tree while other agents hold "
             f"locks in it: {held}. Coordinate with them first, or touch only your own files."
-        }
+        ), rows[0]["owner"]
+    return None
+
+
+def guard_git(ctx, guarded, now):
+    """The first denial among a command line's guarded git commands."""
+    conn = hook_db(ctx)
+    for kind, text in guarded if conn is not None else ():
+        denial = git_denial(conn, ctx, kind, text, now)
+        if denial:
+            note_denial(conn, ctx, "shell guard" if kind == "tree" else "git guard", clean(text)[:200], denial[1], now)
+            return {"deny": denial[0]}
     return None
 
 
@@ -3722,14 +3889,14 @@ def hook_pre_tool_use(payload, dialect):
         if not isinstance(command, str) or not command.strip():
             return None
         cwd = payload.get("cwd")
-        writes, reset = shell_effects(command, cwd if isinstance(cwd, str) and _is_dir(cwd) else None)
-        if not writes and not reset:
+        writes, guarded = shell_effects(command, cwd if isinstance(cwd, str) and _is_dir(cwd) else None)
+        if not writes and not guarded:
             return None
         ctx = hook_context(payload)
         if ctx is None:
             return None
         now = time.time()
-        return guard_paths(ctx, writes, guard_shell_write, now) or (guard_reset(ctx, reset, now) if reset else None)
+        return guard_paths(ctx, writes, guard_shell_write, now) or (guard_git(ctx, guarded, now) if guarded else None)
     return None
 
 
@@ -3753,6 +3920,7 @@ def hook_post_tool_use(payload, dialect):
                 if edit:
                     log_activity(conn, ctx.agent_id, "edit", f"{tool} {target.path}", target.path, now)
                     renew_auto_lock(conn, ctx, target, now)
+                    record_change(conn, ctx, target, now)
                 record_file_state(conn, ctx, target, edit, now)
     return midturn_delivery(conn, ctx, now, push=dialect.midturn_push)
 
@@ -4227,27 +4395,19 @@ def uninstall_git_hook(root):
     return [os.path.relpath(path, root)]
 
 
-def staged_paths(ctx):
-    import subprocess
-
-    out = subprocess.run(
-        ["git", "diff", "--cached", "--name-only", "-z", "--diff-filter=ACDMRT"],
-        cwd=ctx.top,
-        capture_output=True,
-        timeout=60,
-    )
-    return [p for p in out.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
-
-
 def check_commit(ctx):
-    """Locks held by other live agents on staged files: [(path, lock row)]."""
+    """Why a commit of what is staged would take what is not this committer's:
+    staged files other live agents lock, or changed and did not commit."""
     conn = open_as_agent(ctx, create=False)
     if conn is None:
         return []
-    now = time.time()
+    now, staged = time.time(), staged_paths(ctx)
     found = []
-    for target in targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in staged_paths(ctx)]):
-        found += [(target.path, r) for r in foreign_holders(conn, ctx, target, now)]
+    for target in targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in staged]):
+        found += [describe_lock(r, now) for r in foreign_holders(conn, ctx, target, now)]
+    for path, rows in changed_by_others(conn, ctx, staged, now).items():
+        who = ", ".join(f"{clean(r['name'] or r['agent_id'])[:60]} (agent {r['agent_id']})" for r in rows[:3])
+        found.append(f"{path} was also changed by {who}, who has not committed it")
     return found
 
 
@@ -4822,6 +4982,100 @@ def cmd_activity(ctx, args):
     return data, "\n".join(activity_line(r) for r in rows) or "no activity"
 
 
+def dirty_keys(ctx):
+    """Lock keys of the files git shows as changed, staged or untracked in this working tree."""
+    entries = git_lines(ctx, "status", "--porcelain", "-z", "--untracked-files=all")
+    rels, skip = [], False
+    for entry in entries:
+        if skip:  # the source of a rename or copy
+            skip = False
+            continue
+        rels.append(entry[3:])
+        skip = entry[:1] in ("R", "C")
+    return {t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in rels])}
+
+
+def current_changes(conn, ctx):
+    """This working tree's recorded changes that are still uncommitted; the
+    ones a commit (by anyone, any tool) has since included are forgotten."""
+    rows = changes_in(conn, ctx.top)
+    dirty = dirty_keys(ctx) if rows else set()
+    gone = {r["key"] for r in rows if r["key"] not in dirty}
+    if gone:
+        with conn.tx():
+            forget_changes(conn, ctx.top, gone)
+    return [r for r in rows if r["key"] in dirty]
+
+
+@command(
+    "changes",
+    "uncommitted files per agent that changed them (this working tree)",
+    mcp="Which uncommitted files each agent changed in this working tree.",
+    console={"changes": {}},
+)
+def cmd_changes(ctx, args):
+    now = time.time()
+    conn = open_as_agent(ctx)
+    agents = {}
+    for r in current_changes(conn, ctx):
+        entry = agents.setdefault(r["agent_id"], {"name": r["name"], "presence": None, "files": []})
+        entry["presence"] = "offline" if not holder_live(r, now) else "live"
+        entry["files"].append(r["path"])
+    lines = [
+        f"{clean(a['name'] or i)} [{clean(i)}] ({a['presence']}): " + ", ".join(clean(f) for f in a["files"][:50])
+        for i, a in agents.items()
+    ]
+    return {"worktree": ctx.top, "agents": agents}, "\n".join(lines) or "no uncommitted changes recorded"
+
+
+def git_commit_only(ctx, paths, message):
+    """Stage exactly `paths` and commit only them (what others staged stays staged); the new commit's hash."""
+    import subprocess
+
+    for args in (["add", "--", *paths], ["commit", "-q", "--only", "-m", message, "--", *paths]):
+        done = subprocess.run(["git", *args], cwd=ctx.top, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            reason = (done.stderr.strip() or done.stdout.strip()).splitlines()
+            raise AgentSyncError(f"git {args[0]} failed: {clean(reason[-1] if reason else 'no output')[:300]}")
+    return git_lines(ctx, "rev-parse", "HEAD")[0].strip()
+
+
+@command(
+    "commit",
+    "commit exactly the files you changed since their last commit",
+    Arg("message", short="-m", required=True, help="the commit message"),
+    mcp="Commit exactly the files you changed (never another agent's work); refused if another agent changed one too.",
+)
+def cmd_commit(ctx, args):
+    message = check_text("message", args.message, 20000)
+    now = time.time()
+    conn = open_as_agent(ctx)
+    mine = sorted({r["path"] for r in current_changes(conn, ctx) if r["agent_id"] == ctx.agent_id})
+    if not mine:
+        raise NotFound(
+            "nothing of yours to commit: agent-sync records the files you change through your tools (see `agent-sync changes`)"
+        )
+    for path, rows in changed_by_others(conn, ctx, mine, now).items():
+        who = rows[0]["agent_id"]
+        raise Conflict(
+            f"commit refused: {path} was also changed by {clean(rows[0]['name'] or who)[:60]} (agent {who}), who has "
+            f'not committed it. Ask them: `agent-sync send --to {who} --message "I want to commit {path}: '
+            'commit your part or tell me to go ahead"`'
+        )
+    commit = git_commit_only(ctx, mine, message)
+    with conn.tx():
+        forget_changes(conn, ctx.top, [t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, p) for p in mine])])
+        log_activity(
+            conn,
+            ctx.agent_id,
+            "commit",
+            f"{commit[:10]} {message.splitlines()[0][:100]} ({len(mine)} files)",
+            None,
+            now,
+        )
+    return {"commit": commit, "files": mine}, f"committed {commit[:10]}: " + ", ".join(mine)
+
+
 @command(
     "report",
     "conflicts prevented and who did what, per agent and per file",
@@ -4894,11 +5148,9 @@ def cmd_check_commit(ctx, args):
         sys.stderr.write(f"agent-sync: commit not checked ({clean(e)[:200]})\n")
         return {"held": []}, ""
     if held:
-        now = time.time()
         raise Conflict(
-            "commit refused: "
-            + "; ".join(describe_lock(r, now) for _, r in held)
-            + ". Coordinate with the holder, or set AGENT_SYNC_ALLOW_COMMIT=1 for this one commit"
+            "commit refused: " + "; ".join(held) + ". Commit only your own files (`agent-sync commit -m ...`), "
+            "coordinate with them, or set AGENT_SYNC_ALLOW_COMMIT=1 for this one commit"
         )
     return {"held": []}, ""
 

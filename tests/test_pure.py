@@ -88,24 +88,38 @@ def test_shell_writes(command, writes):
 
 
 @pytest.mark.parametrize(
-    "command, reset",
+    "command, guarded",
     [
-        ("git stash", "git stash"),
-        ("git reset --hard HEAD", "git reset --hard"),
-        ("git clean -fd", "git clean -f"),
-        ("git stash list", None),
-        ("git status", None),
-        ("git checkout -f main", "git checkout --force"),
+        ("git stash", [("tree", "git stash")]),
+        ("git reset --hard HEAD", [("tree", "git reset --hard")]),
+        ("git clean -fd", [("tree", "git clean -f")]),
+        ("git checkout -f main", [("tree", "git checkout --force")]),
+        ("git stash list", []),
+        ("git status", []),
+        ("git log --oneline && git diff", []),
+        ("git fetch && git branch", []),
+        ("git switch main", [("head", "git switch")]),
+        ("git checkout -b feature", [("head", "git checkout")]),
+        ("git checkout no-such-file-here", [("head", "git checkout no-such-file-here")]),
+        ("git -C . pull --rebase", [("head", "git pull")]),
+        ("git reset --soft HEAD~1", [("head", "git reset")]),
+        ("git reset -- a.py", []),
+        ("git worktree remove ../wt", [("head", "git worktree remove")]),
+        ("git add -A", [("stage", "git add -A")]),
+        ("git add src/a.py", []),
+        ("git commit -am wip", [("stage", "git commit -a")]),
+        ("git commit -m 'fix a bug'", [("commit", "git commit")]),
+        ("sh -c 'git merge x'", [("head", "git merge")]),
     ],
 )
-def test_shell_resets(command, reset):
-    assert a.shell_effects(command)[1] == reset
+def test_shell_git_guards(command, guarded):
+    assert a.shell_effects(command)[1] == guarded
 
 
 @given(st.text(max_size=200))
 def test_shell_effects_never_raise(command):
-    writes, reset = a.shell_effects(command)
-    assert isinstance(writes, list) and (reset is None or isinstance(reset, str))
+    writes, guarded = a.shell_effects(command)
+    assert isinstance(writes, list) and all(kind in a.GIT_GUARDS for kind, _ in guarded)
 
 
 # Dialects --------------------------------------------------------------------
