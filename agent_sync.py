@@ -914,7 +914,7 @@ class Store:
         (hooks never create one just to find nothing in it)."""
         if not create and not os.path.exists(path):
             return None
-        if create:
+        if create and path != ":memory:":
             try:
                 make_private_file(path)
             except OSError as e:
@@ -931,6 +931,12 @@ class Store:
             if conn is not None:
                 conn.close()
             raise storage_error(path, e)
+
+    @classmethod
+    def empty(cls):
+        """A migrated in-memory store: what a read-only command sees in a
+        repository without state, so that looking never creates any."""
+        return cls.open(":memory:")
 
     def execute(self, sql, args=()):
         return self.conn.execute(sql, args)
@@ -1137,8 +1143,20 @@ def heartbeat(conn, ctx, now):
     return conn.execute("UPDATE agents SET last_seen=?, status='active' WHERE id=?", (now, ctx.agent_id)).rowcount
 
 
+def name_holder(conn, ctx, name, now):
+    """Another live agent that already goes by `name` (names address messages: they must be unique)."""
+    rows = conn.execute(
+        "SELECT id, status, last_seen, pid, pid_start, host FROM agents WHERE name=? COLLATE NOCASE AND id<>?",
+        (name, ctx.agent_id),
+    ).fetchall()
+    return next((r["id"] for r in rows if agent_presence(r, now) != "offline"), None)
+
+
 def register(conn, ctx, name, role, now):
     name = check_text("name", name, 200)
+    holder = name_holder(conn, ctx, name, now)
+    if holder:
+        raise Conflict(f"the name {clean(name)[:60]!r} is taken by live agent {holder}: choose another")
     role = check_text("role", role, 200, allow_empty=True) if role is not None else None
     conn.execute(
         "INSERT INTO agents (id, name, role, session_id, pid, pid_start, client, host, cwd, branch, status,"
@@ -1207,7 +1225,15 @@ def claim_client_identity(conn, ctx):
 
 
 def open_as_agent(ctx, create=True):
-    """The store for a command run by this agent, with its identity settled."""
+    """The store for a command run by this agent, with its identity settled.
+    Outside git, state is created only where a project says so (a `.claude/`
+    folder, `init`, AGENT_SYNC_DB): never silently in a shared folder."""
+    if create and not ctx.in_git and not ctx.one_db and not os.path.exists(ctx.db_path):
+        if not _is_dir(os.path.join(ctx.root, ".claude")):
+            raise UsageError(
+                f"{ctx.cwd} is not in a git repository: run `agent-sync init` in the project's top folder "
+                "to keep its state there (or set AGENT_SYNC_DB)"
+            )
     conn = Store.open(ctx.db_path, create=create)
     if conn is not None:
         claim_client_identity(conn, ctx)
@@ -4072,11 +4098,11 @@ def run_hook(argv):
     name = argv[argv.index("--agent") + 1] if "--agent" in argv[:-1] else None
     arm_budget()
     try:
-        if event not in HOOKS or (name is not None and name not in DIALECTS):
-            sys.stderr.write(
-                f"agent-sync: unknown hook {event!r} / agent {name!r}; events: {', '.join(HOOKS)}; "
-                f"agents: {', '.join(DIALECTS)}\n"
-            )
+        if event not in HOOKS:
+            sys.stderr.write(f"agent-sync: unknown hook event {clean(event)[:60]!r}; events: {', '.join(HOOKS)}\n")
+            return 0
+        if name is not None and name not in DIALECTS:
+            sys.stderr.write(f"agent-sync: unknown --agent {clean(name)[:60]!r}; agents: {', '.join(DIALECTS)}\n")
             return 0
         payload = read_hook_payload()
         if payload is None:
@@ -4532,11 +4558,36 @@ def write_tx(ctx, fn):
         return conn, fn(conn)
 
 
+def open_for_reading(ctx):
+    """The store, or an empty one where no state exists yet; a state folder
+    that cannot hold state is an error, not an empty view."""
+    conn = open_as_agent(ctx, create=False)
+    if conn is None:
+        folder = os.path.dirname(ctx.db_path)
+        if os.path.lexists(folder) and not _is_dir(folder):
+            raise StorageError(f"{folder} is not a directory: agent-sync keeps this repository's state there")
+        conn = Store.empty()
+    return conn
+
+
 def read_db(ctx):
-    """A connection for a read-only command; running it still counts as a heartbeat."""
-    conn = open_as_agent(ctx)
+    """A connection for a read-only command (an empty one where no state
+    exists yet: looking creates nothing); running it counts as a heartbeat."""
+    conn = open_for_reading(ctx)
     heartbeat(conn, ctx, time.time())
     return conn
+
+
+def text_or_stdin(value, surface):
+    """`value`, or standard input when it is "-" on the command line (a long
+    message would not fit in one argument: the OS caps those near 128 KB)."""
+    if value != "-" or surface != "cli":
+        return value
+    data = sys.stdin.buffer.read(4 * MAX_MESSAGE_CHARS + 4)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("standard input is not UTF-8 text") from None
 
 
 def parse_duration(text):
@@ -4629,7 +4680,8 @@ def cmd_status(ctx, args):
     snap = snapshot(read_db(ctx), ctx, now)
     for_a_model = args.compact or args.surface == "mcp"
     text = compact_status(snap, ctx, now) if for_a_model else status_text(snap, ctx, now)
-    return status_dict(snap, ctx, now), text
+    data = {"compact": text} if args.compact else status_dict(snap, ctx, now)
+    return data, text
 
 
 @command("tasks", "list tasks", Arg("status", help="open, in_progress, blocked or done"), mcp="The task board.")
@@ -4830,7 +4882,12 @@ def cmd_locks(ctx, args):
     "send",
     "send a message to an id, name, role or all",
     Arg("to", required=True, help="id, name, role or all"),
-    Arg("message", required=True, short="-m", help="text"),
+    Arg(
+        "message",
+        required=True,
+        short="-m",
+        help="the text; - reads it from standard input (at most 1,000,000 characters)",
+    ),
     Arg("reply_to", int, "message id"),
     Arg("directive", bool, "directed: 'all' gives a copy to every active agent", surfaces=("console",)),
     mcp="Message an agent id, name, role, or all.",
@@ -4838,12 +4895,13 @@ def cmd_locks(ctx, args):
 )
 def cmd_send(ctx, args):
     now = time.time()
+    body = text_or_stdin(args.message, args.surface)
     _, (message_id, kind, recipients) = write_tx(
-        ctx, lambda c: send_message(c, ctx, args.to, args.message, args.reply_to, now, args.directive)
+        ctx, lambda c: send_message(c, ctx, args.to, body, args.reply_to, now, args.directive)
     )
     text = f"sent {'directive ' if args.directive else ''}#{message_id} to {len(recipients)} agent(s)"
     if not recipients:
-        text += " -- nobody else is registered yet, so nobody will get it"
+        text += ": nobody else is here yet (the operator's console shows it; record lasting news with `decision`)"
     return {"id": message_id, "kind": kind, "recipients": recipients}, text
 
 
@@ -4924,13 +4982,14 @@ def cmd_sent(ctx, args):
 @command(
     "decision",
     "record a shared decision",
-    Arg("text", positional=True, help="the decision"),
+    Arg("text", positional=True, help="the decision; - reads it from standard input"),
     mcp="Record a decision every agent should follow.",
     console={"decision <text>": {}},
 )
 def cmd_decision(ctx, args):
     now = time.time()
-    _, decision_id = write_tx(ctx, lambda c: add_decision(c, ctx, args.text, now))
+    text = text_or_stdin(args.text, args.surface)
+    _, decision_id = write_tx(ctx, lambda c: add_decision(c, ctx, text, now))
     return {"id": decision_id}, f"recorded decision #{decision_id}"
 
 
@@ -5015,7 +5074,7 @@ def current_changes(conn, ctx):
 )
 def cmd_changes(ctx, args):
     now = time.time()
-    conn = open_as_agent(ctx)
+    conn = open_for_reading(ctx)
     agents = {}
     for r in current_changes(conn, ctx):
         entry = agents.setdefault(r["agent_id"], {"name": r["name"], "presence": None, "files": []})
@@ -5761,13 +5820,43 @@ def cmd_mcp(ctx, args):
 # ---------------------------------------------------------------------------
 
 
+def usage_message(prog, message):
+    """argparse's complaint as one line without our own name twice, and with a
+    guess for a mistyped command."""
+    where = prog[len("agent-sync") :].strip()
+    bad = re.search(r"invalid choice: '([^']*)'", message)
+    if bad and not where:
+        import difflib
+
+        guess = difflib.get_close_matches(bad.group(1), list(COMMANDS), n=1)
+        hint = f"; did you mean {guess[0]}?" if guess else "; see agent-sync --help"
+        return f"unknown command {clean(bad.group(1))[:60]!r}{hint}"
+    return f"{where}: {message}" if where else message
+
+
+def unknown_option(argv):
+    """The first --option the named command does not have (argparse would
+    first complain about a missing argument instead)."""
+    words = [w for w in argv if not w.startswith("-")]
+    cmd = COMMANDS.get(words[0]) if words else None
+    if cmd is None:
+        return None
+    known = {"--json", "--help"} | {f for arg in cmd.on("cli") for f in arg.cli_spec()[0]}
+    after = argv[argv.index(cmd.name) + 1 :]
+    for i, word in enumerate(after):
+        flag = word.split("=", 1)[0]
+        if word.startswith("--") and flag not in known and (i == 0 or after[i - 1] != "--message"):
+            return f"{cmd.name}: unknown option {clean(flag)[:60]} (see agent-sync {cmd.name} --help)"
+    return None
+
+
 def build_parser():
     """The argparse parser for every declared command, with one-line usage errors that exit 2."""
     import argparse
 
     class OneLineParser(argparse.ArgumentParser):
         def error(self, message):
-            raise UsageError(f"{self.prog}: {message}")
+            raise UsageError(usage_message(self.prog, message))
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -5797,6 +5886,9 @@ def print_error(message, as_json, code, data=None):
 def run_cli(argv):
     as_json = "--json" in argv
     try:
+        problem = unknown_option(argv)
+        if problem:
+            raise UsageError(problem)
         parsed = vars(build_parser().parse_args(argv))
         as_json = parsed.pop("json", False)
         cmd = COMMANDS.get(parsed.pop("command", None))
@@ -5811,6 +5903,8 @@ def run_cli(argv):
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise
     except Exception as e:
         if env_flag("AGENT_SYNC_DEBUG"):
             raise
@@ -5834,7 +5928,8 @@ def main(argv=None):
         return run_hook(argv[1:])
     try:
         return run_cli(argv)
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (`| head`): leave quietly, flushing nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 

@@ -116,6 +116,7 @@ def test_session_env_and_hook_payload_give_the_same_agent(cli):
     r = cli("whoami", "--json", env={"CLAUDE_CODE_SESSION_ID": "sess-42"})
     doc = json.loads(r.stdout)
     assert doc["id"].startswith("cc-") and doc["source"] == "CLAUDE_CODE_SESSION_ID"
+    cli.hook("session-start", {"session_id": "sess-42", "cwd": str(cli.repo)})
     cli.hook("pre-tool-use", edit_payload(cli.repo / "f.py", session="sess-42"))
     owners = db_rows(cli, "SELECT owner, auto FROM locks")
     assert owners == [(doc["id"], 1)]
@@ -126,8 +127,12 @@ def test_session_env_and_hook_payload_give_the_same_agent(cli):
 
 
 def test_read_only_command_does_not_invent_an_identity(cli):
+    for command in ("status", "whoami", "locks", "tasks", "inbox", "report", "changes"):
+        cli.ok(command, agent="ghost")
+    assert not (cli.repo / ".claude").exists()  # looking creates no state at all
+    cli.ok("register", "--name", "real", agent="real")
     cli.ok("status", agent="ghost")
-    assert db_rows(cli, "SELECT count(*) FROM agents") == [(0,)]
+    assert db_rows(cli, "SELECT id FROM agents") == [("real",)]
 
 
 def test_invalid_agent_id_is_a_usage_error(cli):
@@ -187,6 +192,11 @@ def test_outside_git_uses_nearest_claude_dir_but_never_home(tmp_path, pyz):
     runner = Runner(pyz, project)
     runner.ok("register", "--name", "p", agent="p", cwd=project / "deep" / "er", env=env)
     assert (project / ".claude" / "coordination" / "state.sqlite").exists()
+    # a folder with no project marker: refused with a hint, nothing created (no silent spreading)
+    r = runner("register", "--name", "l", agent="l", cwd=loose, env=env)
+    assert r.returncode == 2 and "not in a git repository" in r.stderr and "agent-sync init" in r.stderr
+    assert not (loose / ".claude").exists()
+    runner.ok("init", cwd=loose, env=env)  # opting in keeps the state there
     runner.ok("register", "--name", "l", agent="l", cwd=loose, env=env)
     assert (loose / ".claude" / "coordination" / "state.sqlite").exists()
     assert not (home / ".claude" / "coordination").exists()

@@ -1,0 +1,63 @@
+"""Rough edges a newcomer hit by following the README, each fixed (issue 13)."""
+
+import json
+import subprocess
+
+from conftest import PY
+
+
+def one_line(r, code):
+    assert r.returncode == code and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r
+    return r.stderr
+
+
+def test_a_second_live_agent_cannot_take_a_live_agents_name(cli):
+    cli.ok("register", "--name", "backend", agent="a")
+    err = one_line(cli("register", "--name", "Backend", agent="b"), 1)
+    assert "taken by live agent a" in err
+    cli.ok("register", "--name", "backend", agent="a")  # renaming yourself to your own name is fine
+
+
+def test_usage_errors_say_it_once_and_guess_the_command(cli):
+    err = one_line(cli("stauts"), 2)
+    assert err == "agent-sync: unknown command 'stauts'; did you mean status?\n"
+    err = one_line(cli("lock", "--bogus"), 2)
+    assert err.startswith("agent-sync: lock: unknown option --bogus")
+    r = cli("--json", "lock", "--bogus")
+    assert json.loads(r.stdout)["error"].startswith("lock: unknown option --bogus")
+    assert "agent-sync: agent-sync" not in cli("lock").stderr
+
+
+def test_message_and_decision_from_standard_input(cli):
+    cli.ok("register", "--name", "reader", agent="reader")
+    big = "x" * 300_000  # past what one command-line argument can carry
+    cli.ok("send", "--to", "reader", "--message", "-", agent="writer", input=big)
+    _, inbox = cli.json("inbox", agent="reader")
+    assert len(inbox["messages"]) == 1
+    _, msg = cli.json("read-message", str(inbox["messages"][0]["id"]), agent="reader")
+    assert msg["message"]["body"] == big
+    cli.ok("decision", "-", agent="writer", input="use UTC everywhere\n")
+    assert cli.json("decisions", agent="x")[1]["decisions"][-1]["text"] == "use UTC everywhere"
+    err = one_line(cli("send", "--to", "reader", "-m", "-", agent="writer", input="y" * 1_000_001), 2)
+    assert "at most 1000000" in err
+
+
+def test_commands_exit_quietly_when_the_reader_goes_away(cli):
+    for i in range(60):
+        cli.ok("log", "--type", "t", "--message", f"entry {i} " + "z" * 150, agent="a")
+    command = " ".join(f"'{a}'" for a in [*PY, cli.pyz, "console", "--plain"]) + " | head -1"
+    pipe = subprocess.run(
+        ["sh", "-c", command], cwd=cli.repo, env=cli.env("a"), input="quit\n", capture_output=True, text=True
+    )
+    assert pipe.stdout.count("\n") == 1 and pipe.stderr == "", pipe.stderr
+
+
+def test_status_json_compact_is_the_compact_text(cli):
+    cli.ok("register", "--name", "a", agent="a")
+    _, doc = cli.json("status", "--compact", agent="a")
+    assert set(doc) == {"ok", "compact"} and "agent-sync-state" in doc["compact"]
+
+
+def test_unknown_hook_event_names_the_event_not_none(cli):
+    rc, out, err = cli.hook("pre-tool-uze", {"session_id": "s"})
+    assert rc == 0 and out is None and "unknown hook event 'pre-tool-uze'" in err and "None" not in err
