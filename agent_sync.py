@@ -71,13 +71,13 @@ FRAME_CLOSE = "</agent-sync-state>"
 
 class AgentSyncError(Exception):
     """An expected failure: printed as one line, never as a traceback; `data`
-    goes into the --json document beside the error."""
+    goes into the --json document beside the error, `text` to stdout before it."""
 
     exit_code = 1
 
-    def __init__(self, message="", data=None):
+    def __init__(self, message="", data=None, text=None):
         super().__init__(message)
-        self.data = data or {}
+        self.data, self.text = data or {}, text
 
 
 class UsageError(AgentSyncError):
@@ -1343,6 +1343,8 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
     if conflicts:
         raise Conflict("; ".join(describe_lock(r, now, t) for t, r in conflicts))
     ensure_agent(conn, ctx, now)
+    if not targets:  # a task with no files: nothing to lock, nothing to log
+        return
     for t in targets:
         mine = conn.execute(
             "SELECT auto FROM locks WHERE kind=? AND key=? AND owner=?", (t.kind, t.key, ctx.agent_id)
@@ -2516,9 +2518,12 @@ def hook_interpreter():
 #: how a hook starts the zipapp: put it on sys.path and call main(), picking the
 #: bytecode built for this interpreter (the source elsewhere).  Running the .pyz
 #: itself goes through runpy, which costs every hook about 2 ms of imports.
+#: An interpreter older than 3.10 (even Python 2) gets one plain line and exit 1,
+#: which every client treats as a failed hook, never a block.
 #: No double quotes, $, backticks or %: it sits inside "..." in sh and cmd.
 LAUNCHER = (
-    "import sys;sys.path.insert(0,sys.argv.pop(1));exec('try:import agent_sync_cp{}{} as m\\n"
+    "import sys;sys.version_info<(3,10)and sys.exit('agent-sync needs Python 3.10 or newer, not '+sys.version.split()[0]);"
+    "sys.path.insert(0,sys.argv.pop(1));exec('try:import agent_sync_cp{}{} as m\\n"
     "except ImportError:import agent_sync as m'.format(*sys.version_info));sys.exit(m.main())"
 )
 
@@ -4277,7 +4282,7 @@ def claude_checks(root):
         checks.append(
             (
                 "subdirectory launches",
-                True,
+                None,
                 "hooks in .claude/settings.json load only when `claude` starts "
                 "at the repo root; use `install --local` for settings.local.json, which is also found from subdirectories",
             )
@@ -4301,6 +4306,25 @@ def client_checks(root, dialect):
     return checks
 
 
+def hook_python_check():
+    """Whether the interpreter the hooks name (`python3`) exists and is new enough."""
+    import subprocess
+
+    interpreter = hook_interpreter()
+    probe = "import sys;print('%d.%d' % sys.version_info[:2])"
+    try:
+        out = subprocess.run([*interpreter.split(), "-c", probe], capture_output=True, text=True, timeout=30)
+        version = tuple(int(x) for x in out.stdout.split(".")) if out.returncode == 0 else None
+    except (OSError, ValueError, subprocess.SubprocessError):
+        version = None
+    if version is None:
+        return ("hooks' python", False, f"`{interpreter}` does not run: install Python 3.10+ as python3")
+    shown = ".".join(map(str, version))
+    if version < (3, 10):
+        return ("hooks' python", False, f"`{interpreter}` is Python {shown}: hooks need 3.10+ on PATH as python3")
+    return ("hooks' python", True, f"`{interpreter}` is Python {shown}")
+
+
 def database_check(root):
     db = os.path.join(root, DB_RELPATH)
     if not os.path.exists(db):
@@ -4314,7 +4338,6 @@ def database_check(root):
 
 def doctor(repo):
     """[(check, ok, detail)] for an installation."""
-    import shutil
 
     root = install_root(repo)
     checks = []
@@ -4331,8 +4354,8 @@ def doctor(repo):
                 "same as this one" if same else "differs from the running zipapp: run install again",
             )
         )
-    found = [n for n in ("python3", "python") if shutil.which(n)]
-    checks.append(("python found", bool(found), ", ".join(found) or "neither python3 nor python is on PATH"))
+    checks.append(("python", True, f"this runs on Python {sys.version.split()[0]} ({sys.executable})"))
+    checks.append(hook_python_check())
     manifest = read_json_file(os.path.join(root, SKILL_RELDIR, INSTALL_MANIFEST), "install manifest") or {}
     for name in manifest.get("agents") or ["claude"]:
         checks += client_checks(root, DIALECTS[name]) if name in DIALECTS else []
@@ -5226,14 +5249,17 @@ def cmd_uninstall(ctx, args):
 @command("doctor", "check an installation", REPO, context=False)
 def cmd_doctor(ctx, args):
     root, checks = doctor(args.repo)
+    marks = {True: "ok", False: "!!", None: "--"}
     data = {
         "root": root,
-        "ok": all(ok for _, ok, _ in checks),
+        "ok": all(ok is not False for _, ok, _ in checks),
         "checks": [{"check": n, "ok": ok, "detail": d} for n, ok, d in checks],
     }
-    text = "\n".join(f"[{'ok' if ok else '!!'}] {n}: {d}" for n, ok, d in checks)
-    if not data["ok"]:
-        raise AgentSyncError(text.replace("\n", "; "), data)
+    text = "\n".join(f"[{marks[ok]}] {n}: {d}" for n, ok, d in checks)
+    failed = [(n, d) for n, ok, d in checks if ok is False]
+    if failed:
+        summary = f"doctor: {len(failed)} problem(s); first, {failed[0][0]}: {failed[0][1]}"
+        raise AgentSyncError(summary, data, text)
     return data, text
 
 
@@ -5896,6 +5922,8 @@ def run_cli(argv):
             raise UsageError("name a command; see agent-sync --help")
         data, text = cmd.fn(Context() if cmd.context else None, cmd.arguments(parsed, "cli"))
     except AgentSyncError as e:
+        if e.text and not as_json:  # the detail a failure comes with (doctor's checks), before its one line
+            sys.stdout.write(e.text + "\n")
         print_error(str(e), as_json, e.exit_code, e.data)
         return e.exit_code
     except DB_ERRORS as e:

@@ -23,6 +23,9 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAIN = """import sys
+if sys.version_info < (3, 10):
+    sys.stderr.write("agent-sync needs Python 3.10 or newer, not %s\\n" % sys.version.split()[0])
+    sys.exit(1)
 try:
     agent_sync = __import__("agent_sync_cp%d%d" % sys.version_info[:2])
 except ImportError:

@@ -153,7 +153,7 @@ def test_install_in_a_linked_worktree_sets_up_that_worktree_with_shared_state(cl
     cli.ok("lock", "a.py", agent="in-worktree", cwd=wt)
     assert [lk["owner"] for lk in cli.json("locks")[1]["locks"]] == ["in-worktree"]  # seen from the main checkout
     checks = doctor(cli, homes, cwd=wt)
-    assert all(c["ok"] for c in checks.values()), checks
+    assert all(c["ok"] is not False for c in checks.values()), checks
     assert str(cli.repo / ".claude" / "coordination") in checks["database healthy"]["detail"]
     run(cli, homes, "uninstall", cwd=wt)
     assert not (wt / ".claude").exists() and (cli.repo / ".claude" / "coordination" / "state.sqlite").exists()
@@ -165,4 +165,4 @@ def test_doctor_outside_the_worktree_install_still_reports_the_main_checkout(tmp
     repo = git_init(tmp_path / "solo")
     r = Runner(pyz, repo)
     run(r, homes, "install")
-    assert all(c["ok"] for c in doctor(r, homes).values())
+    assert all(c["ok"] is not False for c in doctor(r, homes).values())

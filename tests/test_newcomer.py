@@ -61,3 +61,40 @@ def test_status_json_compact_is_the_compact_text(cli):
 def test_unknown_hook_event_names_the_event_not_none(cli):
     rc, out, err = cli.hook("pre-tool-uze", {"session_id": "s"})
     assert rc == 0 and out is None and "unknown hook event 'pre-tool-uze'" in err and "None" not in err
+
+
+def test_a_task_without_files_logs_no_empty_lock(cli):
+    cli.ok("create-task", "think hard", agent="a")
+    cli.ok("claim-task", "think hard", agent="a")
+    _, doc = cli.json("activity", agent="a")
+    assert not [e for e in doc["activity"] if e["type"] == "lock"], doc["activity"]
+
+
+def test_interpreters_older_than_3_10_get_one_plain_line(cli):
+    from conftest import find_interpreter
+
+    old = [exe for exe in (find_interpreter(m) for m in (9, 8, 7)) if exe]
+    if not old:
+        import pytest
+
+        pytest.skip("no Python older than 3.10 found on this machine")
+    r = subprocess.run([old[0], str(cli.pyz), "status"], capture_output=True, text=True, cwd=cli.repo)
+    assert r.returncode == 1 and r.stderr.startswith("agent-sync needs Python 3.10 or newer, not 3.")
+    assert r.stderr.count("\n") == 1
+
+
+def test_doctor_lists_every_check_on_failure_and_marks_advice(cli):
+    r = cli("doctor")
+    assert r.returncode == 1 and "[!!] zipapp installed" in r.stdout and "[ok] hooks' python" in r.stdout
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("agent-sync: doctor: ")
+    cli.ok("install")
+    r = cli.ok("doctor")
+    assert "[--] subdirectory launches" in r.stdout
+
+
+def test_uninstall_with_state_kept_leaves_git_status_clean(cli):
+    cli.ok("install")
+    cli.ok("lock", "x.py", agent="a")
+    cli.ok("uninstall")
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=cli.repo, capture_output=True, text=True).stdout
+    assert ".claude" not in status and (cli.repo / ".claude" / "coordination" / "state.sqlite").exists()
