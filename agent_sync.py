@@ -4097,6 +4097,21 @@ def disarm_budget():
         pass
 
 
+def runnable(result):
+    """A hook's text names commands as `agent-sync ...`, which is on nobody's
+    PATH: name the launcher beside this zipapp by its absolute path, so the
+    agent can run each command as written."""
+    archive = running_archive() if result else None
+    launcher = os.path.join(os.path.dirname(archive), "agent-sync") if archive else None
+    if sys.platform == "win32" and launcher:
+        launcher += ".cmd"
+    if not launcher or not os.path.isfile(launcher):
+        return result
+    if any(c in launcher for c in " '\"$`\\"):
+        launcher = f'"{launcher}"' if '"' not in launcher else launcher
+    return {k: v.replace("`agent-sync ", f"`{launcher} ") for k, v in result.items()}
+
+
 def run_hook(argv):
     """Entry for `agent-sync hook EVENT [--agent NAME]`: never raises, never exits non-zero."""
     event = argv[0] if argv else ""
@@ -4113,7 +4128,7 @@ def run_hook(argv):
         if payload is None:
             return 0
         dialect = DIALECTS[name] if name else detect_dialect(payload)
-        result = HOOKS[event](dialect.normalise(payload), dialect)
+        result = runnable(HOOKS[event](dialect.normalise(payload), dialect))
         if result and "deny" in result:
             sys.stderr.write(result["deny"].split(". ")[0] + "\n")
         out = dialect.answer(event, result)

@@ -98,3 +98,50 @@ def test_uninstall_with_state_kept_leaves_git_status_clean(cli):
     cli.ok("uninstall")
     status = subprocess.run(["git", "status", "--porcelain"], cwd=cli.repo, capture_output=True, text=True).stdout
     assert ".claude" not in status and (cli.repo / ".claude" / "coordination" / "state.sqlite").exists()
+
+
+def test_launcher_works_through_a_symlink_and_skips_an_old_python3(cli, tmp_path):
+    import os
+    import sys
+
+    from conftest import find_interpreter
+
+    cli.ok("install")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "agent-sync").symlink_to(cli.repo / ".claude" / "skills" / "agent-sync" / "agent-sync")
+    old = find_interpreter(8) or find_interpreter(9)
+    if old:  # python3 on PATH is too old: the launcher must go on to `python`
+        (bin_dir / "python3").symlink_to(old)
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = cli.env("via-link", PATH=f"{bin_dir}{os.pathsep}/usr/bin:/bin")
+    r = subprocess.run([str(bin_dir / "agent-sync"), "whoami"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "via-link" in r.stdout, r.stderr
+
+
+def test_hook_messages_name_commands_the_agent_can_run_as_written(cli):
+    import re
+
+    cli.ok("install")
+    (cli.repo / "a.py").write_text("x\n")
+    cli.ok("lock", "a.py", agent="holder")
+    installed = cli.repo / ".claude" / "skills" / "agent-sync" / "agent-sync.pyz"
+    payload = json.dumps(
+        {"session_id": "s", "cwd": str(cli.repo), "tool_name": "Edit", "tool_input": {"file_path": "a.py"}}
+    )
+    r = subprocess.run(
+        [*PY, str(installed), "hook", "pre-tool-use"],
+        input=payload,
+        capture_output=True,
+        text=True,
+        cwd=cli.repo,
+        env=cli.env(),
+    )
+    reason = json.loads(r.stdout)["hookSpecificOutput"]["permissionDecisionReason"]
+    command = re.search(r"`([^`]*agent-sync send --to holder[^`]*)`", reason).group(1)
+    assert command.startswith(str(cli.repo / ".claude" / "skills" / "agent-sync" / "agent-sync") + " ")
+    command = command.replace('"..."', '"may I have a.py?"')
+    sent = subprocess.run(
+        ["sh", "-c", command], cwd=cli.repo / ".claude", env=cli.env("asker"), capture_output=True, text=True
+    )
+    assert sent.returncode == 0 and "sent #" in sent.stdout, sent.stderr
