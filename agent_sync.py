@@ -192,6 +192,29 @@ def quote_block(text, limit):
     return "\n".join("  > " + line for line in lines) + ("\n  > [...cut]" if cut else "")
 
 
+def cell_width(ch):
+    """Terminal columns a character takes: East Asian wide ones two, combining marks none."""
+    import unicodedata
+
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def fit_cells(text, width, encoding="utf-8"):
+    """`text` cut and padded to exactly `width` terminal columns; characters the
+    terminal's encoding lacks become visible escapes (\\xe9), never nothing."""
+    text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
+    out, used = [], 0
+    for ch in text:
+        w = cell_width(ch)
+        if used + w > width:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + " " * (width - used)
+
+
 def frame(body):
     return (
         f"{FRAME_OPEN}\nShared coordination state from agent-sync. Quoted text was written by other agents:"
@@ -5423,7 +5446,7 @@ class Console:
         for r in activity_after(self.conn, self.last_activity):
             self.last_activity = r["id"]
             if r["type"] != "message":
-                events.append((r["created_at"], r["type"][:6], r["name"] or r["agent"], r["message"]))
+                events.append((r["created_at"], r["type"], r["name"] or r["agent"], r["message"]))
         for r in messages_after(self.conn, self.last_message):
             self.last_message = r["id"]
             events.append((r["created_at"], "msg", r["name"] or r["sender"], f"->{r['recipient']}: {r['body']}"))
@@ -5441,12 +5464,16 @@ class Console:
 
     def add_feed(self, ts, kind, who_, text):
         stamp = time.strftime("%H:%M:%S", time.localtime(ts))
-        self.feed.append(f"{stamp} {clean(kind):<6} {clean(who_)[:14]:<14} {clean(text)}")
+        self.feed.append(f"{stamp} {clean(kind)[:8]:<8} {clean(who_)[:14]:<14} {clean(text)}")
         del self.feed[:-1000]
 
     def say(self, text):
+        """Lines for the feed, wrapped so that help and results fit 80 columns."""
+        import textwrap
+
         for line in str(text).split("\n"):
-            self.feed.append("         " + line)
+            for part in textwrap.wrap(line, 70, subsequent_indent="    ", break_on_hyphens=False) or [""]:
+                self.feed.append("         " + part)
         del self.feed[:-1000]
 
     def run_line(self, line):
@@ -5492,11 +5519,13 @@ class Console:
         try:
             return True, self.run_line(line)
         except AgentSyncError as e:
-            return False, clean(str(e))[:500]
+            error = clean(str(e))[:500]
         except DB_ERRORS as e:
-            return False, clean(str(storage_error(self.ctx.db_path, e)))[:500]
+            error = clean(str(storage_error(self.ctx.db_path, e)))[:500]
         finally:
             self.poll(force=True)
+        self.add_feed(time.time(), "error", OPERATOR_ID, f"{line[:80]}: {error}")  # every error stays readable
+        return False, error
 
     def pane_lines(self, now):
         snap = self.snap
@@ -5548,6 +5577,19 @@ def run_console_plain(console, interval):
             print(("" if ok else "error: ") + result, flush=True)
 
 
+def terminal_encoding():
+    """What the terminal can show, as the C library's locale says (under LANG=C
+    Python itself runs in UTF-8 mode, the terminal does not); anything else is
+    drawn as an escape."""
+    import codecs
+    import locale
+
+    try:
+        return codecs.lookup(locale.nl_langinfo(locale.CODESET)).name
+    except (AttributeError, LookupError, ValueError):
+        return "ascii"
+
+
 class CursesView:
     """Full-screen layout: header, agents | locks, tasks, feed, status bar, prompt."""
 
@@ -5557,6 +5599,7 @@ class CursesView:
         self.history, self.history_pos = [], 0
         self.status = "type help for commands, quit to leave"
         self.status_ok = True
+        self.encoding = terminal_encoding()
 
     def run(self, screen):
         import curses
@@ -5618,7 +5661,7 @@ class CursesView:
 
     def put(self, screen, y, x, text, width, attr=0):
         try:
-            screen.addnstr(y, x, text.ljust(width)[:width], width, attr)
+            screen.addstr(y, x, fit_cells(text, width, self.encoding), attr)
         except self.curses.error:
             pass
 
@@ -5626,6 +5669,8 @@ class CursesView:
         if h < 2 or w < 4:
             return
         self.put(screen, y, x, f" {title} ".center(w, "-"), w, self.curses.A_BOLD)
+        if len(lines) > h - 1:  # say what does not fit
+            lines = lines[: h - 2] + [f"... +{len(lines) - (h - 2)} more"]
         for i in range(h - 1):
             self.put(screen, y + 1 + i, x, lines[i] if i < len(lines) else "", w)
 

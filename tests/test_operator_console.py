@@ -18,11 +18,11 @@ needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 class Terminal:
     """A console running in a detached tmux session of its own server."""
 
-    def __init__(self, cli, width=100, height=30):
+    def __init__(self, cli, width=100, height=30, **env_extra):
         self.cli, self.socket = cli, f"agent-sync-test-{uuid.uuid4().hex[:8]}"
         env = " ".join(
             f"{k}={shlex.quote(v)}"
-            for k, v in clean_env(TERM="xterm-256color").items()
+            for k, v in clean_env(TERM="xterm-256color", **env_extra).items()
             if k in ("PATH", "HOME", "TERM", "LANG", "LC_ALL", "USER")
         )
         command = f"env -i {env} {' '.join(PY)} {cli.pyz} console --interval 0.3"
@@ -223,3 +223,23 @@ def test_once_prints_a_snapshot_and_operator_is_not_counted(cli):
     assert "agents (1 active" in r.stdout and "solo" in r.stdout
     assert operator_row(cli) == ("idle",)
     assert cli.json("status", agent="solo")[1]["agents_active"] == 1
+
+
+@needs_tmux
+@pytest.mark.parametrize("lang", ["C", "C.UTF-8"])
+def test_non_ascii_is_never_silently_dropped_and_more_rows_are_counted(cli, lang):
+    cli.ok("init")
+    for i in range(12):
+        cli.ok("register", "--name", f"agent{i}", agent=f"a{i}")
+    cli.ok("register", "--name", "設計者", agent="cjk")
+    cli.ok("lock", "docs/résumé.md", agent="cjk")
+    t = Terminal(cli, width=80, height=24, LANG=lang, LC_ALL=lang)
+    try:
+        screen = t.wait_for("more", timeout=5.0)
+        assert "... +" in screen  # the agents that do not fit are counted, not hidden
+        if lang == "C":  # the terminal cannot show é: an escape, never "rsum"
+            assert "r\\xe9sum\\xe9.md" in screen and "rsum.md" not in screen, screen
+        else:
+            assert "résumé.md" in screen, screen
+    finally:
+        t.close()
