@@ -17,7 +17,7 @@ happened.
 --compare OLD.pyz times the same scenarios with an older zipapp, interleaved
 with the current one, and prints before/after medians and their ratio.
 --readme rewrites the block between `<!-- bench:start -->` and
-`<!-- bench:end -->` in README.md with this run's table.
+`<!-- bench:end -->` in docs/internals.md with this run's table.
 
 It reports; it never fails because something is slow.
 """
@@ -38,7 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-README = os.path.join(ROOT, "README.md")
+README = os.path.join(ROOT, "docs", "internals.md")  # the README links it
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PY = sys.executable
 FULL = {"activity": 1_000_000, "locks": 10_000, "agents": 1_000, "tasks": 10_000, "messages": 100_000}
@@ -481,7 +481,7 @@ def main():
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--pyz", default=os.path.join(ROOT, "dist", "agent-sync.pyz"))
     parser.add_argument("--compare", metavar="OLD.pyz", help="also time this older zipapp, interleaved, before/after")
-    parser.add_argument("--readme", action="store_true", help=f"rewrite README.md between {START} and {END}")
+    parser.add_argument("--readme", action="store_true", help=f"rewrite docs/internals.md between {START} and {END}")
     parser.add_argument("--no-concurrency", action="store_true", help="skip the concurrency run")
     args = parser.parse_args()
     ensure_pyz(args.pyz)
@@ -537,9 +537,9 @@ def main():
         print("\n".join(comp))
     if args.readme:
         if rewrite_readme(lines):
-            print(f"\nREADME.md: rewrote the block between {START} and {END}")
+            print(f"\n{README}: rewrote the block between {START} and {END}")
         else:
-            print(f"\nREADME.md: markers {START} / {END} not found; README left unchanged (table above)")
+            print(f"\n{README}: markers {START} / {END} not found; left unchanged (table above)")
     print(f"\n(benchmark took {time.time() - started:.0f}s)")
     if args.json:
         med = {f"{v}/{db}": {n: statistics.median(x) for n, x in by.items()} for (v, db), by in samples.items()}
