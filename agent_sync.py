@@ -5251,6 +5251,11 @@ def cmd_install(ctx, args):
         raise UsageError(f"--agent must be one of {', '.join(DIALECTS)}")
     root, changed = install(args)
     text = f"agent-sync {VERSION} installed in {root}: " + (", ".join(changed) if changed else "nothing to change")
+    import shutil
+
+    launcher = os.path.join(root, SKILL_RELDIR, "agent-sync")
+    if sys.platform != "win32" and not shutil.which("agent-sync"):
+        text += f"\nFor your own shell: mkdir -p ~/.local/bin && ln -sf '{launcher}' ~/.local/bin/agent-sync"
     trust = DIALECTS[args.agent].trust
     trusted, step = trust(root) if trust else (True, None)
     if not trusted:
@@ -5686,7 +5691,9 @@ class CursesView:
             header += f" -- {console.snap['conflicts_today']} conflicts prevented today"
         self.put(screen, 0, 0, header, width, curses.A_REVERSE)
         body = height - 3
-        top = max(3, body // 3)
+        # panes as tall as their content (agents and locks up to half the
+        # screen), so a big terminal shows more rows, not more blank ones
+        top = max(3, min(max(len(agent_lines), len(lock_lines)) + 1, body // 2))
         tasks_h = max(2, min(len(task_lines) + 1, body // 4))
         left = width // 2
         self.box(screen, 1, 0, top, left - 1, titles[0], agent_lines)

@@ -46,6 +46,8 @@ from tests.e2e.harness import (  # noqa: E402
     World,
     base_env,
     claude_env,
+    codex_hook_trust,
+    gemini_env,
     npm_client,
 )
 from tests.e2e.model_server import ModelServer  # noqa: E402
@@ -262,22 +264,7 @@ def client_command(vendor, binary, world, server):
     if vendor == "claude":
         return [binary, "-p", "make the edits", *CLAUDE_FLAGS], claude_env(world, server)
     if vendor == "gemini":
-        gdir = world.home / ".gemini"
-        gdir.mkdir(exist_ok=True)
-        (gdir / "settings.json").write_text(
-            json.dumps(
-                {
-                    "security": {"auth": {"selectedType": "gemini-api-key"}},
-                    "telemetry": {"enabled": False},
-                    "general": {"disableAutoUpdate": True},
-                }
-            )
-        )
-        (gdir / "trustedFolders.json").write_text(json.dumps({str(world.root): "TRUST_FOLDER"}))
-        env = base_env(
-            world.home, GEMINI_CLI_HOME=world.home, GEMINI_API_KEY="dummy", GOOGLE_GEMINI_BASE_URL=server.url
-        )
-        return [binary, "--yolo", "-p", "make the edits"], env
+        return [binary, "--yolo", "-p", "make the edits"], gemini_env(world, server)
     chome = world.home / f"codex-{server.port}"
     chome.mkdir()
     config = (
@@ -288,24 +275,6 @@ def client_command(vendor, binary, world, server):
     (chome / "config.toml").write_text(config)
     cmd = [binary, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", "make the edits"]
     return cmd, base_env(world.home, CODEX_HOME=chome, FAKE_KEY="dummy")
-
-
-def codex_hook_trust(root):
-    """What trusting our hooks in Codex writes (see tests/e2e/test_codex.py)."""
-    import agent_sync
-
-    hooks_file = root / ".codex" / "hooks.json"
-    if not hooks_file.exists():
-        return ""
-    out = []
-    for event, groups in json.loads(hooks_file.read_text())["hooks"].items():
-        for g, group in enumerate(groups):
-            for h, handler in enumerate(group["hooks"]):
-                key = f"{hooks_file}:{agent_sync.CODEX_TRUST_LABELS[event]}:{g}:{h}"
-                out.append(
-                    f'[hooks.state."{key}"]\ntrusted_hash = "{agent_sync.codex_hook_hash(event, group, handler)}"\n'
-                )
-    return "".join(out)
 
 
 def run_workload(vendors, edits, n_files, pyz, installed, base):

@@ -243,3 +243,16 @@ def test_non_ascii_is_never_silently_dropped_and_more_rows_are_counted(cli, lang
             assert "résumé.md" in screen, screen
     finally:
         t.close()
+
+
+@needs_tmux
+def test_a_tall_terminal_shows_every_agent(cli):
+    cli.ok("init")
+    for i in range(20):
+        cli.ok("register", "--name", f"agent{i:02d}", agent=f"a{i}")
+    t = Terminal(cli, width=200, height=50)
+    try:
+        screen = t.wait_for("agent00", timeout=5.0)
+        assert all(f"agent{i:02d}" in screen for i in range(20)) and "more" not in screen, screen
+    finally:
+        t.close()

@@ -248,3 +248,21 @@ def test_find_client_climbs_a_real_process_tree(tmp_path, source):
         os.killpg(proc.pid, 9)
         proc.wait()
     assert a.process_start(proc.pid) is None
+
+
+# Terminal cells ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, width, encoding, expected",
+    [
+        ("docs/résumé.md", 20, "ascii", "docs/r\\xe9sum\\xe9.md"),
+        ("docs/résumé.md", 20, "utf-8", "docs/résumé.md"),
+        ("設計者 ok", 5, "utf-8", "設計 "),  # wide characters take two columns; no half character
+        ("e\u0301x", 2, "utf-8", "e\u0301x"),  # a combining mark takes none
+    ],
+)
+def test_fit_cells_measures_columns_and_escapes_what_the_terminal_lacks(text, width, encoding, expected):
+    out = a.fit_cells(text, width, encoding)
+    assert out.rstrip(" ") == expected.rstrip(" ")
+    assert sum(a.cell_width(c) for c in out) == width

@@ -214,6 +214,42 @@ def run_until_killed(cmd, world, env, server, edit):
     victim[0].wait(timeout=CLIENT_TIMEOUT)
 
 
+def gemini_env(world, server):
+    """A scratch Gemini CLI home against `server`, the folder trusted the way
+    choosing "Trust folder" records it (doctor reads the same file)."""
+    gdir = world.home / ".gemini"
+    gdir.mkdir(exist_ok=True)
+    settings = {
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        "telemetry": {"enabled": False},
+        "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
+        "privacy": {"usageStatisticsEnabled": False},
+    }
+    (gdir / "settings.json").write_text(json.dumps(settings))
+    (gdir / "trustedFolders.json").write_text(json.dumps({str(world.root): "TRUST_FOLDER"}))
+    return base_env(world.home, GEMINI_CLI_HOME=world.home, GEMINI_API_KEY="dummy", GOOGLE_GEMINI_BASE_URL=server.url)
+
+
+def codex_hook_trust(root):
+    """The [hooks.state] entries Codex writes when the user trusts our hooks,
+    with the hashes agent-sync's doctor computes (Codex skips hooks whose hash
+    differs, so a wrong hash fails every Codex hook test)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import agent_sync
+
+    hooks_file = root / ".codex" / "hooks.json"
+    hooks = json.loads(hooks_file.read_text())["hooks"] if hooks_file.exists() else {}
+    lines = []
+    for event, groups in hooks.items():
+        for g, group in enumerate(groups):
+            for h, handler in enumerate(group["hooks"]):
+                key = f"{hooks_file}:{agent_sync.CODEX_TRUST_LABELS[event]}:{g}:{h}"
+                digest = agent_sync.codex_hook_hash(event, group, handler)
+                lines.append(f'[hooks.state."{key}"]\ntrusted_hash = "{digest}"\n')
+    return "".join(lines)
+
+
 def claude_env(world, server, **extra):
     (world.home / ".claude.json").write_text(
         json.dumps({"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True})

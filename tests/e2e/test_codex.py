@@ -8,33 +8,14 @@ would skip the hooks silently and the tests here would fail.
 """
 
 import json
-import sys
 
 import pytest
 
-from .harness import ROOT, ModelServer, base_env, install, run, run_until_killed
-
-sys.path.insert(0, str(ROOT))
-import agent_sync  # noqa: E402  (the hash doctor checks trust with)
+from .harness import ModelServer, base_env, codex_hook_trust, install, run, run_until_killed
 
 pytestmark = pytest.mark.e2e
 
 LOCKED = 'agent-sync: edit denied. "locked.txt" is locked by "other"'
-
-
-def hook_trust(root):
-    """The [hooks.state] entries Codex writes when the user trusts our hooks."""
-    hooks_file = root / ".codex" / "hooks.json"
-    hooks = json.loads(hooks_file.read_text())["hooks"] if hooks_file.exists() else {}
-    lines = []
-    for event, groups in hooks.items():
-        for g, group in enumerate(groups):
-            for h, handler in enumerate(group["hooks"]):
-                key = f"{hooks_file}:{agent_sync.CODEX_TRUST_LABELS[event]}:{g}:{h}"
-                lines.append(
-                    f'[hooks.state."{key}"]\ntrusted_hash = "{agent_sync.codex_hook_hash(event, group, handler)}"\n'
-                )
-    return "".join(lines)
 
 
 def codex_env(world, server, model, trust_hooks=True):
@@ -44,7 +25,7 @@ def codex_env(world, server, model, trust_hooks=True):
         f'model_provider = "fake"\nmodel = "{model}"\n'
         "[model_providers.fake]\n"
         f'name = "fake"\nbase_url = "{server.url}/v1"\nenv_key = "FAKE_KEY"\nwire_api = "responses"\n'
-        f'[projects."{world.root}"]\ntrust_level = "trusted"\n' + (hook_trust(world.root) if trust_hooks else "")
+        f'[projects."{world.root}"]\ntrust_level = "trusted"\n' + (codex_hook_trust(world.root) if trust_hooks else "")
     )
     return base_env(world.home, CODEX_HOME=chome, FAKE_KEY="dummy")
 

@@ -4,27 +4,9 @@ import json
 
 import pytest
 
-from .harness import ModelServer, base_env, install, run, run_until_killed
+from .harness import ModelServer, gemini_env, install, run, run_until_killed
 
 pytestmark = pytest.mark.e2e
-
-
-def gemini_env(world, server):
-    gdir = world.home / ".gemini"
-    gdir.mkdir(exist_ok=True)
-    (gdir / "settings.json").write_text(
-        json.dumps(
-            {
-                "security": {"auth": {"selectedType": "gemini-api-key"}},
-                "telemetry": {"enabled": False},
-                "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
-                "privacy": {"usageStatisticsEnabled": False},
-            }
-        )
-    )
-    # what choosing "Trust folder" writes (doctor reads the same file)
-    (gdir / "trustedFolders.json").write_text(json.dumps({str(world.root): "TRUST_FOLDER"}))
-    return base_env(world.home, GEMINI_CLI_HOME=world.home, GEMINI_API_KEY="dummy", GOOGLE_GEMINI_BASE_URL=server.url)
 
 
 def gemini(gemini_bin, world, server, prompt="go"):
