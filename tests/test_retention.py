@@ -1,0 +1,68 @@
+"""Messages do not pile up forever: read ones past AGENT_SYNC_KEEP_MESSAGES_DAYS
+are pruned by gc and by the automatic prune; unread ones never (issue 15)."""
+
+import json
+import sqlite3
+import subprocess
+import time
+
+from conftest import PY
+
+KEEP = {"AGENT_SYNC_KEEP_MESSAGES_DAYS": "0.00001"}  # 0.864 s
+
+
+def messages_in(cli):
+    conn = sqlite3.connect(cli.db)
+    try:
+        return conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def send_and_read(cli, n, read):
+    cli.ok("register", "--name", "reader", agent="reader")
+    for i in range(n):
+        cli.ok("send", "--to", "reader", "-m", f"note {i}", agent="writer")
+    ids = [m["id"] for m in cli.json("inbox", agent="reader")[1]["messages"]]
+    for message_id in ids[:read]:
+        cli.ok("read-message", message_id, agent="reader")
+    return ids
+
+
+def test_gc_prunes_read_messages_past_retention_and_keeps_unread_ones(cli):
+    ids = send_and_read(cli, 3, read=2)
+    _, gc = cli.json("gc", agent="x", env=KEEP)
+    assert gc["messages_pruned"] == 0  # not old enough yet
+    time.sleep(1.0)
+    _, gc = cli.json("gc", agent="x", env=KEEP)
+    assert gc["messages_pruned"] == 2 and messages_in(cli) == 1
+    assert [m["id"] for m in cli.json("inbox", agent="reader")[1]["messages"]] == [ids[2]]
+    cli.ok("decision", "decisions are kept", agent="writer")
+    time.sleep(1.0)
+    cli.json("gc", agent="x", env=KEEP)
+    assert cli.json("decisions", agent="x")[1]["decisions"][0]["text"] == "decisions are kept"
+
+
+def test_the_automatic_prune_drops_them_without_gc(cli):
+    send_and_read(cli, 5, read=5)
+    time.sleep(1.0)
+    calls = [{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}] + [
+        {
+            "jsonrpc": "2.0",
+            "id": i + 2,
+            "method": "tools/call",
+            "params": {"name": "log", "arguments": {"type": "t", "message": f"entry {i}"}},
+        }
+        for i in range(300)  # the prune runs every 256 activity rows
+    ]
+    r = subprocess.run(
+        [*PY, str(cli.pyz), "mcp"],
+        input="".join(json.dumps(c) + "\n" for c in calls),
+        cwd=cli.repo,
+        env=cli.env("logger", **KEEP),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and r.stdout.count("\n") == 301
+    assert messages_in(cli) == 0
