@@ -2171,7 +2171,10 @@ def collect_garbage(conn, ctx, now):
     conn.execute("DELETE FROM lock_waiters WHERE at < ?", (now - 86400,))
     newest = conn.execute("SELECT max(id) FROM activity").fetchone()[0] or 0
     pruned = conn.execute("DELETE FROM activity WHERE id <= ?", (newest - keep_activity(),)).rowcount
-    messages = sum(iter(lambda: prune_messages(conn, now), 0))
+    messages = batch = prune_messages(conn, now)
+    while batch == PRUNE_BATCH:  # a full batch: there may be more
+        batch = prune_messages(conn, now)
+        messages += batch
     return {
         "messages_pruned": messages,
         "expired_locks": expired,
@@ -5210,7 +5213,9 @@ def cmd_commit(ctx, args):
         raise NotFound(
             "nothing of yours to commit: agent-sync records the files you change through your tools (see `agent-sync changes`)"
         )
-    for path, rows in changed_by_others(conn, ctx, mine, now).items():
+    mixed = changed_by_others(conn, ctx, mine, now)
+    if mixed:
+        path, rows = next(iter(mixed.items()))
         who = rows[0]["agent_id"]
         raise Conflict(
             f"commit refused: {path} was also changed by {clean(rows[0]['name'] or who)[:60]} (agent {who}), who has "
