@@ -408,28 +408,34 @@ SCRIPT_RUNNERS = frozenset(("node", "nodejs", "bun", "deno"))
 ANCESTRY_DEPTH = 12
 
 
+def _stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (state first), or
+    None; split after the last ")", since the name itself may hold one."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    return fields if len(fields) >= 20 else None
+
+
 def process_start(pid):
     """A token that differs between two processes that had the same pid, or None
     when it is gone or cannot be read cheaply (Linux: start time in clock ticks
     since boot).  A zombie is gone: a container's init may never reap it."""
-    try:
-        with open(f"/proc/{int(pid)}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except (OSError, ValueError):
-        return None
-    return None if len(fields) < 20 or fields[0] in (b"Z", b"X") else fields[19].decode()
+    fields = _stat_fields(pid)
+    return None if fields is None or fields[0] in (b"Z", b"X") else fields[19].decode()
 
 
 def _proc_entry(pid):
     """(parent pid, start token, argv) from /proc, or None."""
+    fields = _stat_fields(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
-    except (OSError, IndexError):
+    except OSError:
         return None
-    return int(fields[1]), fields[19].decode(), argv
+    return (int(fields[1]), fields[19].decode(), argv) if fields else None
 
 
 def _ps_table():
@@ -1226,18 +1232,18 @@ def agent_name(conn, agent_id):
     return row["name"] if row else agent_id
 
 
-def same_client_agents(conn, ctx):
-    """Ids of other agents recorded for this agent's client process, newest
-    first: earlier sessions of the same process, its MCP server, its shell."""
+def client_agents(conn, ctx):
+    """Other agents recorded for this agent's client process on this host,
+    newest first: earlier sessions of the same process, its MCP server, its
+    shell.  A start token on either side that differs is another process."""
     pid, start, _ = client_columns(ctx)
     if pid is None:
         return []
-    rows = conn.execute(
-        "SELECT id FROM agents WHERE pid=? AND host=? AND id<>? AND (pid_start IS NULL OR ? IS NULL OR pid_start=?)"
-        " ORDER BY last_seen DESC",
+    return conn.execute(
+        "SELECT id, session_id FROM agents WHERE pid=? AND host=? AND id<>?"
+        " AND (pid_start IS NULL OR ? IS NULL OR pid_start=?) ORDER BY last_seen DESC",
         (pid, host_name(), ctx.agent_id, start, start),
-    )
-    return [r["id"] for r in rows]
+    ).fetchall()
 
 
 def claim_client_identity(conn, ctx):
@@ -1245,14 +1251,7 @@ def claim_client_identity(conn, ctx):
     registered, so the MCP server, the shell and the hooks of one session are
     one agent.  (Before any hook ran it keeps its own id; SessionStart adopts it.)"""
     if ctx.id_source == CLIENT_SOURCE:
-        sessions = [
-            r["id"]
-            for r in conn.execute(
-                "SELECT id FROM agents WHERE pid=? AND host=? AND session_id IS NOT NULL"
-                " AND (pid_start IS NULL OR ? IS NULL OR pid_start=?) ORDER BY last_seen DESC LIMIT 1",
-                (ctx.client[0], host_name(), ctx.client[1], ctx.client[1]),
-            )
-        ]
+        sessions = [r["id"] for r in client_agents(conn, ctx) if r["session_id"] is not None]
         if sessions:
             ctx.agent_id = sessions[0]
 
@@ -1277,7 +1276,7 @@ def adopt_previous_session(conn, ctx, now):
     """/clear, compact, resume and fork give a session a new id while the same
     client process goes on; its MCP server may have acted before the first hook.
     Carry their locks and tasks over, so its own locks never look foreign to it."""
-    olds = same_client_agents(conn, ctx)
+    olds = [r["id"] for r in client_agents(conn, ctx)]
     for old in olds:
         conn.execute("UPDATE locks SET owner=? WHERE owner=?", (ctx.agent_id, old))
         conn.execute("UPDATE tasks SET owner=? WHERE owner=? AND status<>'done'", (ctx.agent_id, old))
@@ -2368,6 +2367,12 @@ def report_text(summary, names, since, now, partial_from=None):
     return "\n".join(lines)
 
 
+def change_line(path, rows):
+    """A file that other agents changed and did not commit, for a terminal."""
+    who = ", ".join(f"{clean(r['name'] or r['agent_id'])[:60]} (agent {r['agent_id']})" for r in rows[:3])
+    return f"{clean(path)} was also changed by {who}, who has not committed it"
+
+
 def decision_line(row, now=None):
     """With `now`: when and by whom first, the whole text; without: cut, author last."""
     by = clean(row["name"] or row["agent"])
@@ -2743,9 +2748,9 @@ class Dialect:
         return p
 
 
-def wired_events(path):
+def wired_events(path, what="hooks configuration"):
     """The events of a hooks file (Claude's nested shape or Cursor's flat one) that run our handler."""
-    hooks = (read_json_file(path, "hooks configuration") or {}).get("hooks")
+    hooks = (read_json_file(path, what) or {}).get("hooks")
     found = set()
     for event, entries in hooks.items() if isinstance(hooks, dict) else ():
         for entry in entries if isinstance(entries, list) else ():
@@ -3431,15 +3436,19 @@ def guard_edit(conn, ctx, target, now):
     return stale_write(conn, ctx, target, now) or take_auto_lock(conn, ctx, target, rows, now)
 
 
-def take_auto_lock(conn, ctx, target, rows, now):
+def take_auto_lock(conn, ctx, target, rows, now, changed=False):
     """The automatic lock that tells others this agent is editing a file (a
-    denial if another agent took the file in the meantime)."""
-    if not auto_lock_enabled() or any(r["owner"] == ctx.agent_id for r in rows):
+    denial if another agent took the file in the meantime); with `changed`,
+    the file is also recorded as changed by this agent, in the same transaction."""
+    lock = auto_lock_enabled() and not any(r["owner"] == ctx.agent_id for r in rows)
+    if not lock and not changed:
         return None
     with conn.tx():
-        foreign = foreign_holders(conn, ctx, target, now)
-        if not foreign:
+        foreign = foreign_holders(conn, ctx, target, now) if lock else []
+        if lock and not foreign:
             acquire_locks(conn, ctx, [target], "", auto_lock_seconds(), now, auto=True)
+        if changed and not foreign:
+            record_change(conn, ctx, target, now)
     return deny_for_locks(conn, ctx, target, foreign, now) if foreign else None
 
 
@@ -3450,11 +3459,7 @@ def guard_shell_write(conn, ctx, target, now):
     denial = foreign_denial(conn, ctx, target, now, rows)
     if denial or target.kind != "file":
         return denial
-    denial = take_auto_lock(conn, ctx, target, rows, now)
-    if denial is None:
-        with conn.tx():
-            record_change(conn, ctx, target, now)
-    return denial
+    return take_auto_lock(conn, ctx, target, rows, now, changed=True)
 
 
 def guard_paths(ctx, raws, guard, now):
@@ -3516,13 +3521,13 @@ PS_WRITERS = frozenset(
 class ShellScan:
     """What a command line may write, gathered while its commands are walked:
     paths (relative ones resolved against `cd`/`pushd` along the way), the
-    git commands guarded as a whole (`resets`: (kind, text), see GIT_GUARDS),
+    git commands guarded as a whole (`guards`: (kind, text), see GIT_GUARDS),
     and what a pipe hands to the next command."""
 
-    __slots__ = ("cwd", "dirs", "writes", "resets", "piped", "stdin")
+    __slots__ = ("cwd", "dirs", "writes", "guards", "piped", "stdin")
 
     def __init__(self, cwd):
-        self.cwd, self.dirs, self.writes, self.resets = cwd, [""], [], []
+        self.cwd, self.dirs, self.writes, self.guards = cwd, [""], [], []
         self.piped, self.stdin = None, None
 
     def path(self, raw):
@@ -3535,7 +3540,7 @@ class ShellScan:
         self.writes.extend(self.path(p) for p in paths if p)
 
     def guard(self, kind, text):
-        self.resets.append((kind, text))
+        self.guards.append((kind, text))
 
     def read_file(self, raw, limit=1 << 20):
         try:
@@ -3595,7 +3600,7 @@ def shell_effects(command, cwd=None):
         scan.write([m.group(2)])
     for m in re.finditer(DOTNET_COPY, command):
         scan.write([m.group(5)] + ([m.group(3)] if m.group(1).lower() == "move" else []))
-    return scan.writes, scan.resets
+    return scan.writes, scan.guards
 
 
 def split_redirects(words, scan):
@@ -3631,7 +3636,7 @@ def command_effects(words, scan, piped=False):
     if name in ("sh", "bash", "zsh", "dash") and "-c" in args[:-1]:
         nested, guarded = shell_effects(args[args.index("-c") + 1], scan.cwd)
         scan.write(nested)
-        scan.resets.extend(guarded)
+        scan.guards.extend(guarded)
     elif name in ("cd", "pushd", "popd"):
         change_directory(name, operands, scan)
     elif name in ("echo", "printf"):
@@ -4338,15 +4343,12 @@ def installed_hook_events(root):
     found, problems = {}, []
     for settings_file in ("settings.json", "settings.local.json"):
         try:
-            settings = read_json_file(os.path.join(root, ".claude", settings_file), "settings") or {}
+            events = wired_events(os.path.join(root, ".claude", settings_file), "settings")
         except AgentSyncError as e:
             problems.append((f".claude/{settings_file} readable", False, str(e)))
             continue
-        for event, groups in (settings.get("hooks") or {}).items():
-            for group in groups if isinstance(groups, list) else []:
-                for h in group.get("hooks", []) if isinstance(group, dict) else []:
-                    if is_our_handler(h):
-                        found.setdefault(event, settings_file)
+        for event in sorted(events):
+            found.setdefault(event, settings_file)
     return found, problems
 
 
@@ -4530,9 +4532,7 @@ def check_commit(ctx):
     found = []
     for target in targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in staged]):
         found += [describe_lock(r, now) for r in foreign_holders(conn, ctx, target, now)]
-    for path, rows in changed_by_others(conn, ctx, staged, now).items():
-        who = ", ".join(f"{clean(r['name'] or r['agent_id'])[:60]} (agent {r['agent_id']})" for r in rows[:3])
-        found.append(f"{path} was also changed by {who}, who has not committed it")
+    found += [change_line(path, rows) for path, rows in changed_by_others(conn, ctx, staged, now).items()]
     return found
 
 
@@ -4759,7 +4759,10 @@ def cmd_whoami(ctx, args):
         "root": ctx.root,
         "db": ctx.db_path,
     }
-    pid, _, client = ctx.client or (row["pid"], None, row["client"]) if row else client_columns(ctx)
+    if ctx.client or not row:
+        pid, _, client = client_columns(ctx)
+    else:
+        pid, client = row["pid"], row["client"]
     data["client"] = {"name": client, "pid": pid} if pid else None
     text = f"{ctx.agent_id} ({clean(row['name']) if row else 'not registered yet'}) -- from {ctx.id_source}"
     if pid:
@@ -4879,10 +4882,10 @@ def cmd_release_task(ctx, args):
 
 @command(
     "complete-task",
-    "mark a task done (releases its locks)",
+    "mark a task done (releases the locks it took, not ones you took with lock)",
     TASK,
     OPERATOR_FORCE,
-    mcp="Mark your task done; releases its locks.",
+    mcp="Mark your task done; releases the locks the task took (not ones you took with lock).",
     console={"task done <task>": {"force": True}},
 )
 def cmd_complete_task(ctx, args):
@@ -5216,11 +5219,9 @@ def cmd_commit(ctx, args):
     mixed = changed_by_others(conn, ctx, mine, now)
     if mixed:
         path, rows = next(iter(mixed.items()))
-        who = rows[0]["agent_id"]
         raise Conflict(
-            f"commit refused: {path} was also changed by {clean(rows[0]['name'] or who)[:60]} (agent {who}), who has "
-            f'not committed it. Ask them: `agent-sync send --to {who} --message "I want to commit {path}: '
-            'commit your part or tell me to go ahead"`'
+            f"commit refused: {change_line(path, rows[:1])}. Ask them: `agent-sync send --to {rows[0]['agent_id']} "
+            f'--message "I want to commit {path}: commit your part or tell me to go ahead"`'
         )
     commit = git_commit_only(ctx, mine, message)
     with conn.tx():
@@ -5974,11 +5975,13 @@ def unknown_option(argv):
     cmd = COMMANDS.get(words[0]) if words else None
     if cmd is None:
         return None
-    known = {"--json", "--help"} | {f for arg in cmd.on("cli") for f in arg.cli_spec()[0]}
+    options = [arg for arg in cmd.on("cli") if not arg.positional]
+    known = {"--json", "--help"} | {f for arg in options for f in arg.cli_spec()[0]}
+    takes_value = {f for arg in options if arg.type is not bool for f in arg.cli_spec()[0]}
     after = argv[argv.index(cmd.name) + 1 :]
     for i, word in enumerate(after):
         flag = word.split("=", 1)[0]
-        if word.startswith("--") and flag not in known and (i == 0 or after[i - 1] != "--message"):
+        if word.startswith("--") and flag not in known and (i == 0 or after[i - 1] not in takes_value):
             return f"{cmd.name}: unknown option {clean(flag)[:60]} (see agent-sync {cmd.name} --help)"
     return None
 
