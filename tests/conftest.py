@@ -96,6 +96,33 @@ class Runner:
         assert r.stdout.count("\n") == 1, r.stdout
         return r.returncode, json.loads(r.stdout)
 
+    def mcp_calls(self, agent, calls, env=None, timeout=120):
+        """Run `calls`, [(tool, arguments)], through one `agent-sync mcp`
+        process as an MCP client does (initialize first); the tools' replies."""
+        lines = [
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "clientInfo": {"name": "t"}, "capabilities": {}},
+            },
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        ] + [
+            {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+            for i, (name, arguments) in enumerate(calls)
+        ]
+        r = subprocess.run(
+            PY + [str(self.pyz), "mcp"],
+            input="".join(json.dumps(m) + "\n" for m in lines),
+            capture_output=True,
+            text=True,
+            cwd=self.repo,
+            env=self.env(agent, **(env or {})),
+            timeout=timeout,
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        return [json.loads(line) for line in r.stdout.splitlines()][1:]
+
     def hook(self, event, payload, agent=None, cwd=None, env=None, raw=None):
         data = raw if raw is not None else json.dumps(payload)
         e = self.env(agent, **(env or {}))

@@ -1,12 +1,8 @@
 """Messages do not pile up forever: read ones past AGENT_SYNC_KEEP_MESSAGES_DAYS
 are pruned by gc and by the automatic prune; unread ones never (issue 15)."""
 
-import json
 import sqlite3
-import subprocess
 import time
-
-from conftest import PY
 
 KEEP = {"AGENT_SYNC_KEEP_MESSAGES_DAYS": "0.00001"}  # 0.864 s
 
@@ -46,23 +42,7 @@ def test_gc_prunes_read_messages_past_retention_and_keeps_unread_ones(cli):
 def test_the_automatic_prune_drops_them_without_gc(cli):
     send_and_read(cli, 5, read=5)
     time.sleep(1.0)
-    calls = [{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}] + [
-        {
-            "jsonrpc": "2.0",
-            "id": i + 2,
-            "method": "tools/call",
-            "params": {"name": "log", "arguments": {"type": "t", "message": f"entry {i}"}},
-        }
-        for i in range(300)  # the prune runs every 256 activity rows
-    ]
-    r = subprocess.run(
-        [*PY, str(cli.pyz), "mcp"],
-        input="".join(json.dumps(c) + "\n" for c in calls),
-        cwd=cli.repo,
-        env=cli.env("logger", **KEEP),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0 and r.stdout.count("\n") == 301
+    calls = [("log", {"type": "t", "message": f"entry {i}"}) for i in range(300)]  # a prune every 256 rows
+    replies = cli.mcp_calls("logger", calls, env=KEEP)
+    assert len(replies) == 300 and not any(r["result"]["isError"] for r in replies)
     assert messages_in(cli) == 0
