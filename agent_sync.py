@@ -100,6 +100,15 @@ class StorageError(AgentSyncError):
     pass
 
 
+class EngineError(StorageError):
+    """A failure of the PostgreSQL server or the way to it (team mode), with
+    its SQLSTATE `code` when the server sent one; SQLite raises its own errors."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+
 def env_flag(name, default=False):
     value = os.environ.get(name)
     if value is None or not value.strip():
@@ -148,6 +157,10 @@ def case_insensitive_fs():
 
 
 def host_name():
+    """This machine's name for presence and liveness (AGENT_SYNC_HOST overrides it)."""
+    override = os.environ.get("AGENT_SYNC_HOST", "").strip()
+    if override:
+        return override
     try:
         return os.uname().nodename
     except AttributeError:
@@ -350,6 +363,76 @@ def short_hash(text):
     return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
 
 
+# Team mode: a PostgreSQL server instead of the file, one project per
+# repository.  `team join` stores the URL for a checkout; the environment wins.
+
+#: team mode's settings for a checkout (database URL, project), written by `team join`; mode 0600
+TEAM_RELPATH = os.path.join(".claude", "coordination", "team.json")
+
+
+def git_dir(root):
+    """The repository's git directory (a submodule's `.git` is a file naming it)."""
+    git = os.path.join(root, ".git")
+    if _git_entry_kind(git) == "file":
+        line = _first_line(git)
+        if line.startswith("gitdir:"):
+            return os.path.normpath(os.path.join(root, line[7:].strip()))
+    return git
+
+
+def origin_url(root):
+    """The `origin` remote's URL, read from the repository's config (no git subprocess)."""
+    try:
+        with open(os.path.join(git_dir(root), "config"), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    section = None
+    for line in lines:
+        line = line.strip()
+        if line.startswith("["):
+            section = re.sub(r"\s+", " ", line.strip("[]").strip())
+        elif section == 'remote "origin"' and re.match(r"url\s*=", line):
+            return line.split("=", 1)[1].strip().strip('"') or None
+    return None
+
+
+def project_from_remote(url):
+    """One key for every clone of a repository: host (lower-cased) and path of
+    its remote, without scheme, user, port or `.git`; https and ssh agree."""
+    url = (url or "").strip()
+    match = re.match(r"(?i)^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/:]*)(?::\d*)?(/.*)?$", url)
+    if not match and not url.startswith("/"):
+        match = re.match(r"^(?:[^@/:]*@)?([^/:]+):(.*)$", url)  # scp-like: git@host:owner/repo.git
+    host, path = (match.group(1), match.group(2) or "") if match else ("", url)
+    path = re.sub(r"/+", "/", path.replace("\\", "/")).strip("/")
+    path = path[:-4] if path.endswith(".git") else path
+    key = f"{host.lower()}/{path}" if host else path
+    return key.rstrip("/") or None
+
+
+def read_team_file(root):
+    try:
+        with open(os.path.join(root, TEAM_RELPATH), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def team_settings(root):
+    """SimpleNamespace(url, project) when team mode is on here, else None.  The
+    environment (AGENT_SYNC_DATABASE_URL, AGENT_SYNC_PROJECT) wins over the file
+    `team join` wrote; the project defaults to the origin remote's key."""
+    url = os.environ.get("AGENT_SYNC_DATABASE_URL", "").strip()
+    stored = read_team_file(root) if os.path.exists(os.path.join(root, TEAM_RELPATH)) else {}
+    url = url or str(stored.get("url") or "")
+    if not url:
+        return None
+    project = os.environ.get("AGENT_SYNC_PROJECT", "").strip() or str(stored.get("project") or "")
+    return SimpleNamespace(url=url, project=project or project_from_remote(origin_url(root)))
+
+
 def agent_id_for_session(session_id):
     return "cc-" + short_hash(session_id)
 
@@ -523,6 +606,10 @@ class Context:
         override = os.environ.get("AGENT_SYNC_DB", "").strip()
         self.one_db = bool(override)
         self.db_path = os.path.join(self.cwd, override) if override else os.path.join(self.root, DB_RELPATH)
+        #: team mode's (url, project), or None: this checkout's state is the SQLite file
+        self.team = team_settings(self.root)
+        #: this working tree among every agent's: its path, and in team mode its host too
+        self.worktree = f"{host_name()}:{self.top}" if self.team else self.top
         self.agent_id, self.id_source = resolve_identity(session_id)
         self.session_id = session_id
         #: (pid, start token, name) of the agent client, once looked up
@@ -888,9 +975,7 @@ MIGRATIONS = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the exceptions a database call can raise, for callers that must not crash
-DB_ERRORS = (sqlite3.Error,)
-#: prefix of a column in a WHERE clause that keeps SQLite off that column's index
-NO_INDEX = "+"
+DB_ERRORS = (sqlite3.Error, EngineError)
 #: a text range [p, p + PREFIX_END) holds exactly the keys that start with p
 PREFIX_END = "\U0010ffff"
 
@@ -943,6 +1028,10 @@ class Store:
     tx; nothing outside storage and domain writes SQL."""
 
     engine = "sqlite"
+    #: prefix of a column in a WHERE clause that keeps the planner off its index
+    no_index = "+"
+    #: a join that SQLite's planner keeps in the written order
+    join_in_order = "CROSS JOIN"
 
     def __init__(self, conn, path, timeout):
         self.conn, self.path, self.timeout = conn, path, timeout
@@ -1070,6 +1159,360 @@ class Tx:
         return False
 
 
+# Team mode's engine: PostgreSQL through the pure-Python driver pg8000,
+# imported only here (build.py vendors it into the zipapp).  The domain's SQL
+# is written for both engines; what differs is translated once per statement:
+# `?` marks become $1.., an INSERT returns its new id, and the schema's SQLite
+# types become PostgreSQL's.  Each project is one PostgreSQL schema, so one
+# database serves many repositories.  A write transaction first locks the
+# project's one `meta` row: writers take turns, exactly as SQLite's BEGIN
+# IMMEDIATE makes them, so no read-then-write of the domain can race.
+
+#: SQLite DDL -> PostgreSQL DDL, in order: REAL is 4 bytes there, INTEGER 4;
+#: text compares bytewise as in SQLite (COLLATE "C"), so key-prefix ranges hold
+PG_DDL = (
+    (r"\bINTEGER PRIMARY KEY\b", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (r"\bINTEGER\b", "BIGINT"),
+    (r"\bREAL\b", "DOUBLE PRECISION"),
+    (r"\bTEXT\b", 'TEXT COLLATE "C"'),
+    (r"\((\w+) COLLATE NOCASE\)", r"(lower(\1))"),
+    (r"\s*WITHOUT ROWID", ""),
+)
+#: SQLSTATE classes of a server error that mean "busy or gone", not a bug: lock
+#: timeout, cancelled statement, admin shutdown, too many connections
+PG_BUSY_CODES = ("55P03", "57014", "57P01", "57P02", "57P03", "53300")
+#: the server's port when the URL names none
+PG_PORT = 5432
+
+
+def pg_translate(sql):
+    """A statement of the domain in PostgreSQL's words: `?` -> $n outside quotes."""
+    parts = sql.split("'")
+    n = 0
+    for i in range(0, len(parts), 2):
+        pieces = parts[i].split("?")
+        for j in range(1, len(pieces)):
+            n += 1
+            pieces[j] = f"${n}" + pieces[j]
+        parts[i] = "".join(pieces)
+    return "'".join(parts)
+
+
+def pg_ddl(sql):
+    for pattern, replacement in PG_DDL:
+        sql = re.sub(pattern, replacement, sql)
+    return sql
+
+
+def pgpass_password(host, port, database, user):
+    """The password ~/.pgpass (or PGPASSFILE) gives for this server, as libpq
+    reads it: host:port:database:user:password, `*` matching anything; a file
+    others can read is ignored."""
+    path = os.environ.get("PGPASSFILE") or os.path.join(os.path.expanduser("~"), ".pgpass")
+    try:
+        if os.name == "posix" and os.stat(path).st_mode & 0o077:
+            return None
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    want = (host, str(port), database, user)
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = [f.replace("\\:", ":").replace("\\\\", "\\") for f in re.split(r"(?<!\\):", line, maxsplit=4)]
+        if len(fields) == 5 and all(f in ("*", w) for f, w in zip(fields, want)):
+            return fields[4]
+    return None
+
+
+def database_url_parts(url):
+    """(connection arguments for pg8000, the URL without its password) for
+    postgresql://user[:password]@host[:port]/dbname[?sslmode=...&host=/socket/dir]."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise UsageError("the database URL must look like postgresql://user[:password]@host[:port]/dbname")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    try:
+        port = parts.port or int(query.get("port") or PG_PORT)
+    except ValueError:
+        raise UsageError("the database URL has a port that is not a number") from None
+    user = unquote(parts.username or "") or os.environ.get("PGUSER") or os.environ.get("USER") or "postgres"
+    host = unquote(parts.hostname or "") or query.get("host") or "localhost"
+    database = unquote(parts.path.lstrip("/")) or user
+    password = unquote(parts.password) if parts.password is not None else None
+    password = password or os.environ.get("PGPASSWORD") or pgpass_password(host, port, database, user)
+    args = {"user": user, "database": database, "password": password, "application_name": "agent-sync"}
+    if host.startswith("/"):
+        args["unix_sock"] = os.path.join(host, f".s.PGSQL.{port}")
+    else:
+        args.update(host=host, port=port, ssl_context=ssl_context_for(query.get("sslmode", "prefer")))
+    shown = f"postgresql://{user}@{host if not host.startswith('/') else 'localhost'}:{port}/{database}"
+    return args, shown
+
+
+def ssl_context_for(mode):
+    """pg8000's ssl_context for a libpq sslmode: none below `require`, which
+    encrypts without checking; verify-ca checks the chain, verify-full the name too."""
+    if mode in ("disable", "allow", "prefer"):
+        return None
+    if mode not in ("require", "verify-ca", "verify-full"):
+        raise UsageError(f"sslmode={clean(mode)[:20]}: use disable, prefer, require, verify-ca or verify-full")
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = mode == "verify-full"
+    if mode == "require":
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def pg_driver():
+    """pg8000's core, from the zipapp's vendor folder for this interpreter
+    (bytecode), its sources, or wherever it is installed."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in ("py", "cp%d%d" % sys.version_info[:2]):
+        path = os.path.join(here, "vendor", folder)
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    try:
+        import pg8000.native
+    except ImportError as e:
+        raise StorageError(f"team mode needs the PostgreSQL driver pg8000 ({e}): run the built agent-sync.pyz") from None
+    return pg8000.native
+
+
+def project_schema(project):
+    """The PostgreSQL schema that holds one project's state."""
+    from hashlib import sha256
+
+    return "agent_sync_" + sha256(project.encode("utf-8")).hexdigest()[:16]
+
+
+class PgRow(tuple):
+    """A row read by column name or by position, as sqlite3.Row is."""
+
+    __slots__ = ()
+    index, names = {}, ()
+
+    def __getitem__(self, key):
+        return tuple.__getitem__(self, self.index[key] if key.__class__ is str else key)
+
+    def keys(self):
+        return list(self.names)
+
+
+_row_classes = {}
+
+
+def row_class(names):
+    cls = _row_classes.get(names)
+    if cls is None:
+        index = {}
+        for i, name in enumerate(names):
+            index.setdefault(name, i)
+        cls = _row_classes[names] = type("PgRow", (PgRow,), {"__slots__": (), "index": index, "names": names})
+    return cls
+
+
+class PgResult:
+    """A finished statement, read as a sqlite3 cursor is."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows, rowcount):
+        self.rows, self.rowcount = rows, rowcount
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self):
+        return self.rows
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+class PgStore:
+    """The Store of team mode: one connection to the server, its search path
+    set to the project's schema at connect, the same calls as Store."""
+
+    engine = "postgresql"
+    no_index = ""
+    join_in_order = "JOIN"
+
+    def __init__(self, conn, driver, path, project, timeout):
+        self.conn, self.driver, self.path, self.project, self.timeout = conn, driver, path, project, timeout
+        self.statements = {}
+
+    @classmethod
+    def open(cls, url, project, timeout=30.0):
+        """A ready store for `project` on the server at `url` (its schema made
+        and migrated on first use)."""
+        args, shown = database_url_parts(url)
+        driver = pg_driver()
+        schema = project_schema(project)
+        timeout_ms = str(int(timeout * 1000))
+        try:
+            conn = driver.Connection(
+                **args,
+                timeout=max(timeout, 1.0),
+                startup_params={"search_path": schema, "lock_timeout": timeout_ms, "statement_timeout": timeout_ms},
+            )
+        except (driver.Error, OSError) as e:
+            raise cls.failure(shown, e) from None
+        store = cls(conn, driver, shown, project, timeout)
+        store.migrate(schema)
+        return store
+
+    @staticmethod
+    def failure(where, exc):
+        """The one-line error for a driver or network failure (never the password)."""
+        info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+        code = info.get("C")
+        text = info.get("M") or str(exc) or exc.__class__.__name__
+        if code is None and exc.__cause__ is not None:
+            text = f"{text} ({exc.__cause__.__class__.__name__})"
+        return EngineError(f"database {where}: {clean(text)[:300]}" + (f" [{code}]" if code else ""), code)
+
+    def run(self, sql, args=()):
+        """Run one statement; PostgreSQL text cannot hold NUL, so it is stored as
+        the visible U+2400 (SQLite keeps it)."""
+        vals = [int(a) if a.__class__ is bool else a.replace("\x00", "\u2400") if a.__class__ is str else a for a in args]
+        try:
+            return self.conn.execute_unnamed(sql, vals=vals)
+        except (self.driver.Error, OSError) as e:
+            raise self.failure(self.path, e) from None
+
+    def execute(self, sql, args=()):
+        statement = self.statements.get(sql)
+        if statement is None:
+            statement = self.statements[sql] = pg_translate(sql)
+        done = self.run(statement, args)
+        rows = done.rows or []
+        if rows:
+            cls = row_class(tuple(c["name"] for c in done.columns))
+            rows = [cls(r) for r in rows]
+        return PgResult(rows, done.row_count)
+
+    def executemany(self, sql, rows):
+        for args in rows:
+            self.execute(sql, args)
+
+    def insert(self, sql, args=()):
+        """Run an INSERT and return the new row's id."""
+        return self.execute(sql + " RETURNING id", args).rows[0][0]
+
+    def tx(self, timeout=None):
+        return PgTx(self)
+
+    def migrate(self, schema):
+        """Make the project's schema and bring it to SCHEMA_VERSION; the `meta`
+        row lock makes concurrent first uses take turns."""
+        try:
+            version = self.run("SELECT version FROM meta").rows[0][0]
+        except EngineError as e:
+            if e.code not in ("42P01", "3F000"):  # no such table / schema: a new project
+                raise
+            self.create_schema(schema)
+            version = 0
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the project's schema {schema} was written by a newer agent-sync (v{version}; this "
+                f"agent-sync {VERSION} knows up to v{SCHEMA_VERSION}); upgrade agent-sync — it was left untouched"
+            )
+        with self.tx():
+            version = self.run("SELECT version FROM meta").rows[0][0]
+            for sql in MIGRATIONS[version:]:
+                for statement in pg_ddl(sql).split(";"):
+                    if statement.strip():
+                        self.run(statement)
+            self.run("UPDATE meta SET version=$1", (SCHEMA_VERSION,))
+
+    def create_schema(self, schema):
+        """The schema and its `meta` row (the version and the writers' turn),
+        made once even when many processes start the project at once."""
+        for attempt in range(5):
+            try:
+                self.run("BEGIN")
+                self.run(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                self.run('CREATE TABLE IF NOT EXISTS meta (version BIGINT NOT NULL, project TEXT NOT NULL)')
+                self.run(
+                    "INSERT INTO meta (version, project) SELECT 0, $1 WHERE NOT EXISTS (SELECT 1 FROM meta)",
+                    (self.project,),
+                )
+                self.run("COMMIT")
+                return
+            except EngineError as e:
+                self.rollback()
+                if e.code not in ("23505", "42P06", "42P07") or attempt == 4:  # another process made it first
+                    raise
+                time.sleep(0.05)
+
+    def rollback(self):
+        try:
+            self.run("ROLLBACK")
+        except EngineError:
+            pass
+
+    def data_version(self):
+        """What changes when another agent acts: the newest activity and message, the locks."""
+        return tuple(
+            self.run(
+                "SELECT (SELECT max(id) FROM activity), (SELECT max(id) FROM messages),"
+                " (SELECT count(*) FROM locks), (SELECT max(last_seen) FROM agents)"
+            ).rows[0]
+        )
+
+    def healthy(self):
+        return self.run("SELECT version FROM meta").rows[0][0] == SCHEMA_VERSION
+
+    def compact(self):
+        """The server reclaims space itself (autovacuum)."""
+        return False
+
+
+class PgTx:
+    """One short transaction that first takes the project's writer turn (the
+    `meta` row), as BEGIN IMMEDIATE takes SQLite's write lock."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __enter__(self):
+        self.store.run("BEGIN")
+        try:
+            self.store.run("SELECT version FROM meta FOR UPDATE")
+        except EngineError:
+            self.store.rollback()
+            raise
+        return self.store
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.store.run("COMMIT")
+        else:
+            self.store.rollback()
+        return False
+
+
+def open_store(ctx, create=True, timeout=30.0):
+    """This checkout's store: the PostgreSQL project in team mode, else the
+    SQLite file (None when `create` is False and there is none yet)."""
+    if ctx.team is None:
+        return Store.open(ctx.db_path, create=create, timeout=timeout)
+    if not ctx.team.project:
+        raise UsageError(
+            "team mode needs a project key: this repository has no origin remote; "
+            "set AGENT_SYNC_PROJECT or run `agent-sync team join URL --project KEY`"
+        )
+    return PgStore.open(ctx.team.url, ctx.team.project, timeout)
+
+
 # ---------------------------------------------------------------------------
 # 5. Domain: presence, locks, tasks, messages, decisions, activity, counters
 # and garbage collection.  Each operation that writes runs inside one short
@@ -1185,7 +1628,7 @@ def heartbeat(conn, ctx, now):
 def name_holder(conn, ctx, name, now):
     """Another live agent that already goes by `name` (names address messages: they must be unique)."""
     rows = conn.execute(
-        "SELECT id, status, last_seen, pid, pid_start, host FROM agents WHERE name=? COLLATE NOCASE AND id<>?",
+        "SELECT id, status, last_seen, pid, pid_start, host FROM agents WHERE lower(name)=lower(?) AND id<>?",
         (name, ctx.agent_id),
     ).fetchall()
     return next((r["id"] for r in rows if agent_presence(r, now) != "offline"), None)
@@ -1200,10 +1643,10 @@ def register(conn, ctx, name, role, now):
     conn.execute(
         "INSERT INTO agents (id, name, role, session_id, pid, pid_start, client, host, cwd, branch, status,"
         " created_at, last_seen) VALUES (?, ?, COALESCE(?, ''), ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)"
-        " ON CONFLICT(id) DO UPDATE SET name=excluded.name, role=COALESCE(?, role),"
-        " session_id=COALESCE(excluded.session_id, session_id),"
-        " pid_start=CASE WHEN excluded.pid IS NULL THEN pid_start ELSE excluded.pid_start END,"
-        " client=COALESCE(excluded.client, client), pid=COALESCE(excluded.pid, pid),"
+        " ON CONFLICT(id) DO UPDATE SET name=excluded.name, role=COALESCE(?, agents.role),"
+        " session_id=COALESCE(excluded.session_id, agents.session_id),"
+        " pid_start=CASE WHEN excluded.pid IS NULL THEN agents.pid_start ELSE excluded.pid_start END,"
+        " client=COALESCE(excluded.client, agents.client), pid=COALESCE(excluded.pid, agents.pid),"
         " host=excluded.host, cwd=excluded.cwd, branch=excluded.branch, status='active',"
         " last_seen=excluded.last_seen",
         (
@@ -1241,7 +1684,7 @@ def client_agents(conn, ctx):
         return []
     return conn.execute(
         "SELECT id, session_id FROM agents WHERE pid=? AND host=? AND id<>?"
-        " AND (pid_start IS NULL OR ? IS NULL OR pid_start=?) ORDER BY last_seen DESC",
+        " AND (pid_start IS NULL OR CAST(? AS TEXT) IS NULL OR pid_start=?) ORDER BY last_seen DESC",
         (pid, host_name(), ctx.agent_id, start, start),
     ).fetchall()
 
@@ -1260,13 +1703,13 @@ def open_as_agent(ctx, create=True):
     """The store for a command run by this agent, with its identity settled.
     Outside git, state is created only where a project says so (a `.claude/`
     folder, `init`, AGENT_SYNC_DB): never silently in a shared folder."""
-    if create and not ctx.in_git and not ctx.one_db and not os.path.exists(ctx.db_path):
+    if create and not ctx.in_git and not ctx.one_db and not ctx.team and not os.path.exists(ctx.db_path):
         if not _is_dir(os.path.join(ctx.root, ".claude")):
             raise UsageError(
                 f"{ctx.cwd} is not in a git repository: run `agent-sync init` in the project's top folder "
                 "to keep its state there (or set AGENT_SYNC_DB)"
             )
-    conn = Store.open(ctx.db_path, create=create)
+    conn = open_store(ctx, create=create)
     if conn is not None:
         claim_client_identity(conn, ctx)
     return conn
@@ -1315,7 +1758,7 @@ LOCK_SELECT = (
 def overlapping_locks(conn, target, now):
     """Unexpired locks that can cover `target`.  Each branch is a primary-key
     lookup or range, so the cost does not grow with the number of locks."""
-    q = LOCK_SELECT + f" WHERE {NO_INDEX}l.expires_at > ? AND "
+    q = LOCK_SELECT + f" WHERE {conn.no_index}l.expires_at > ? AND "
     if target.kind == "resource":
         rows = conn.execute(q + "l.kind='resource' AND l.key=?", (now, target.key)).fetchall()
     elif target.kind == "file":
@@ -1386,7 +1829,7 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
         if mine is not None:
             conn.execute(
                 "UPDATE locks SET reason=COALESCE(NULLIF(?, ''), reason), expires_at=?, auto=?,"
-                " task_id=CASE WHEN ? THEN task_id ELSE ? END, path=? WHERE kind=? AND key=?",
+                " task_id=CASE WHEN ?=1 THEN task_id ELSE ? END, path=? WHERE kind=? AND key=?",
                 (reason, now + ttl_seconds, int(auto), int(auto), task_id, t.path, t.kind, t.key),
             )
         else:
@@ -1496,7 +1939,7 @@ def record_change(conn, ctx, target, now):
     conn.execute(
         "INSERT INTO file_changes (worktree, key, agent_id, path, changed_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT(worktree, key, agent_id) DO UPDATE SET changed_at=excluded.changed_at",
-        (ctx.top, target.key, ctx.agent_id, target.path, now),
+        (ctx.worktree, target.key, ctx.agent_id, target.path, now),
     )
 
 
@@ -1520,7 +1963,7 @@ def foreign_changes(conn, ctx, keys, now):
     wanted = set(keys)
     return [
         r
-        for r in changes_in(conn, ctx.top)
+        for r in changes_in(conn, ctx.worktree)
         if r["key"] in wanted and r["agent_id"] != ctx.agent_id and holder_live(r, now)
     ]
 
@@ -1536,7 +1979,10 @@ def agents_in_worktree(conn, ctx, now):
     return [
         r
         for r in rows
-        if agent_presence(r, now) in ("active", "stale") and r["cwd"] and find_worktree(r["cwd"])[0] == ctx.top
+        if agent_presence(r, now) in ("active", "stale")
+        and r["host"] == host_name()
+        and r["cwd"]
+        and find_worktree(r["cwd"])[0] == ctx.top
     ]
 
 
@@ -1736,7 +2182,7 @@ def claim_next(conn, ctx, now):
     ).fetchall()
     orphans = conn.execute(
         "SELECT t.*, a.name AS owner_name, a.status AS owner_status, a.last_seen, a.pid, a.pid_start, a.host FROM agents a"
-        " CROSS JOIN tasks t ON t.owner = a.id WHERE (a.last_seen < ? OR a.pid IS NOT NULL) AND a.id<>?"
+        f" {conn.join_in_order} tasks t ON t.owner = a.id WHERE (a.last_seen < ? OR a.pid IS NOT NULL) AND a.id<>?"
         " AND t.status='in_progress'",
         (now - offline, ctx.agent_id),
     ).fetchall()
@@ -1861,11 +2307,11 @@ def resolve_recipients(conn, ctx, to, now, directive=False):
         return ("directive" if directive else "broadcast"), [(i, int(directive)) for i in ids]
     if conn.execute("SELECT 1 FROM agents WHERE id=?", (to,)).fetchone():
         return ("directive" if directive else "direct"), [(to, 1)]
-    named = [r["id"] for r in conn.execute("SELECT id FROM agents WHERE name=? COLLATE NOCASE", (to,))]
+    named = [r["id"] for r in conn.execute("SELECT id FROM agents WHERE lower(name)=lower(?)", (to,))]
     if named:
         return ("directive" if directive else "direct"), [(i, 1) for i in named]
     role = [
-        r["id"] for r in conn.execute("SELECT id FROM agents WHERE role=? COLLATE NOCASE AND id<>?", (to, ctx.agent_id))
+        r["id"] for r in conn.execute("SELECT id FROM agents WHERE lower(role)=lower(?) AND id<>?", (to, ctx.agent_id))
     ]
     if role:
         return ("directive" if directive else "role"), [(i, int(directive)) for i in role]
@@ -1989,7 +2435,7 @@ def message_receipts(conn, limit=10):
     return conn.execute(
         "SELECT m.*, s.name, count(d.agent_id) AS n, count(d.pushed_at) AS pushed, count(d.read_at) AS seen,"
         " count(d.acked_at) AS acked FROM messages m LEFT JOIN agents s ON s.id = m.sender"
-        " LEFT JOIN message_deliveries d ON d.message_id = m.id GROUP BY m.id ORDER BY m.id DESC LIMIT ?",
+        " LEFT JOIN message_deliveries d ON d.message_id = m.id GROUP BY m.id, s.name ORDER BY m.id DESC LIMIT ?",
         (limit,),
     ).fetchall()[::-1]
 
@@ -2145,7 +2591,7 @@ def pruned_before(conn):
 def next_counter(conn, name):
     name = check_text("counter name", name, 200)
     conn.execute(
-        "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", (name,)
+        "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = counters.value + 1", (name,)
     )
     return conn.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()[0]
 
@@ -2192,7 +2638,8 @@ def snapshot(conn, ctx, now, limit=20):
         (now - offline, ctx.agent_id, limit),
     ).fetchall()
     counts = conn.execute(
-        "SELECT count(*), sum(last_seen >= ? AND status='active' AND id<>?) FROM agents WHERE id<>?",
+        "SELECT count(*), count(CASE WHEN last_seen >= ? AND status='active' AND id<>? THEN 1 END)"
+        " FROM agents WHERE id<>?",
         (now - stale, OPERATOR_ID, SYSTEM_SENDER),
     ).fetchone()
     task_counts = dict.fromkeys(TASK_STATUSES, 0)
@@ -3320,7 +3767,7 @@ def hook_db(ctx, create=False):
     """The store for a hook: it waits for a busy database at most 5 s and at
     most half its budget, so it always answers inside the client's timeout."""
     timeout = min(5.0, hook_budget() / 2)
-    return Store.open(ctx.db_path, create=create, timeout=timeout) if ctx else None
+    return open_store(ctx, create=create, timeout=timeout) if ctx else None
 
 
 PATCH_FILE_LINE = r"(?m)^\*\*\* (?:Update File|Add File|Delete File|Move to): (.+?)\s*$"
@@ -4111,7 +4558,7 @@ def auto_claim(conn, ctx, now):
 
 def hook_session_end(payload, dialect):
     ctx = hook_context(payload)
-    conn = Store.open(ctx.db_path, create=False, timeout=1.0) if ctx else None
+    conn = open_store(ctx, create=False, timeout=1.0) if ctx else None
     if conn is None:
         return None
     with conn.tx():
@@ -4404,6 +4851,9 @@ def hook_python_check():
 
 
 def database_check(root):
+    team = team_settings(root)
+    if team is not None:
+        return team_database_check(team)
     db = os.path.join(root, DB_RELPATH)
     if not os.path.exists(db):
         return ("database", True, "not created yet (created on first use)")
@@ -4412,6 +4862,18 @@ def database_check(root):
         return ("database healthy", ok, f"{db} (schema v{SCHEMA_VERSION})" if ok else "quick_check failed")
     except AgentSyncError as e:
         return ("database healthy", False, str(e))
+
+
+def team_database_check(team):
+    """Team mode's database check: the server answers, the project's schema is current."""
+    if not team.project:
+        return ("database healthy", False, "team mode without a project key: set AGENT_SYNC_PROJECT or `team join --project`")
+    try:
+        store = PgStore.open(team.url, team.project, timeout=10.0)
+        ok = store.healthy()
+    except AgentSyncError as e:
+        return ("database healthy", False, str(e))
+    return ("database healthy", ok, f"PostgreSQL {store.path}, project {team.project} (schema v{SCHEMA_VERSION})")
 
 
 def doctor(repo):
@@ -4712,12 +5174,13 @@ OPERATOR_FORCE = Arg("force", bool, "steer a task another agent owns", surfaces=
 
 @command("init", "create the database (any command does this on first use)")
 def cmd_init(ctx, args):
-    Store.open(ctx.db_path)
+    conn = open_store(ctx)
     return {
-        "db": ctx.db_path,
+        "db": conn.path,
+        "engine": conn.engine,
         "schema": SCHEMA_VERSION,
         "root": ctx.root,
-    }, f"database ready: {ctx.db_path} (schema v{SCHEMA_VERSION})"
+    }, f"database ready: {conn.path} (schema v{SCHEMA_VERSION})"
 
 
 @command(
@@ -4757,7 +5220,9 @@ def cmd_whoami(ctx, args):
         "source": ctx.id_source,
         "registered": row is not None,
         "root": ctx.root,
-        "db": ctx.db_path,
+        "db": conn.path if ctx.team else ctx.db_path,
+        "engine": conn.engine,
+        "project": ctx.team.project if ctx.team else None,
     }
     if ctx.client or not row:
         pid, _, client = client_columns(ctx)
@@ -4767,6 +5232,8 @@ def cmd_whoami(ctx, args):
     text = f"{ctx.agent_id} ({clean(row['name']) if row else 'not registered yet'}) -- from {ctx.id_source}"
     if pid:
         text += f"; client {clean(client or 'process')} pid {pid}"
+    if ctx.team:
+        text += f"; team project {clean(ctx.team.project)} on {conn.path}"
     return data, text
 
 
@@ -5159,12 +5626,12 @@ def dirty_keys(ctx):
 def current_changes(conn, ctx):
     """This working tree's recorded changes that are still uncommitted; the
     ones a commit (by anyone, any tool) has since included are forgotten."""
-    rows = changes_in(conn, ctx.top)
+    rows = changes_in(conn, ctx.worktree)
     dirty = dirty_keys(ctx) if rows else set()
     gone = {r["key"] for r in rows if r["key"] not in dirty}
     if gone:
         with conn.tx():
-            forget_changes(conn, ctx.top, gone)
+            forget_changes(conn, ctx.worktree, gone)
     return [r for r in rows if r["key"] in dirty]
 
 
@@ -5225,7 +5692,7 @@ def cmd_commit(ctx, args):
         )
     commit = git_commit_only(ctx, mine, message)
     with conn.tx():
-        forget_changes(conn, ctx.top, [t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, p) for p in mine])])
+        forget_changes(conn, ctx.worktree, [t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, p) for p in mine])])
         log_activity(
             conn,
             ctx.agent_id,
@@ -5450,7 +5917,7 @@ class Console:
         """Open the database and be present in it.  The file's identity is kept:
         a file deleted and made anew by another command must be followed, or the
         console would watch and write a file nobody else sees."""
-        self.conn = Store.open(self.ctx.db_path)
+        self.conn = open_store(self.ctx)
         self.identity = file_identity(self.ctx.db_path)
         with self.conn.tx():
             register(self.conn, self.ctx, self.name, "human operator", now)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build dist/agent-sync.pyz: one executable zipapp holding agent_sync.py, the
 skill and the hooks block, plus agent_sync compiled to bytecode by every
-CPython 3.10-3.13 found on this machine.
+CPython 3.10-3.13 found on this machine, plus the pure-Python PostgreSQL
+driver pg8000 and its dependencies (team mode) vendored the same way.
 
 Why bytecode: a zipapp's modules are compiled from source on *every* start
 (zipimport never writes a cache), and compiling agent_sync.py costs more than
@@ -10,12 +11,22 @@ archive carries agent_sync_cpXY.pyc for each interpreter built for, and
 __main__ picks the one matching the running interpreter; any other version
 falls back to the source.  Nothing is extracted or written outside the repo.
 
+Vendored packages (VENDOR) come from wheels that pip downloads once into
+build/vendor-cache/; the archive holds, for each interpreter built for,
+vendor/cpXY/ (each package as sourceless .pyc compiled by that interpreter,
+data files, *.dist-info/) and vendor/py/ (the plain sources, for any other
+interpreter).  The *.dist-info/ folders are also at the archive root:
+importlib.metadata (pg8000 and scramp read their own version with it) finds
+metadata in a zip only at the root of a sys.path entry that is the zip itself.
+
 Usage: python3 build.py [-o PATH]
 """
 
 import argparse
 import glob
+import marshal
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,14 +43,32 @@ except ImportError:
     import agent_sync
 sys.exit(agent_sync.main())
 """
+# Reads a marshalled list of (filename, source bytes) on stdin, writes a
+# marshalled list of sourceless .pyc images: one process per interpreter.
 COMPILE = (
     "import importlib.util, marshal, sys\n"
-    "src = open(sys.argv[1], encoding='utf-8').read()\n"
-    "code = compile(src, 'agent_sync.py', 'exec', dont_inherit=True, optimize=0)\n"
-    "sys.stdout.buffer.write(importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code))\n"
+    "out = []\n"
+    "for name, src in marshal.loads(sys.stdin.buffer.read()):\n"
+    "    code = compile(src, name, 'exec', dont_inherit=True, optimize=0)\n"
+    "    out.append(importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code))\n"
+    "sys.stdout.buffer.write(marshal.dumps(out))\n"
 )
 PAYLOAD = ("skill/SKILL.md", "skill/agent-sync", "skill/agent-sync.cmd", "hooks.json")
 EPOCH = (1980, 1, 1, 0, 0, 0)
+#: Vendored wheels, exact pins: pg8000 1.31.5 is the newest 1.31.x whose
+#: dependencies all declare Python 3.10 support (1.31.6 pins scramp==1.5.0,
+#: Requires-Python >=3.11); scramp 1.4.17 is the newest for 3.10; asn1crypto is
+#: scramp's only dependency; python-dateutil 2.9.0.post0 needs only six (3.0.0
+#: adds the tzdata package, 4.0.0 needs Python 3.11).  Every Requires-Dist of
+#: these wheels must be pinned here, or the build stops.
+VENDOR = (
+    ("pg8000", "1.31.5"),
+    ("scramp", "1.4.17"),
+    ("asn1crypto", "1.5.1"),
+    ("python-dateutil", "2.9.0.post0"),
+    ("six", "1.17.0"),
+)
+CACHE = os.path.join(HERE, "build", "vendor-cache")
 
 
 def interpreters():
@@ -64,14 +93,89 @@ def interpreters():
     return found
 
 
+def normalized(name):
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def wheel_paths():
+    """The VENDOR wheels in build/vendor-cache/, downloaded by pip if missing."""
+
+    def cached(name, version):
+        hits = glob.glob(os.path.join(CACHE, f"{normalized(name)}-{version}-*.whl"))
+        return sorted(hits)[0] if hits else None
+
+    missing = [f"{name}=={version}" for name, version in VENDOR if not cached(name, version)]
+    if missing:
+        os.makedirs(CACHE, exist_ok=True)
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+        done = subprocess.run([*pip, "--dest", CACHE, *missing], capture_output=True, text=True)
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        if done.returncode or not all(cached(name, version) for name, version in VENDOR):
+            sys.exit(f"build.py: pip could not download {' '.join(missing)}: {lines[-1] if lines else 'no wheel'}")
+    return [cached(name, version) for name, version in VENDOR]
+
+
+def wheel_files(paths):
+    """(path in the wheel, bytes) of every file of the wheels, checking that
+    each wheel's unconditional Requires-Dist is pinned in VENDOR."""
+    pinned = {normalized(name) for name, _ in VENDOR}
+    files = []
+    for path in paths:
+        with zipfile.ZipFile(path) as wheel:
+            for name in wheel.namelist():
+                if name.endswith("/"):
+                    continue
+                if ".data/" in name.split(".dist-info/")[0]:
+                    sys.exit(f"build.py: {os.path.basename(path)} has a .data folder; vendor it by hand")
+                data = wheel.read(name)
+                files.append((name, data))
+                if re.fullmatch(r"[^/]+\.dist-info/METADATA", name):
+                    for line in data.decode("utf-8").splitlines():
+                        if line.startswith("Requires-Dist:") and "extra ==" not in line:
+                            dep = normalized(re.match(r"[A-Za-z0-9._-]+", line[14:].strip()).group())
+                            if dep not in pinned:
+                                sys.exit(f"build.py: {os.path.basename(path)} requires {dep}, not in VENDOR")
+    return sorted(files)
+
+
+def compile_all(exe, sources):
+    """Sourceless .pyc images of sources [(filename, bytes)], by interpreter exe.
+    A fixed hash seed keeps set constants, hence the bytecode, the same from
+    build to build (not -I: it would ignore PYTHONHASHSEED; no other PYTHON*)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    done = subprocess.run(
+        [exe, "-S", "-s", "-c", COMPILE],
+        input=marshal.dumps(sources),
+        capture_output=True,
+        timeout=300,
+        cwd=HERE,
+        env={**env, "PYTHONHASHSEED": "0"},
+    )
+    if done.returncode:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        sys.exit(f"build.py: {exe} could not compile: {lines[-1] if lines else done.returncode}")
+    return marshal.loads(done.stdout)
+
+
 def entry(name):
     info = zipfile.ZipInfo(name, EPOCH)
     info.external_attr = (0o755 if name.endswith("agent-sync") else 0o644) << 16
     return info
 
 
+def stored_size(info):
+    """Bytes an entry takes in a ZIP_STORED archive: local header, data, central directory record."""
+    return 30 + 46 + 2 * (len(info.filename.encode("utf-8")) + len(info.extra)) + info.compress_size
+
+
 def build(out):
+    """Write the archive; returns (tags compiled for, bytes taken by vendored packages)."""
     source = os.path.join(HERE, "agent_sync.py")
+    with open(source, "rb") as s:
+        agent_sync = s.read()
+    vendored = wheel_files(wheel_paths())
+    modules = [(name, data) for name, data in vendored if name.endswith(".py")]
+    others = [(name, data) for name, data in vendored if not name.endswith(".py")]
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     compiled = []
@@ -79,29 +183,37 @@ def build(out):
         f.write(b"#!/usr/bin/env python3\n")
         with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
             z.writestr(entry("__main__.py"), MAIN)
-            with open(source, "rb") as s:
-                z.writestr(entry("agent_sync.py"), s.read())
+            z.writestr(entry("agent_sync.py"), agent_sync)
+            vendor = [(name, data) for name, data in others if ".dist-info/" in name.split("/", 1)[0] + "/"]
+            vendor += [(f"vendor/py/{name}", data) for name, data in vendored]
             for tag, exe in sorted(interpreters().items()):
-                pyc = subprocess.run(
-                    [exe, "-I", "-S", "-c", COMPILE, source], capture_output=True, check=True, timeout=120
-                ).stdout
-                z.writestr(entry(f"agent_sync_cp{tag}.pyc"), pyc)
+                pycs = compile_all(exe, [("agent_sync.py", agent_sync), *modules])
+                z.writestr(entry(f"agent_sync_cp{tag}.pyc"), pycs[0])
+                vendor += [(f"vendor/cp{tag}/{name}c", pyc) for (name, _), pyc in zip(modules, pycs[1:])]
+                vendor += [(f"vendor/cp{tag}/{name}", data) for name, data in others]
                 compiled.append(tag)
             for name in PAYLOAD:
                 with open(os.path.join(HERE, name), "rb") as s:
                     z.writestr(entry(name), s.read())
+            for name, data in sorted(vendor):
+                z.writestr(entry(name), data)
+            vendor_size = sum(stored_size(z.getinfo(name)) for name, _ in vendor)
     os.chmod(tmp, 0o755)
     os.replace(tmp, out)
-    return compiled
+    return compiled, vendor_size
 
 
 def main():
     parser = argparse.ArgumentParser(description="Build the agent-sync zipapp.")
     parser.add_argument("-o", "--output", default=os.path.join(HERE, "dist", "agent-sync.pyz"))
     args = parser.parse_args()
-    compiled = build(args.output)
+    compiled, vendor_size = build(args.output)
+    size = os.path.getsize(args.output)
     versions = ", ".join(f"{t[0]}.{t[1:]}" for t in compiled) or "none (source only)"
-    print(f"built {args.output} ({os.path.getsize(args.output) // 1024} KiB; bytecode for {versions})")
+    print(
+        f"built {args.output} ({(size - vendor_size) // 1024} KiB without vendored pg8000, {size // 1024} KiB"
+        f" with; bytecode for {versions})"
+    )
     return 0
 
 

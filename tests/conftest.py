@@ -1,10 +1,14 @@
 """Shared fixtures: every test drives the *built* zipapp through real
-subprocesses, against a real SQLite file, in a scratch git repository."""
+subprocesses, in a scratch git repository, against a real SQLite file and,
+for tests that take the `engine` fixture's both values, a real PostgreSQL
+server too (AGENT_SYNC_TEST_DATABASE_URL, or one started here for the run)."""
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,10 +19,17 @@ PY = [sys.executable, "-I", "-S"]
 MIDTURN_SECONDS = 1.5
 
 
+#: the environment that selects team mode for the running test (set by `cli` on PostgreSQL)
+TEAM = {}
+
+
 def clean_env(**extra):
+    """The test's environment for a subprocess: ours removed, the running
+    test's engine (TEAM) and `extra` added."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AGENT_SYNC_", "CLAUDE_")) and k not in ("CLAUDECODE",)
     }
+    env.update(TEAM)
     env.update({k: str(v) for k, v in extra.items() if v is not None})
     return env
 
@@ -64,6 +75,74 @@ def repo(tmp_path):
     return git_init(tmp_path / "repo")
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: runs on the SQLite engine alone (it reads the file itself)")
+
+
+def pytest_generate_tests(metafunc):
+    """A test that uses `engine` (directly or through `cli`) runs on both
+    engines, unless it is marked sqlite_only."""
+    if "engine" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES)
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A real PostgreSQL server's URL: CI's, or one started for this run."""
+    url = os.environ.get("AGENT_SYNC_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    sys.path.insert(0, str(Path(__file__).parent))
+    import pgserver
+
+    folder = tempfile.mkdtemp(prefix="agent-sync-pg-")
+    info = pgserver.start(folder)
+    try:
+        yield info["url"]
+    finally:
+        pgserver.stop(info)
+
+
+def pg_sql(team, query, args=()):
+    """One statement on a team project's schema, through pg8000 (test-only)."""
+    from urllib.parse import urlsplit
+
+    import pg8000.native
+
+    url = urlsplit(team["AGENT_SYNC_DATABASE_URL"])
+    schema = "agent_sync_" + hashlib.sha256(team["AGENT_SYNC_PROJECT"].encode()).hexdigest()[:16]
+    conn = pg8000.native.Connection(
+        url.username,
+        host=url.hostname,
+        port=url.port,
+        database=url.path[1:],
+        password=url.password,
+        startup_params={"search_path": schema},
+    )
+    try:
+        parts = query.split("?")
+        statement = parts[0] + "".join(f":p{i}{part}" for i, part in enumerate(parts[1:]))
+        values = {f"p{i}": a.replace("\x00", "\u2400") if isinstance(a, str) else a for i, a in enumerate(args)}
+        return [tuple(r) for r in conn.run(statement, **values) or []]
+    finally:
+        conn.close()
+
+
+#: this run's mark in project keys, so a server kept between runs starts every test empty
+RUN = os.urandom(4).hex()
+
+
+def team_env(url, name):
+    """The environment of team mode for one project named after `name` (in this run)."""
+    key = hashlib.sha256(f"{RUN}:{name}".encode()).hexdigest()[:16]
+    return {"AGENT_SYNC_DATABASE_URL": url, "AGENT_SYNC_PROJECT": f"test/{key}"}
+
+
 class Runner:
     """Run the zipapp as a user or a hook would."""
 
@@ -73,6 +152,20 @@ class Runner:
 
     def env(self, agent=None, **extra):
         return clean_env(AGENT_SYNC_ID=agent, **{"AGENT_SYNC_MIDTURN_SECONDS": MIDTURN_SECONDS, **extra})
+
+    def sql(self, query, args=()):
+        """Run one statement (`?` marks) on the test's state, the SQLite file or
+        the project's schema on the server, as another process would; its rows."""
+        if not TEAM:
+            import sqlite3
+
+            conn = sqlite3.connect(self.db)
+            try:
+                with conn:
+                    return conn.execute(query, args).fetchall()
+            finally:
+                conn.close()
+        return pg_sql(TEAM, query, args)
 
     def __call__(self, *args, agent=None, cwd=None, env=None, input=None, timeout=60):
         e = self.env(agent, **(env or {}))
@@ -141,7 +234,12 @@ class Runner:
 
 
 @pytest.fixture
-def cli(pyz, repo):
+def cli(pyz, repo, engine, request):
+    """The zipapp in a scratch repository; on PostgreSQL every subprocess of
+    the test runs in team mode, in a project of its own."""
+    if engine == "postgresql":
+        TEAM.update(team_env(request.getfixturevalue("pg_url"), request.node.nodeid))
+        request.addfinalizer(TEAM.clear)
     return Runner(pyz, repo)
 
 

@@ -50,11 +50,7 @@ COMMANDS = [
 
 
 def db_rows(cli, sql, *args):
-    conn = sqlite3.connect(cli.db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+    return cli.sql(sql, args)
 
 
 def one_line_error(r, code):
@@ -142,6 +138,7 @@ def test_invalid_agent_id_is_a_usage_error(cli):
 # Storage location ----------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_database_location_subdirectory_and_wal(cli):
     sub = cli.repo / "a" / "b"
     sub.mkdir(parents=True)
@@ -202,6 +199,7 @@ def test_outside_git_uses_nearest_claude_dir_but_never_home(tmp_path, pyz):
     assert not (home / ".claude" / "coordination").exists()
 
 
+@pytest.mark.sqlite_only
 def test_agent_sync_db_override(cli, tmp_path):
     target = tmp_path / "elsewhere" / "x.sqlite"
     cli.ok("register", "--name", "a", agent="a", env={"AGENT_SYNC_DB": str(target)})
@@ -443,12 +441,10 @@ def test_decisions_activity_and_gc_retention(cli):
     assert "Use UTC timestamps" in cli.ok("status", agent="a").stdout
     cli.ok("log", "--type", "note", "--message", "ran the suite", "--file", "x.py", agent="a")
     assert "ran the suite" in cli.ok("activity", "--agent", "a", agent="a").stdout
-    conn = sqlite3.connect(cli.db)
-    with conn:
-        conn.executemany(
-            "INSERT INTO activity (agent, type, message, created_at) VALUES ('a', 't', 'm', 0)", [()] * 3000
-        )
-    conn.close()
+    cli.sql(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+        " INSERT INTO activity (agent, type, message, created_at) SELECT 'a', 't', 'm', 0 FROM n"
+    )
     rc, doc = cli.json("gc", agent="a", env={"AGENT_SYNC_KEEP_ACTIVITY": "100"})
     assert rc == 0 and doc["activity_pruned"] > 2800
     assert db_rows(cli, "SELECT count(*) FROM activity")[0][0] <= 100
@@ -498,6 +494,7 @@ def test_fifty_processes_claim_next_over_twenty_tasks(cli):
 # Migrations and broken storage ---------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_first_schema_database_upgrades_in_place(cli):
     sys.path.insert(0, str(ROOT))
     try:
@@ -549,6 +546,7 @@ def test_first_schema_database_upgrades_in_place(cli):
     assert 'locked by "oldie"' in cli("lock", "a.py", agent="x").stderr
 
 
+@pytest.mark.sqlite_only
 def test_newer_schema_is_refused_untouched(cli):
     cli.ok("init")
     conn = sqlite3.connect(cli.db)
@@ -560,6 +558,7 @@ def test_newer_schema_is_refused_untouched(cli):
     assert cli.db.read_bytes() == before
 
 
+@pytest.mark.sqlite_only
 def test_garbage_database_and_unusable_directory(cli):
     cli.db.parent.mkdir(parents=True)
     cli.db.write_bytes(os.urandom(8192))

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 
@@ -89,7 +88,7 @@ def start(c, cli, session):
 def test_session_start_records_the_client_process_without_claude_pid(cli, client):
     c = client("claude")
     start(c, cli, "s1")
-    row = sqlite3.connect(cli.db).execute("SELECT pid, pid_start, client FROM agents").fetchone()
+    row = cli.sql("SELECT pid, pid_start, client FROM agents")[0]
     assert row[0] == c.proc.pid and row[2] == "claude"
     assert row[1] == open(f"/proc/{c.proc.pid}/stat").read().rsplit(")", 1)[1].split()[19]
 
@@ -134,9 +133,8 @@ def test_a_reused_pid_is_not_the_client(cli, client):
     start(other, cli, "other")
     holder.hook("pre-tool-use", edit_payload(cli.repo / "auto.py", session="holder"))
     assert denied(other.hook("pre-tool-use", edit_payload(cli.repo / "auto.py", session="other")))
-    conn = sqlite3.connect(cli.db)
-    with conn:  # as if the pid had been recycled: same number, another start time
-        conn.execute("UPDATE agents SET pid_start = pid_start || '0' WHERE session_id='holder'")
+    # as if the pid had been recycled: same number, another start time
+    cli.sql("UPDATE agents SET pid_start = pid_start || '0' WHERE session_id='holder'")
     assert other.hook("pre-tool-use", edit_payload(cli.repo / "auto.py", session="other")) is None
 
 
@@ -169,7 +167,7 @@ def test_mcp_server_and_hooks_of_one_codex_session_are_one_agent(cli, client):
 
 
 def cli_id_of_row(cli, session):
-    return sqlite3.connect(cli.db).execute("SELECT id FROM agents WHERE session_id=?", (session,)).fetchone()[0]
+    return cli.sql("SELECT id FROM agents WHERE session_id=?", (session,))[0][0]
 
 
 def test_mcp_lock_taken_before_the_first_hook_is_adopted(cli, client):
@@ -196,5 +194,5 @@ def test_claude_pid_still_wins(cli, client):
     assert json.loads(text)["client"]["pid"] == c.proc.pid
     env = {"CLAUDE_PID": str(os.getpid())}
     rc, out, _ = cli.hook("session-start", {"session_id": "explicit", "cwd": str(cli.repo)}, env=env)
-    row = sqlite3.connect(cli.db).execute("SELECT pid FROM agents WHERE session_id='explicit'").fetchone()
+    row = cli.sql("SELECT pid FROM agents WHERE session_id='explicit'")[0]
     assert row[0] == os.getpid()

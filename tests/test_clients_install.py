@@ -137,7 +137,7 @@ def git(cwd, *args):
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
 
 
-def test_install_in_a_linked_worktree_sets_up_that_worktree_with_shared_state(cli, homes):
+def test_install_in_a_linked_worktree_sets_up_that_worktree_with_shared_state(cli, homes, engine):
     (cli.repo / "a.py").write_text("x\n")
     git(cli.repo, "add", "a.py")
     git(cli.repo, "commit", "-qm", "init")
@@ -154,9 +154,11 @@ def test_install_in_a_linked_worktree_sets_up_that_worktree_with_shared_state(cl
     assert [lk["owner"] for lk in cli.json("locks")[1]["locks"]] == ["in-worktree"]  # seen from the main checkout
     checks = doctor(cli, homes, cwd=wt)
     assert all(c["ok"] is not False for c in checks.values()), checks
-    assert str(cli.repo / ".claude" / "coordination") in checks["database healthy"]["detail"]
+    where = "project test/" if engine == "postgresql" else str(cli.repo / ".claude" / "coordination")
+    assert where in checks["database healthy"]["detail"]
     run(cli, homes, "uninstall", cwd=wt)
-    assert not (wt / ".claude").exists() and (cli.repo / ".claude" / "coordination" / "state.sqlite").exists()
+    assert not (wt / ".claude").exists()
+    assert engine == "postgresql" or (cli.repo / ".claude" / "coordination" / "state.sqlite").exists()
 
 
 def test_doctor_outside_the_worktree_install_still_reports_the_main_checkout(tmp_path, pyz, homes):

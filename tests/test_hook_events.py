@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import sqlite3
 import subprocess
 
 import pytest
@@ -287,9 +286,7 @@ def test_session_end_idles_and_releases(cli):
     cli.ok("lock", "explicit.py", env=env_id)
     cli.ok("claim-task", "job", env=env_id)
     cli.hook("session-end", {**payload, "reason": "other"})
-    conn = sqlite3.connect(cli.db)
-    assert conn.execute("SELECT status FROM agents WHERE session_id='ender'").fetchone()[0] == "idle"
-    conn.close()
+    assert cli.sql("SELECT status FROM agents WHERE session_id='ender'")[0][0] == "idle"
     assert [l["path"] for l in cli.json("locks")[1]["locks"]] == ["explicit.py"]
     cli.hook("session-end", {**payload, "reason": "other"}, env={"AGENT_SYNC_AUTO_RELEASE_LOCKS": "1"})
     assert cli.json("locks")[1]["locks"] == []
@@ -318,17 +315,14 @@ def test_hostile_text_cannot_break_the_frame(cli):
     cli.ok("lock", "x.py", "--reason", HOSTILE, agent="evil")
     cli.ok("decision", HOSTILE, agent="evil")
     cli.ok("send", "--to", "victim", "-m", HOSTILE, agent="evil")
-    conn = sqlite3.connect(cli.db)
-    with conn:
-        conn.execute(
-            "INSERT INTO messages (sender, recipient, kind, body, created_at) VALUES ('evil', 'victim',"
-            " 'direct', ?, 0)",
-            ("nul\x00byte" + HOSTILE,),
-        )
-        conn.execute(
-            "INSERT INTO message_deliveries (agent_id, message_id, directed) VALUES ('victim', last_insert_rowid(), 1)"
-        )
-    conn.close()
+    cli.sql(
+        "INSERT INTO messages (sender, recipient, kind, body, created_at) VALUES ('evil', 'victim', 'direct', ?, 0)",
+        ("nul\x00byte" + HOSTILE,),
+    )
+    cli.sql(
+        "INSERT INTO message_deliveries (agent_id, message_id, directed)"
+        " SELECT 'victim', max(id), 1 FROM messages WHERE sender='evil' AND created_at=0"
+    )
     rc, out, _ = prompt(cli, "victim")
     assert_sealed_frame(context_of(out, "UserPromptSubmit"))
     rc, out, _ = cli.hook("session-start", {"session_id": "v2", "cwd": str(cli.repo)}, agent="victim")

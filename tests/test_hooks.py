@@ -172,6 +172,7 @@ def run_matrix(cli, jobs):
 # fail open -------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_every_event_fails_open_on_any_input(cli):
     (cli.repo / "src").mkdir()
     (cli.repo / "src" / "a.py").write_text("a\n")

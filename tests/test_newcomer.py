@@ -3,6 +3,8 @@
 import json
 import subprocess
 
+import pytest
+
 from conftest import PY
 
 
@@ -92,6 +94,7 @@ def test_doctor_lists_every_check_on_failure_and_marks_advice(cli):
     assert "[--] subdirectory launches" in r.stdout
 
 
+@pytest.mark.sqlite_only
 def test_uninstall_with_state_kept_leaves_git_status_clean(cli):
     cli.ok("install")
     cli.ok("lock", "x.py", agent="a")

@@ -3,7 +3,6 @@ plain and one-shot modes without one."""
 
 import shlex
 import shutil
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -23,7 +22,7 @@ class Terminal:
         env = " ".join(
             f"{k}={shlex.quote(v)}"
             for k, v in clean_env(TERM="xterm-256color", **env_extra).items()
-            if k in ("PATH", "HOME", "TERM", "LANG", "LC_ALL", "USER")
+            if k in ("PATH", "HOME", "TERM", "LANG", "LC_ALL", "USER") or k.startswith("AGENT_SYNC_")
         )
         command = f"env -i {env} {' '.join(PY)} {cli.pyz} console --interval 0.3"
         self.tmux("new-session", "-d", "-x", str(width), "-y", str(height), "-s", "c", "-c", str(cli.repo), command)
@@ -67,11 +66,8 @@ def term(cli):
 
 
 def operator_row(cli):
-    conn = sqlite3.connect(cli.db)
-    try:
-        return conn.execute("SELECT status FROM agents WHERE id='operator'").fetchone()
-    finally:
-        conn.close()
+    rows = cli.sql("SELECT status FROM agents WHERE id='operator'")
+    return rows[0] if rows else None
 
 
 @needs_tmux

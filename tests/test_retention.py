@@ -1,18 +1,13 @@
 """Messages do not pile up forever: read ones past AGENT_SYNC_KEEP_MESSAGES_DAYS
 are pruned by gc and by the automatic prune; unread ones never (issue 15)."""
 
-import sqlite3
 import time
 
 KEEP = {"AGENT_SYNC_KEEP_MESSAGES_DAYS": "0.00001"}  # 0.864 s
 
 
 def messages_in(cli):
-    conn = sqlite3.connect(cli.db)
-    try:
-        return conn.execute("SELECT count(*) FROM messages").fetchone()[0]
-    finally:
-        conn.close()
+    return cli.sql("SELECT count(*) FROM messages")[0][0]
 
 
 def send_and_read(cli, n, read):
@@ -27,7 +22,7 @@ def send_and_read(cli, n, read):
 
 def test_gc_prunes_read_messages_past_retention_and_keeps_unread_ones(cli):
     ids = send_and_read(cli, 3, read=2)
-    _, gc = cli.json("gc", agent="x", env=KEEP)
+    _, gc = cli.json("gc", agent="x", env={"AGENT_SYNC_KEEP_MESSAGES_DAYS": "1"})
     assert gc["messages_pruned"] == 0  # not old enough yet
     time.sleep(1.0)
     _, gc = cli.json("gc", agent="x", env=KEEP)

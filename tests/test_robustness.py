@@ -218,6 +218,7 @@ def break_newer(cli):
     conn.close()
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("breaker", [break_garbage, break_truncated, break_directory, break_newer])
 def test_broken_storage_one_line_errors_and_open_hooks(cli, breaker):
     (cli.repo / "f.py").write_text("x\n")
@@ -240,6 +241,7 @@ def test_broken_storage_one_line_errors_and_open_hooks(cli, breaker):
         assert rc == 0 and "Traceback" not in err and err.count("\n") <= 1 and not denied(out), (event, err)
 
 
+@pytest.mark.sqlite_only
 def test_a_busy_database_still_denies_real_conflicts(cli):
     """The deny path notes a waiter in a write; when no write can be had, the
     real conflict must still be denied."""
@@ -348,17 +350,14 @@ def test_hostile_text_never_reaches_a_terminal_raw(cli):
     cli.ok("lock", "x.py", "--reason", EVIL, agent="evil")
     cli.ok("decision", EVIL, agent="evil")
     cli.ok("send", "--to", "victim", "-m", EVIL, agent="evil")
-    conn = sqlite3.connect(cli.db)
-    with conn:
-        conn.execute(
-            "INSERT INTO messages (sender, recipient, kind, body, created_at) VALUES ('evil', 'victim',"
-            " 'direct', ?, 0)",
-            (EVIL + "\x00" + "y" * 1_000_000,),
-        )
-        conn.execute(
-            "INSERT INTO message_deliveries (agent_id, message_id, directed) VALUES ('victim', last_insert_rowid(), 1)"
-        )
-    conn.close()
+    cli.sql(
+        "INSERT INTO messages (sender, recipient, kind, body, created_at) VALUES ('evil', 'victim', 'direct', ?, 0)",
+        (EVIL + "\x00" + "y" * 1_000_000,),
+    )
+    cli.sql(
+        "INSERT INTO message_deliveries (agent_id, message_id, directed)"
+        " SELECT 'victim', max(id), 1 FROM messages WHERE created_at=0"
+    )
     for args in (["status"], ["inbox"], ["read-message", "1"], ["tasks"], ["locks"], ["activity"], ["decisions"]):
         out = cli.ok(*args, agent="victim").stdout
         assert not UNSAFE.search(out.replace("\n", "").replace("\t", "")), args

@@ -57,14 +57,11 @@ def test_bad_glob_is_refused_at_lock_time(cli, pattern):
 def test_bad_glob_row_in_the_table_does_not_stop_enforcement(cli):
     cli.ok("init")
     now = time.time()
-    conn = sqlite3.connect(cli.db)
-    with conn:
-        conn.execute(
-            "INSERT INTO locks (kind, key, path, owner, reason, task_id, created_at, expires_at, auto)"
-            " VALUES ('glob', 'zz/[z-a].py', 'zz/[z-a].py', 'evil', '', NULL, ?, ?, 0)",
-            (now, now + 3600),
-        )
-    conn.close()
+    cli.sql(
+        "INSERT INTO locks (kind, key, path, owner, reason, task_id, created_at, expires_at, auto)"
+        " VALUES ('glob', 'zz/[z-a].py', 'zz/[z-a].py', 'evil', '', NULL, ?, ?, 0)",
+        (now, now + 3600),
+    )
     held(cli, "a.py")
     rc, out, err = cli.hook("pre-tool-use", edit_payload(cli.repo / "a.py", cwd=cli.repo), agent="other")
     assert denied(out), (rc, out, err)
@@ -372,12 +369,14 @@ def init_with_umask_022(cli):
     return cli.repo / ".claude" / "coordination"
 
 
+@pytest.mark.sqlite_only
 def test_state_directory_and_database_are_private(cli):
     coord = init_with_umask_022(cli)
     assert stat.S_IMODE(coord.stat().st_mode) == 0o700, oct(coord.stat().st_mode)
     assert stat.S_IMODE(cli.db.stat().st_mode) == 0o600, oct(cli.db.stat().st_mode)
 
 
+@pytest.mark.sqlite_only
 def test_state_directory_is_git_ignored_without_install(cli):
     coord = init_with_umask_022(cli)
     gi = coord / ".gitignore"
@@ -430,6 +429,7 @@ def test_console_follows_a_database_file_made_anew(cli):
 # 13. a hook that cannot finish in its budget fails open, inside the client's timeout ----------------------
 
 
+@pytest.mark.sqlite_only
 def test_a_hook_over_its_budget_fails_open_quickly(cli):
     target = held(cli, "a.py")
     writer = sqlite3.connect(cli.db, timeout=1)
