@@ -1226,6 +1226,28 @@ def pgpass_password(host, port, database, user):
     return None
 
 
+def url_password(url):
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).password
+
+
+def remember_password(connect):
+    """Keep a password given in a URL where libpq keeps it, ~/.pgpass (0600):
+    the path, or None when it already gives that password."""
+    host, port = connect.get("host") or "localhost", str(connect.get("port") or PG_PORT)
+    if pgpass_password(host, port, connect["database"], connect["user"]) == connect["password"]:
+        return None
+    path = os.environ.get("PGPASSFILE") or os.path.join(os.path.expanduser("~"), ".pgpass")
+    fields = [host, port, connect["database"], connect["user"], connect["password"]]
+    line = ":".join(f.replace("\\", "\\\\").replace(":", "\\:") for f in fields)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with open(fd, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 def database_url_parts(url):
     """(connection arguments for pg8000, the URL without its password) for
     postgresql://user[:password]@host[:port]/dbname[?sslmode=...&host=/socket/dir]."""
@@ -1254,9 +1276,12 @@ def database_url_parts(url):
 
 
 def ssl_context_for(mode):
-    """pg8000's ssl_context for a libpq sslmode: none below `require`, which
-    encrypts without checking; verify-ca checks the chain, verify-full the name too."""
-    if mode in ("disable", "allow", "prefer"):
+    """pg8000's ssl_context for a libpq sslmode: `disable` none; `allow` and
+    `prefer` (the default) TLS when the server offers it, unchecked; `require`
+    TLS, unchecked; verify-ca checks the chain, verify-full the name too."""
+    if mode == "disable":
+        return False
+    if mode in ("allow", "prefer"):
         return None
     if mode not in ("require", "verify-ca", "verify-full"):
         raise UsageError(f"sslmode={clean(mode)[:20]}: use disable, prefer, require, verify-ca or verify-full")
@@ -1269,18 +1294,110 @@ def ssl_context_for(mode):
     return context
 
 
+class VendorImporter:
+    """Imports the driver from the zipapp's bundle (see build.py): one member,
+    a marshalled {module: (is package, code or source)}.  The `pg8000` package
+    itself is loaded empty: its __init__ imports the DB-API layers, which
+    team mode does not use."""
+
+    def __init__(self, where, modules, compiled):
+        self.where, self.modules, self.compiled = where, modules, compiled
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.modules:
+            return None
+        from importlib.machinery import ModuleSpec
+
+        return ModuleSpec(fullname, self, origin=f"{self.where}/{fullname}", is_package=self.modules[fullname][0])
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        name = module.__spec__.name
+        if name == "pg8000":
+            return
+        payload = self.modules[name][1]
+        exec(
+            marshal_loads(payload) if self.compiled else compile(payload, module.__spec__.origin, "exec"), vars(module)
+        )
+
+
+def marshal_loads(data):
+    import marshal
+
+    return marshal.loads(data)
+
+
+class LazyCertificate:
+    """asn1crypto's Certificate, imported (16 ms) only when SCRAM binds to a
+    TLS channel and reads the server's certificate."""
+
+    @staticmethod
+    def load(data):
+        from asn1crypto.x509 import Certificate
+
+        return Certificate.load(data)
+
+
+def stand_ins(versions):
+    """Modules put in place only while the driver imports: importlib.metadata
+    (the driver reads its own version; 15 ms of imports), dateutil's parser
+    (pg8000's fallback for timestamp text; our schema has none) and
+    asn1crypto's x509 (see LazyCertificate)."""
+    from types import ModuleType
+
+    class ParserError(ValueError):
+        pass
+
+    def parse(text, *args, **kwargs):
+        raise ParserError(f"agent-sync does not parse timestamp text {text!r}")
+
+    fakes = {"importlib.metadata": {"version": versions.__getitem__}}
+    fakes.update({"dateutil": {}, "dateutil.parser": {"ParserError": ParserError, "parse": parse}})
+    fakes.update({"asn1crypto": {}, "asn1crypto.x509": {"Certificate": LazyCertificate}})
+    modules = {}
+    for name, attributes in fakes.items():
+        modules[name] = ModuleType(name)
+        vars(modules[name]).update(attributes)
+    return modules
+
+
+def vendored_driver():
+    """Put the zipapp's driver bundle for this interpreter (or its sources) on
+    the import path; the stand-ins to use while it imports."""
+    loader = globals().get("__loader__")
+    archive = getattr(loader, "archive", None)
+    if not archive or "pg8000" in sys.modules:
+        return {}
+    for tag, compiled in (("cp%d%d" % sys.version_info[:2], True), ("py", False)):
+        try:
+            found = marshal_loads(loader.get_data(os.path.join(archive, "vendor", f"{tag}.bundle")))
+        except OSError:
+            continue
+        sys.meta_path.insert(0, VendorImporter(f"{archive}/vendor/{tag}", found["modules"], compiled))
+        return stand_ins(found["versions"])
+    return {}
+
+
 def pg_driver():
-    """pg8000's core, from the zipapp's vendor folder for this interpreter
-    (bytecode), its sources, or wherever it is installed."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for folder in ("py", "cp%d%d" % sys.version_info[:2]):
-        path = os.path.join(here, "vendor", folder)
-        if path not in sys.path:
-            sys.path.insert(0, path)
+    """pg8000's native interface: from the zipapp's bundle, else wherever it
+    is installed (running from source)."""
+    fakes = vendored_driver()
+    saved = {name: sys.modules.get(name) for name in fakes}
+    sys.modules.update(fakes)
     try:
         import pg8000.native
     except ImportError as e:
-        raise StorageError(f"team mode needs the PostgreSQL driver pg8000 ({e}): run the built agent-sync.pyz") from None
+        raise StorageError(
+            f"team mode needs the PostgreSQL driver pg8000 ({e}): run the built agent-sync.pyz"
+        ) from None
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
     return pg8000.native
 
 
@@ -1380,7 +1497,9 @@ class PgStore:
     def run(self, sql, args=()):
         """Run one statement; PostgreSQL text cannot hold NUL, so it is stored as
         the visible U+2400 (SQLite keeps it)."""
-        vals = [int(a) if a.__class__ is bool else a.replace("\x00", "\u2400") if a.__class__ is str else a for a in args]
+        vals = [
+            int(a) if a.__class__ is bool else a.replace("\x00", "\u2400") if a.__class__ is str else a for a in args
+        ]
         try:
             return self.conn.execute_unnamed(sql, vals=vals)
         except (self.driver.Error, OSError) as e:
@@ -1440,7 +1559,7 @@ class PgStore:
             try:
                 self.run("BEGIN")
                 self.run(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                self.run('CREATE TABLE IF NOT EXISTS meta (version BIGINT NOT NULL, project TEXT NOT NULL)')
+                self.run("CREATE TABLE IF NOT EXISTS meta (version BIGINT NOT NULL, project TEXT NOT NULL)")
                 self.run(
                     "INSERT INTO meta (version, project) SELECT 0, $1 WHERE NOT EXISTS (SELECT 1 FROM meta)",
                     (self.project,),
@@ -1470,6 +1589,15 @@ class PgStore:
 
     def healthy(self):
         return self.run("SELECT version FROM meta").rows[0][0] == SCHEMA_VERSION
+
+    def round_trip(self, tries=5):
+        """(median milliseconds of a trivial query, the server's version)."""
+        times = []
+        for _ in range(tries):
+            start = time.perf_counter()
+            self.run("SELECT 1")
+            times.append((time.perf_counter() - start) * 1000)
+        return sorted(times)[tries // 2], self.run("SHOW server_version").rows[0][0]
 
     def compact(self):
         """The server reclaims space itself (autovacuum)."""
@@ -1966,6 +2094,15 @@ def foreign_changes(conn, ctx, keys, now):
         for r in changes_in(conn, ctx.worktree)
         if r["key"] in wanted and r["agent_id"] != ctx.agent_id and holder_live(r, now)
     ]
+
+
+def agents_by_host(conn, now):
+    """{host: [agent rows]} of every agent not offline, for `team status`."""
+    hosts = {}
+    for r in conn.execute("SELECT * FROM agents ORDER BY host, name"):
+        if agent_presence(r, now) != "offline":
+            hosts.setdefault(r["host"] or "?", []).append(r)
+    return hosts
 
 
 def agents_in_worktree(conn, ctx, now):
@@ -2591,7 +2728,8 @@ def pruned_before(conn):
 def next_counter(conn, name):
     name = check_text("counter name", name, 200)
     conn.execute(
-        "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = counters.value + 1", (name,)
+        "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = counters.value + 1",
+        (name,),
     )
     return conn.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()[0]
 
@@ -2693,6 +2831,21 @@ def agent_dict(row, now):
         "session_id": row["session_id"],
         "branch": row["branch"],
     }
+
+
+def team_text(data):
+    """`team status` for a terminal."""
+    if not data["team"]:
+        return f"team mode is off: this checkout's state is {data['db']} (join one with `agent-sync team join URL`)"
+    lines = [
+        f"team project {clean(data['project'])} on {clean(data['db'])} (set by {data['source']})",
+        f"round trip {data['round_trip_ms']:.1f} ms to PostgreSQL {clean(data['server'])}",
+        f"agents by host ({sum(len(a) for a in data['hosts'].values())} not offline):",
+    ]
+    for host, agents in data["hosts"].items():
+        names = ", ".join(f"{clean(a['name'], 40)} [{a['presence']}]" for a in agents)
+        lines.append(f"  {clean(host, 60)}{' (this machine)' if host == data['this_host'] else ''}: {names}")
+    return "\n".join(lines)
 
 
 def lock_dict(row, now):
@@ -2994,7 +3147,7 @@ def write_if_changed(path, content, mode=None):
         pass
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode), "wb") as f:
         f.write(data)
     if mode is not None:
         os.chmod(tmp, mode)
@@ -4867,7 +5020,11 @@ def database_check(root):
 def team_database_check(team):
     """Team mode's database check: the server answers, the project's schema is current."""
     if not team.project:
-        return ("database healthy", False, "team mode without a project key: set AGENT_SYNC_PROJECT or `team join --project`")
+        return (
+            "database healthy",
+            False,
+            "team mode without a project key: set AGENT_SYNC_PROJECT or `team join --project`",
+        )
     try:
         store = PgStore.open(team.url, team.project, timeout=10.0)
         ok = store.healthy()
@@ -5024,13 +5181,14 @@ class Arg:
         type=str,
         help="",
         default=None,
-        required=False,
+        required=None,
         many=False,
         positional=False,
         short=None,
         surfaces=("cli", "mcp"),
     ):
-        self.name, self.type, self.help, self.required = name, type, help, required or positional
+        self.name, self.type, self.help = name, type, help
+        self.required = positional if required is None else required
         self.default = False if type is bool and default is None else default
         self.many, self.positional, self.short, self.surfaces = many, positional, short, surfaces
 
@@ -5041,7 +5199,9 @@ class Arg:
             options["type"] = self.type
         if self.positional:
             if self.many:
-                options.update(nargs="+", metavar=self.name.upper())
+                options.update(nargs="+" if self.required else "*", metavar=self.name.upper())
+            elif not self.required:
+                options["nargs"] = "?"
             return (self.name,), options
         flags = ("--" + self.name.replace("_", "-"),) + ((self.short,) if self.short else ())
         options["dest"] = self.name
@@ -5692,7 +5852,9 @@ def cmd_commit(ctx, args):
         )
     commit = git_commit_only(ctx, mine, message)
     with conn.tx():
-        forget_changes(conn, ctx.worktree, [t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, p) for p in mine])])
+        forget_changes(
+            conn, ctx.worktree, [t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, p) for p in mine])]
+        )
         log_activity(
             conn,
             ctx.agent_id,
@@ -5729,6 +5891,74 @@ def cmd_gc(ctx, args):
     conn, result = write_tx(ctx, lambda c: collect_garbage(c, ctx, now))
     result["vacuumed"] = conn.compact()
     return result, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.items())
+
+
+@command(
+    "team",
+    "team mode: share this repository's state with agents on other machines through PostgreSQL",
+    Arg("action", positional=True, help="join, leave or status"),
+    Arg("url", positional=True, required=False, help="join: postgresql://user[:password]@host[:port]/dbname"),
+    Arg("project", help="join: the project key, the same in every clone (default: the origin remote)"),
+    context=False,
+)
+def cmd_team(_, args):
+    actions = {"join": team_join, "leave": team_leave, "status": team_status}
+    if args.action not in actions:
+        raise UsageError(f"team: {clean(args.action)[:20]!r} is not an action; use join, leave or status")
+    if args.url is not None and args.action != "join":
+        raise UsageError(f"team {args.action} takes no URL")
+    return actions[args.action](Context(), args)
+
+
+def team_join(ctx, args):
+    """Check the server and the project, then remember them for this checkout;
+    a password from the URL goes to ~/.pgpass, never into the repository."""
+    if not args.url:
+        raise UsageError("team join needs the server: agent-sync team join postgresql://user@host[:port]/dbname")
+    project = (args.project or "").strip() or os.environ.get("AGENT_SYNC_PROJECT", "").strip()
+    project = project or project_from_remote(origin_url(ctx.root))
+    if not project:
+        raise UsageError(
+            "no project key: this repository has no origin remote; give --project KEY (the same on every clone)"
+        )
+    connect, shown = database_url_parts(args.url)
+    store = PgStore.open(args.url, project, timeout=10.0)
+    rtt, server = store.round_trip()
+    saved = remember_password(connect) if url_password(args.url) else None
+    make_state_dir(os.path.dirname(os.path.join(ctx.root, TEAM_RELPATH)))
+    write_if_changed(os.path.join(ctx.root, TEAM_RELPATH), json_text({"url": shown, "project": project}), 0o600)
+    text = f"joined team project {clean(project)} on {shown} (PostgreSQL {clean(server)}, round trip {rtt:.1f} ms)"
+    if saved:
+        text += f"; the password went to {saved}"
+    text += "\nhooks, commands, the console and MCP in this checkout now use it; run the same in every clone"
+    return {"project": project, "db": shown, "round_trip_ms": rtt, "server": server, "password_file": saved}, text
+
+
+def team_leave(ctx, args):
+    path = os.path.join(ctx.root, TEAM_RELPATH)
+    existed = os.path.exists(path)
+    if existed:
+        os.unlink(path)
+    text = (
+        "left team mode: this checkout uses its own SQLite state again" if existed else "team mode was not joined here"
+    )
+    if os.environ.get("AGENT_SYNC_DATABASE_URL", "").strip():
+        text += " (AGENT_SYNC_DATABASE_URL is still set in this environment and selects team mode)"
+    return {"left": existed}, text
+
+
+def team_status(ctx, args):
+    if ctx.team is None:
+        data = {"team": False, "db": ctx.db_path}
+        return data, team_text(data)
+    conn = open_store(ctx, timeout=10.0)
+    rtt, server = conn.round_trip()
+    now = time.time()
+    hosts = {h: [agent_dict(r, now) for r in rows] for h, rows in agents_by_host(conn, now).items()}
+    source = "AGENT_SYNC_DATABASE_URL" if os.environ.get("AGENT_SYNC_DATABASE_URL", "").strip() else TEAM_RELPATH
+    data = {"team": True, "project": ctx.team.project, "db": conn.path, "source": source, "round_trip_ms": rtt}
+    data.update(server=server, hosts=hosts, this_host=host_name())
+    return data, team_text(data)
 
 
 @command("next", "hand out the next number of a named counter", Arg("name", positional=True, help="counter"))
