@@ -25,9 +25,7 @@ The module reads top to bottom; each section uses only the sections above it:
   14. CLI and main           argparse (built lazily: hooks never import it) and the entry point
 """
 
-import json
 import os
-import re
 import sys
 import time
 
@@ -36,6 +34,64 @@ try:  # the C module itself: the sqlite3 package adds only datetime adapters, wh
 except ImportError:
     import sqlite3
 from types import SimpleNamespace
+
+
+class LazyModule:
+    """A standard module imported where it is first used.  json (which brings
+    re, enum, collections and functools) and re cost a hook about 4 ms of its
+    ~20; the hooks' common paths use neither (see json_loads, json_dumps)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __getattr__(self, attr):
+        module = __import__(self.name)
+        globals()[self.name] = module
+        return getattr(module, attr)
+
+
+json = LazyModule("json")
+re = LazyModule("re")
+
+
+class JsonScanContext:
+    """What _json's scanner reads from json.JSONDecoder, with its defaults."""
+
+    strict, object_hook, object_pairs_hook, memo = True, None, None, {}
+    parse_float, parse_int = float, int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+
+def json_loads(text):
+    """json.loads(text) for a str, through the C scanner alone (no json or re
+    import); ValueError when it is not one JSON document."""
+    try:
+        import _json
+    except ImportError:
+        return json.loads(text)
+    body = text.strip(" \t\n\r")
+    try:
+        value, end = _json.make_scanner(JsonScanContext)(body, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if end != len(body):
+        raise ValueError("extra data after the JSON document")
+    return value
+
+
+def json_dumps(value):
+    """json.dumps(value) (ASCII, default separators) through the C encoder alone."""
+    try:
+        import _json
+    except ImportError:
+        return json.dumps(value)
+
+    def refuse(obj):
+        raise TypeError(f"{obj.__class__.__name__} is not JSON serializable")
+
+    encode = _json.make_encoder({}, refuse, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return "".join(encode(value, 0))
+
 
 VERSION = "0.1.0"
 
@@ -194,12 +250,15 @@ def clean(text, multiline=False):
     text = text.replace("\r\n", "\n").replace("\t", "    ")
     if not multiline:
         text = text.replace("\n", " ")
+    if text.isprintable():  # no control, format or escape character: nothing to strip (and no re)
+        return text
     return re.sub(_TERMINAL_UNSAFE, "", text)
 
 
 def for_model(text, limit=200):
     """Agent-written text as a quoted, single-line value inside the untrusted frame."""
-    text = re.sub(_FRAME_TAG, r"&lt;\1", clean(text))
+    text = clean(text)
+    text = re.sub(_FRAME_TAG, r"&lt;\1", text) if "<" in text else text
     if len(text) > limit:
         text = text[:limit] + "..."
     return '"' + text.replace('"', "'") + '"'
@@ -437,7 +496,13 @@ def agent_id_for_session(session_id):
     return "cc-" + short_hash(session_id)
 
 
-ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}"
+#: what an agent id may hold: [A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}
+ID_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+ID_CHARS = ID_FIRST | frozenset("._@:+-")
+
+
+def valid_id(text):
+    return 0 < len(text) <= 64 and text[0] in ID_FIRST and ID_CHARS.issuperset(text)
 
 
 def resolve_identity(session_id=None):
@@ -446,7 +511,7 @@ def resolve_identity(session_id=None):
     else one stable local id per user."""
     explicit = os.environ.get("AGENT_SYNC_ID", "").strip()
     if explicit:
-        if not re.fullmatch(ID_PATTERN, explicit) or explicit == SYSTEM_SENDER:
+        if not valid_id(explicit) or explicit == SYSTEM_SENDER:
             raise UsageError(
                 f"AGENT_SYNC_ID {explicit!r} is not a valid id "
                 "(letters, digits and ._@:+- only, at most 64, not 'agent-sync')"
@@ -457,7 +522,7 @@ def resolve_identity(session_id=None):
     env_session = os.environ.get("CLAUDE_CODE_SESSION_ID", "").strip()
     if env_session:
         return agent_id_for_session(env_session), "CLAUDE_CODE_SESSION_ID"
-    user = re.sub(r"[^A-Za-z0-9._-]", "", os.environ.get("USER") or os.environ.get("USERNAME") or "")
+    user = "".join(c for c in os.environ.get("USER") or os.environ.get("USERNAME") or "" if c in ID_CHARS - set("@:+"))
     return "local-" + (user or "user"), "local (no AGENT_SYNC_ID or Claude Code session)"
 
 
@@ -1185,8 +1250,23 @@ PG_BUSY_CODES = ("55P03", "57014", "57P01", "57P02", "57P03", "53300")
 PG_PORT = 5432
 
 
-def pg_translate(sql):
-    """A statement of the domain in PostgreSQL's words: `?` -> $n outside quotes."""
+_table_names = []
+
+
+def table_pattern():
+    """Where a statement names one of our tables (after FROM, JOIN, INTO,
+    UPDATE, TABLE or an index's ON): the schema goes in front of it there."""
+    if not _table_names:
+        names = re.findall(r"CREATE TABLE (\w+)", "".join(MIGRATIONS)) + ["meta"]
+        _table_names.append(re.compile(rf"(?i)\b(FROM|JOIN|INTO|UPDATE|TABLE|ON)(\s+)({'|'.join(names)})\b(?!\s*\.)"))
+    return _table_names[0]
+
+
+def pg_translate(sql, schema):
+    """A statement of the domain in PostgreSQL's words, outside quoted text:
+    `?` -> $n, and each table named with its project's schema.  Qualified
+    names, not a search_path, so no session state is needed and a
+    transaction-pooling pgbouncer can stand between us and the server."""
     parts = sql.split("'")
     n = 0
     for i in range(0, len(parts), 2):
@@ -1194,7 +1274,7 @@ def pg_translate(sql):
         for j in range(1, len(pieces)):
             n += 1
             pieces[j] = f"${n}" + pieces[j]
-        parts[i] = "".join(pieces)
+        parts[i] = table_pattern().sub(rf'\1\2"{schema}".\3', "".join(pieces))
     return "'".join(parts)
 
 
@@ -1453,8 +1533,8 @@ class PgResult:
 
 
 class PgStore:
-    """The Store of team mode: one connection to the server, its search path
-    set to the project's schema at connect, the same calls as Store."""
+    """The Store of team mode: one connection to the server, the same calls
+    as Store, every statement naming the project's schema."""
 
     engine = "postgresql"
     no_index = ""
@@ -1462,6 +1542,7 @@ class PgStore:
 
     def __init__(self, conn, driver, path, project, timeout):
         self.conn, self.driver, self.path, self.project, self.timeout = conn, driver, path, project, timeout
+        self.schema = project_schema(project)
         self.statements = {}
 
     @classmethod
@@ -1470,19 +1551,23 @@ class PgStore:
         and migrated on first use)."""
         args, shown = database_url_parts(url)
         driver = pg_driver()
-        schema = project_schema(project)
-        timeout_ms = str(int(timeout * 1000))
         try:
-            conn = driver.Connection(
-                **args,
-                timeout=max(timeout, 1.0),
-                startup_params={"search_path": schema, "lock_timeout": timeout_ms, "statement_timeout": timeout_ms},
-            )
+            conn = driver.Connection(**args, timeout=max(timeout, 1.0))
         except (driver.Error, OSError) as e:
             raise cls.failure(shown, e) from None
         store = cls(conn, driver, shown, project, timeout)
-        store.migrate(schema)
+        import atexit
+
+        atexit.register(store.close)
+        store.migrate()
         return store
+
+    def close(self):
+        """Say goodbye to the server (a pooler logs every silent drop)."""
+        try:
+            self.conn.close()
+        except (self.driver.Error, OSError):
+            pass
 
     @staticmethod
     def failure(where, exc):
@@ -1501,14 +1586,29 @@ class PgStore:
             int(a) if a.__class__ is bool else a.replace("\x00", "\u2400") if a.__class__ is str else a for a in args
         ]
         try:
-            return self.conn.execute_unnamed(sql, vals=vals)
+            return self.pipelined(sql, vals) if vals else self.conn.execute_simple(sql)
         except (self.driver.Error, OSError) as e:
             raise self.failure(self.path, e) from None
+
+    def pipelined(self, sql, vals):
+        """One statement with parameters in one round trip: Parse, Bind,
+        Describe, Execute and Sync go out together (pg8000's execute_unnamed
+        waits for the server three times, which a distant server feels)."""
+        core = sys.modules["pg8000.core"]
+        conn, context = self.conn, core.Context(sql)
+        conn.send_PARSE(core.NULL_BYTE, sql, ())
+        conn.send_BIND(core.NULL_BYTE, core.make_params(conn.py_types, vals))
+        conn._send_message(core.DESCRIBE, core.PORTAL + core.NULL_BYTE)
+        conn.send_EXECUTE()
+        core._write(conn._sock, core.SYNC_MSG)
+        core._flush(conn._sock)
+        conn.handle_messages(context)
+        return context
 
     def execute(self, sql, args=()):
         statement = self.statements.get(sql)
         if statement is None:
-            statement = self.statements[sql] = pg_translate(sql)
+            statement = self.statements[sql] = pg_translate(sql, self.schema)
         done = self.run(statement, args)
         rows = done.rows or []
         if rows:
@@ -1527,41 +1627,43 @@ class PgStore:
     def tx(self, timeout=None):
         return PgTx(self)
 
-    def migrate(self, schema):
+    def migrate(self):
         """Make the project's schema and bring it to SCHEMA_VERSION; the `meta`
         row lock makes concurrent first uses take turns."""
         try:
-            version = self.run("SELECT version FROM meta").rows[0][0]
+            version = self.execute("SELECT version FROM meta").rows[0][0]
         except EngineError as e:
             if e.code not in ("42P01", "3F000"):  # no such table / schema: a new project
                 raise
-            self.create_schema(schema)
+            self.create_schema()
             version = 0
         if version == SCHEMA_VERSION:
             return
         if version > SCHEMA_VERSION:
             raise StorageError(
-                f"the project's schema {schema} was written by a newer agent-sync (v{version}; this "
+                f"the project's schema {self.schema} was written by a newer agent-sync (v{version}; this "
                 f"agent-sync {VERSION} knows up to v{SCHEMA_VERSION}); upgrade agent-sync — it was left untouched"
             )
         with self.tx():
-            version = self.run("SELECT version FROM meta").rows[0][0]
+            version = self.execute("SELECT version FROM meta").rows[0][0]
             for sql in MIGRATIONS[version:]:
                 for statement in pg_ddl(sql).split(";"):
                     if statement.strip():
-                        self.run(statement)
-            self.run("UPDATE meta SET version=$1", (SCHEMA_VERSION,))
+                        self.execute(statement)
+            self.execute("UPDATE meta SET version=?", (SCHEMA_VERSION,))
 
-    def create_schema(self, schema):
+    def create_schema(self):
         """The schema and its `meta` row (the version and the writers' turn),
         made once even when many processes start the project at once."""
         for attempt in range(5):
             try:
                 self.run("BEGIN")
-                self.run(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                self.run("CREATE TABLE IF NOT EXISTS meta (version BIGINT NOT NULL, project TEXT NOT NULL)")
+                self.run(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 self.run(
-                    "INSERT INTO meta (version, project) SELECT 0, $1 WHERE NOT EXISTS (SELECT 1 FROM meta)",
+                    f'CREATE TABLE IF NOT EXISTS "{self.schema}".meta (version BIGINT NOT NULL, project TEXT NOT NULL)'
+                )
+                self.execute(
+                    "INSERT INTO meta (version, project) SELECT 0, ? WHERE NOT EXISTS (SELECT 1 FROM meta)",
                     (self.project,),
                 )
                 self.run("COMMIT")
@@ -1581,14 +1683,14 @@ class PgStore:
     def data_version(self):
         """What changes when another agent acts: the newest activity and message, the locks."""
         return tuple(
-            self.run(
+            self.execute(
                 "SELECT (SELECT max(id) FROM activity), (SELECT max(id) FROM messages),"
                 " (SELECT count(*) FROM locks), (SELECT max(last_seen) FROM agents)"
             ).rows[0]
         )
 
     def healthy(self):
-        return self.run("SELECT version FROM meta").rows[0][0] == SCHEMA_VERSION
+        return self.execute("SELECT version FROM meta").rows[0][0] == SCHEMA_VERSION
 
     def round_trip(self, tries=5):
         """(median milliseconds of a trivial query, the server's version)."""
@@ -1606,19 +1708,23 @@ class PgStore:
 
 class PgTx:
     """One short transaction that first takes the project's writer turn (the
-    `meta` row), as BEGIN IMMEDIATE takes SQLite's write lock."""
+    `meta` row), as BEGIN IMMEDIATE takes SQLite's write lock: all in one
+    round trip, with a wait for the turn bounded by the store's timeout."""
 
     def __init__(self, store):
         self.store = store
 
     def __enter__(self):
-        self.store.run("BEGIN")
+        store = self.store
         try:
-            self.store.run("SELECT version FROM meta FOR UPDATE")
+            store.run(
+                f"BEGIN; SET LOCAL lock_timeout = {int(store.timeout * 1000)};"
+                f' SELECT version FROM "{store.schema}".meta FOR UPDATE'
+            )
         except EngineError:
-            self.store.rollback()
+            store.rollback()
             raise
-        return self.store
+        return store
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
@@ -3874,9 +3980,14 @@ def read_hook_payload():
         return None
     data = stream.read(MAX_PAYLOAD_BYTES)
     try:
-        payload = json.loads(data)  # bytes: json finds UTF-8 (with or without BOM), UTF-16 or UTF-32
-    except UnicodeDecodeError:
-        payload = json_or_none(data.decode("utf-8", "replace"))
+        payload = json_loads(data.decode("utf-8").lstrip("\ufeff"))
+    except UnicodeDecodeError:  # json finds UTF-16 or UTF-32; anything else is read with replacements
+        try:
+            payload = json.loads(data)
+        except UnicodeDecodeError:
+            payload = json_or_none(data.decode("utf-8", "replace"))
+        except (ValueError, RecursionError):
+            return None
     except (ValueError, RecursionError):
         return None
     return payload if isinstance(payload, dict) else None
@@ -4799,7 +4910,7 @@ def run_hook(argv):
             sys.stderr.write(result["deny"].split(". ")[0] + "\n")
         out = dialect.answer(event, result)
         if out is not None:
-            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.write(json_dumps(out) + "\n")
     except Exception as e:
         sys.stderr.write(f"agent-sync: {event} hook skipped ({clean(e)[:300]})\n")
     finally:

@@ -3,6 +3,7 @@
 
     python3 bench/bench.py [--quick] [--runs N] [--json OUT] [--pyz PATH]
                            [--compare OLD.pyz] [--readme]
+                           [--postgres URL | --no-postgres]
 
 In one run: every hook as hooks.json runs it (same interpreter flags) and the
 main CLI commands, each on an empty and on a large database, interleaved with
@@ -11,8 +12,18 @@ the temp dir: no third-party .pth files) and `python -I -S -c pass`.  Ratios
 are medians of per-round ratios (each hook run divided by the floor runs of
 the same round), so machine noise falls on both alike.  Then the
 `-X importtime` top 10 of the pre-tool-use hook, and a concurrency run with
-8, 32 and 64 processes checking that no error and no invariant break
-happened.
+16, 64 and 100 processes (8 and 16 with --quick) checking that no error and
+no invariant break happened (SQLite only).
+
+Team mode gets a column of its own: the same scenarios, interleaved in the
+same rounds, with AGENT_SYNC_DATABASE_URL (`sslmode=disable` added) and a
+fresh random AGENT_SYNC_PROJECT, against --postgres URL, else the server in
+AGENT_SYNC_TEST_DATABASE_URL, else a throw-away server started (and stopped)
+with tests/pgserver.py when PostgreSQL is installed; --no-postgres skips
+it.  "x sqlite" divides each run by the empty SQLite run of its round.  A
+step-by-step breakdown of the team-mode pre-tool-use hook follows the table.
+Every scenario runs once, untimed, before the rounds; one that fails (or
+does not end as it does on SQLite) is reported as a note.
 
 --compare OLD.pyz times the same scenarios with an older zipapp, interleaved
 with the current one, and prints before/after medians and their ratio.
@@ -81,17 +92,25 @@ def timed_cmd(cmd, **kw):
 
 
 class Tool:
-    def __init__(self, pyz, repo, flags):
+    """One zipapp in one repository; `env` (e.g. team mode's database URL and
+    project) is added to every run, timed or not."""
+
+    def __init__(self, pyz, repo, flags, env=None):
         self.base = [PY, *flags, pyz]
         self.repo = repo
+        self.env = dict(env or {})
 
     def run(self, args, agent="bench", stdin=None, env=None):
         return subprocess.run(
-            self.base + list(args), cwd=self.repo, input=stdin, capture_output=True, env=clean_env(agent, **(env or {}))
+            self.base + list(args),
+            cwd=self.repo,
+            input=stdin,
+            capture_output=True,
+            env=clean_env(agent, **{**self.env, **(env or {})}),
         )
 
     def timed(self, args, agent="bench", stdin=None):
-        return timed_cmd(self.base + list(args), cwd=self.repo, input=stdin, env=clean_env(agent))
+        return timed_cmd(self.base + list(args), cwd=self.repo, input=stdin, env=clean_env(agent, **self.env))
 
 
 def venv_python():
@@ -181,6 +200,7 @@ def measure_all(setups, floors, runs):
     from its own round to be divided by."""
     plans = {key: scenarios(tool, repo) for key, (tool, repo) in setups.items()}
     names = list(next(iter(plans.values())))
+    notes = check_scenarios(setups, plans)
     samples = {key: {name: [] for name in names} for key in setups}
     floor_samples = {f: {name: [] for name in names} for f in floors}
     jobs = [("floor", f) for f in floors] + [("tool", key) for key in setups]
@@ -196,7 +216,40 @@ def measure_all(setups, floors, runs):
                 if before:
                     before()
                 samples[key][name].append(tool.timed(argv, stdin=stdin)[0])
-    return samples, floor_samples
+    return samples, floor_samples, notes
+
+
+def check_scenarios(setups, plans):
+    """Run every scenario of every setup once, untimed, and return a note for
+    each that fails: a traceback, an exit code other than 0 or 2 (a hook's
+    deny), or an outcome unlike the first setup's (the empty SQLite database)
+    for the same scenario: another exit code, or output on stdout or stderr
+    where it had none or the other way round (a hook that fails open exits 0
+    but says so on stderr).  The notes are printed at once too."""
+    results = {}
+    for key, plan in plans.items():
+        tool, _ = setups[key]
+        for name, (argv, stdin, before) in plan.items():
+            if before:
+                before()
+            r = tool.run(argv, stdin=stdin)
+            results[key, name] = (r.returncode, bool(r.stdout.strip()), r.stderr.decode(errors="replace"))
+    first = next(iter(plans))
+    notes = []
+    for (key, name), (code, out, err) in results.items():
+        ref_code, ref_out, ref_err = results[first, name]
+        if (
+            "Traceback" in err
+            or code not in (0, 2)
+            or (code, out, bool(err.strip())) != (ref_code, ref_out, bool(ref_err.strip()))
+        ):
+            tail = " ".join(err.split())[-300:]
+            notes.append(
+                f"note: {'/'.join(key)} `{name}` exited {code}, {'some' if out else 'no'} stdout "
+                f"(empty SQLite: {ref_code}, {'some' if ref_out else 'no'} stdout); stderr: {tail or '(none)'}"
+            )
+            print(notes[-1], flush=True)
+    return notes
 
 
 def paired_ratio(a, b):
@@ -363,6 +416,191 @@ def concurrency(pyz, flags, procs, ops):
         }
 
 
+def with_sslmode(url, mode):
+    """`url` with its sslmode query parameter set to `mode` (None: removed,
+    so libpq's default, prefer, applies)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "sslmode"]
+    if mode:
+        query.append(("sslmode", mode))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def shown_url(url):
+    """The URL without its password, for headings and notes."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}@{host}"))
+
+
+def postgres_server(args):
+    """(url, where it came from, stop) of the server for the PostgreSQL
+    column: --postgres, else AGENT_SYNC_TEST_DATABASE_URL, else a throw-away
+    server started by tests/pgserver.py (stop() stops it and removes it);
+    (None, why not, None) when there is none."""
+    if args.no_postgres:
+        return None, "skipped with --no-postgres", None
+    if args.postgres:
+        return args.postgres, "--postgres", None
+    if os.environ.get("AGENT_SYNC_TEST_DATABASE_URL", "").strip():
+        return os.environ["AGENT_SYNC_TEST_DATABASE_URL"].strip(), "AGENT_SYNC_TEST_DATABASE_URL", None
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    try:
+        import pgserver
+    except ImportError as e:
+        return None, f"tests/pgserver.py cannot be imported ({e})", None
+    finally:
+        sys.path.pop(0)
+    if not pgserver.find_bin("initdb"):
+        return None, "no PostgreSQL here (initdb not found on PATH or in /usr/lib/postgresql/*/bin)", None
+    import shutil
+
+    folder = tempfile.mkdtemp(prefix="asb-pg-")
+    try:
+        info = pgserver.start(folder)
+    except (pgserver.PgServerError, OSError) as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None, f"tests/pgserver.py could not start a server ({' '.join(str(e).split())[:300]})", None
+
+    def stop():
+        try:
+            pgserver.stop(info)
+        except (pgserver.PgServerError, OSError) as e:
+            print(f"note: could not stop the throw-away PostgreSQL server in {folder}: {e}", flush=True)
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return info["url"], "a throw-away local server (tests/pgserver.py: fsync off)", stop
+
+
+PG_BREAKDOWN = r"""
+import sys, time
+pyz, url, prefer, project, data = sys.argv[1:6]
+sys.path.insert(0, pyz)
+try:
+    m = __import__("agent_sync_cp%d%d" % sys.version_info[:2])
+except ImportError:
+    import agent_sync as m
+imported = time.time()
+t = time.perf_counter()
+m.pg_driver()
+driver = time.perf_counter() - t
+t = time.perf_counter()
+m.PgStore.open(url, project, 5.0).conn.close()
+connect = time.perf_counter() - t
+opens, real_open = [], m.PgStore.open.__func__
+def timed_open(cls, *args, **kwargs):
+    t = time.perf_counter()
+    try:
+        return real_open(cls, *args, **kwargs)
+    finally:
+        opens.append(time.perf_counter() - t)
+m.PgStore.open = classmethod(timed_open)
+import io
+stdin, stdout = sys.stdin, sys.stdout
+sys.stdin = io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8")
+sys.stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+t = time.perf_counter()
+try:
+    code = m.main(["hook", "pre-tool-use"])
+except SystemExit as e:
+    code = e.code
+hook = time.perf_counter() - t
+sys.stdin, sys.stdout = stdin, stdout
+m.PgStore.open = classmethod(real_open)
+t = time.perf_counter()
+m.PgStore.open(prefer, project, 5.0).conn.close()
+prefer_connect = time.perf_counter() - t
+import json
+print(json.dumps({"imported": imported, "driver": driver * 1000, "connect": connect * 1000, "hook": hook * 1000,
+                  "hook_connect": sum(opens) * 1000, "hook_opens": len(opens), "code": code,
+                  "prefer_connect": prefer_connect * 1000}))
+"""
+PG_STEPS = {
+    "start": "interpreter start + agent_sync import",
+    "driver": "driver import (`pg_driver()`)",
+    "connect": "connection set-up, `sslmode=disable`",
+    "queries": "the hook's queries",
+    "prefer_connect": "connection set-up, default `sslmode` (prefer)",
+}
+
+
+def pg_breakdown(tool, repo, url, runs):
+    """Where the team-mode pre-tool-use hook (allowed edit) spends its time,
+    medians over `runs` runs of `python -I -S -c PG_BREAKDOWN`, in ms; None
+    (and a note) when the probe fails."""
+    data = payload(repo, "Edit", file_path=os.path.join(repo, "src", "mine.py"), old_string="x", new_string="y")
+    pyz = tool.base[-1]
+    project = tool.env["AGENT_SYNC_PROJECT"]
+    per = {step: [] for step in (*PG_STEPS, "hook_connect")}
+    for _ in range(runs):
+        launched = time.time()
+        r = subprocess.run(
+            [PY, "-I", "-S", "-c", PG_BREAKDOWN, pyz, url, with_sslmode(url, None), project, data.decode()],
+            cwd=repo,
+            capture_output=True,
+            env=clean_env("bench", **tool.env),
+        )
+        try:
+            got = json.loads(r.stdout.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            print(f"note: the team-mode breakdown failed: {' '.join(r.stderr.decode(errors='replace').split())[-400:]}")
+            return None
+        if got["code"] not in (0, None) or got["hook_opens"] != 1:
+            print(f"note: breakdown: the hook exited {got['code']} after {got['hook_opens']} connection set-ups")
+        per["start"].append((got["imported"] - launched) * 1000)
+        per["queries"].append(got["hook"] - got["hook_connect"])
+        for step in ("driver", "connect", "prefer_connect", "hook_connect"):
+            per[step].append(got[step])
+    return {step: statistics.median(v) for step, v in per.items()}
+
+
+def pg_breakdown_table(breakdown, total):
+    """The breakdown as markdown lines; `total` is the main table's median."""
+    lines = [
+        f"| {'pre-tool-use allow, team mode':<48} | {'ms':>6} |",
+        f"|{'-' * 50}|{'-' * 8}|",
+    ]
+    for step in ("start", "driver", "connect", "queries"):
+        lines.append(f"| {PG_STEPS[step]:<48} | {breakdown[step]:6.1f} |")
+    shown = sum(breakdown[step] for step in ("start", "driver", "connect", "queries"))
+    lines.append(f"| {'sum of the above (whole hook in the table: ' + f'{total:.1f})':<48} | {shown:6.1f} |")
+    lines.append(f"| {PG_STEPS['prefer_connect']:<48} | {breakdown['prefer_connect']:6.1f} |")
+    return lines
+
+
+DROP_PROJECT = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+try:
+    m = __import__("agent_sync_cp%d%d" % sys.version_info[:2])
+except ImportError:
+    import agent_sync as m
+store = m.PgStore.open(sys.argv[2], sys.argv[3], 5.0)
+store.run('DROP SCHEMA IF EXISTS "%s" CASCADE' % m.project_schema(sys.argv[3]))
+store.conn.close()
+"""
+
+
+def drop_project(tool):
+    """Drop the schema of the bench's own random project from a server that
+    outlives the run (CI's, --postgres)."""
+    env = tool.env
+    r = subprocess.run(
+        [PY, "-I", "-S", "-c", DROP_PROJECT, tool.base[-1], env["AGENT_SYNC_DATABASE_URL"], env["AGENT_SYNC_PROJECT"]],
+        capture_output=True,
+    )
+    if r.returncode:
+        err = " ".join(r.stderr.decode(errors="replace").split())[-300:]
+        print(f"note: could not drop the bench project's schema: {err}", flush=True)
+
+
 def machine():
     cpu = platform.processor() or platform.machine()
     try:
@@ -373,10 +611,12 @@ def machine():
     return f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.machine()}"
 
 
-def results_table(args, flags, runs, sizes, samples, floor_samples, conc):
-    """The main table and the concurrency table as markdown lines."""
+def results_table(args, flags, runs, sizes, samples, floor_samples, conc, pg):
+    """The main table, the team-mode breakdown and the concurrency table as
+    markdown lines; `pg` describes the PostgreSQL column (see main)."""
     floor_all = {f: statistics.median(x for v in by_name.values() for x in v) for f, by_name in floor_samples.items()}
-    dbs = [db for variant, db in samples if variant == "current"]
+    dbs = [db for variant, db in samples if variant == "current" and db != "postgresql"]
+    team = samples.get(("current", "postgresql"))
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {machine()}, Python {platform.python_version()} "
         f"({platform.python_implementation()}), hooks run as in hooks.json (`{shown_flags(flags)}`), "
@@ -384,7 +624,15 @@ def results_table(args, flags, runs, sizes, samples, floor_samples, conc):
         f"Floors: `{FLOOR_VENV}` {floor_all[FLOOR_VENV]:.1f} ms (a fresh venv, so `site` without third-party "
         f'.pth files), `{FLOOR_BARE}` {floor_all[FLOOR_BARE]:.1f} ms. "x venv" and "x -I -S" are medians '
         f"of each run divided by the floor run of the same round."
-        + (f' "large": {", ".join(f"{n:,} {k}" for k, n in sizes.items())}.' if len(dbs) == 2 else ""),
+        + (f' "large": {", ".join(f"{n:,} {k}" for k, n in sizes.items())}.' if len(dbs) == 2 else "")
+        + (
+            f' "postgresql": team mode (AGENT_SYNC_DATABASE_URL and a fresh random AGENT_SYNC_PROJECT, empty) '
+            f"against {pg['source']}, PostgreSQL {pg['server']}, over {pg['via']} with `sslmode=disable` added "
+            f'to the URL (no TLS probe; see the breakdown below); "x sqlite" is the median of per-round ratios '
+            f"to the empty SQLite run of the same round."
+            if team
+            else f" No PostgreSQL column: {pg['skipped']}."
+        ),
         "",
     ]
     head = "| measurement                  |"
@@ -395,6 +643,9 @@ def results_table(args, flags, runs, sizes, samples, floor_samples, conc):
     if len(dbs) == 2:
         head += f" {dbs[1] + ' vs ' + dbs[0]:>14} |"
         rule += "----------------|"
+    if team:
+        head += " postgresql ms | x sqlite |"
+        rule += "---------------|----------|"
     lines += [head, rule]
     for name in samples[("current", dbs[0])]:
         row = f"| {name:<28} |"
@@ -406,7 +657,22 @@ def results_table(args, flags, runs, sizes, samples, floor_samples, conc):
         if len(dbs) == 2:
             a, b = (statistics.median(samples[("current", db)][name]) for db in dbs)
             row += f" {(b / a - 1) * 100:+13.1f}% |"
+        if team:
+            ratio = paired_ratio(team[name], samples[("current", "empty")][name])[0]
+            row += f" {statistics.median(team[name]):13.1f} | {ratio:8.2f} |"
         lines.append(row)
+    if team and pg.get("breakdown"):
+        lines += [
+            "",
+            f"Team mode, pre-tool-use (allowed edit) step by step: medians of {runs} runs of `python -I -S -c CODE` "
+            f"that imports the zipapp's module and times each step in-process (the first row by the wall clock "
+            f"from launch). \"The hook's queries\" is the hook's in-process run time minus its own connection "
+            f"set-up (connect, then the schema version check). The last row is the same set-up with the URL's "
+            f"default `sslmode` (prefer): pg8000 then imports ssl and builds a default TLS context to ask the "
+            f"server for TLS.",
+            "",
+            *pg_breakdown_table(pg["breakdown"], statistics.median(team["pre-tool-use allow"])),
+        ]
     if conc:
         lines += [
             "",
@@ -474,25 +740,10 @@ def ensure_pyz(path):
         subprocess.run([PY, os.path.join(ROOT, "build.py"), "-o", path], check=True)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few runs, small database, small concurrency")
-    parser.add_argument("--runs", type=int, help="runs per measurement (default 30, quick 7)")
-    parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--pyz", default=os.path.join(ROOT, "dist", "agent-sync.pyz"))
-    parser.add_argument("--compare", metavar="OLD.pyz", help="also time this older zipapp, interleaved, before/after")
-    parser.add_argument("--readme", action="store_true", help=f"rewrite docs/internals.md between {START} and {END}")
-    parser.add_argument("--no-concurrency", action="store_true", help="skip the concurrency run")
-    args = parser.parse_args()
-    ensure_pyz(args.pyz)
-    if args.compare and not os.path.exists(args.compare):
-        parser.error(f"--compare: {args.compare} does not exist")
-    runs = args.runs or (7 if args.quick else 30)
-    sizes = {k: v // 20 for k, v in FULL.items()} if args.quick else FULL
-    flags = hook_flags(args.pyz)
-    started = time.time()
-    floors = floors_cmds()
-    variants = {"current": args.pyz, **({"old": args.compare} if args.compare else {})}
+def measure_setups(args, variants, sizes, floors, runs, pg_url, pg):
+    """Build every setup (each zipapp on an empty and a large SQLite database,
+    the current one in team mode on `pg_url` too), measure them all, and
+    return (samples, floor samples, notes, importtime rows, pg)."""
     with tempfile.TemporaryDirectory() as base:
         setups = {}
         for variant, pyz in variants.items():
@@ -510,8 +761,103 @@ def main():
                         continue
                     print(f"large database ({variant}) built in {time.perf_counter() - t:.1f}s: {sizes}", flush=True)
                 setups[(variant, label)] = (tool, repo)
-        samples, floor_samples = measure_all(setups, floors, runs)
+        if pg_url:
+            team = team_setup(base, args.pyz, with_sslmode(pg_url, "disable"), hook_flags(args.pyz))
+            if team:
+                setups[("current", "postgresql")] = team[:2]
+                pg = {**team[2], "source": pg_source_text(pg["skipped"]), "via": via(pg_url)}
+            else:
+                pg = {"skipped": "team mode failed to initialize (see the note above)"}
+        samples, floor_samples, notes = measure_all(setups, floors, runs)
         imports = importtime_top(*setups[("current", "empty")], runs=3 if args.quick else 9)
+        if ("current", "postgresql") in setups:
+            tool, repo = setups[("current", "postgresql")]
+            pg["breakdown"] = pg_breakdown(tool, repo, tool.env["AGENT_SYNC_DATABASE_URL"], runs)
+            if pg["source"] != PG_SOURCES[None]:
+                drop_project(tool)
+    return samples, floor_samples, notes, imports, pg
+
+
+PG_SOURCES = {
+    "--postgres": "the server given by --postgres",
+    "AGENT_SYNC_TEST_DATABASE_URL": "the server in AGENT_SYNC_TEST_DATABASE_URL",
+    None: "a throw-away local server (tests/pgserver.py, fsync off)",
+}
+
+
+def pg_source_text(source):
+    return PG_SOURCES.get(source, PG_SOURCES[None])
+
+
+def via(url):
+    """How the bench reaches the server, for the heading."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    if (parts.hostname or "").startswith("/") or parse_qs(parts.query).get("host", [""])[0].startswith("/"):
+        return "a unix socket"
+    if parts.hostname in ("127.0.0.1", "::1", "localhost"):
+        return "loopback TCP"
+    return f"TCP to {parts.hostname}"
+
+
+def team_setup(base, pyz, url, flags):
+    """(tool, repo, facts) for team mode on `url` with a fresh random project;
+    None (and a note) when `init` fails there."""
+    import secrets
+
+    repo = os.path.join(base, "current-postgresql")
+    subprocess.run(["git", "init", "-q", repo], check=True)
+    env = {"AGENT_SYNC_DATABASE_URL": url, "AGENT_SYNC_PROJECT": f"bench/{secrets.token_hex(6)}"}
+    tool = Tool(pyz, repo, flags, env)
+    r = tool.run(["init"])
+    if r.returncode:
+        err = " ".join(r.stderr.decode(errors="replace").split())[-400:]
+        print(f"note: team mode on {shown_url(url)}: `init` exited {r.returncode}: {err}", flush=True)
+        return None
+    try:
+        status = json.loads(tool.run(["team", "status", "--json"]).stdout)
+    except ValueError:
+        status = {}
+    server = str(status.get("server") or "?").split(" (")[0]
+    return tool, repo, {"server": server, "url": shown_url(url), "project": env["AGENT_SYNC_PROJECT"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few runs, small database, small concurrency")
+    parser.add_argument("--runs", type=int, help="runs per measurement (default 30, quick 7)")
+    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--pyz", default=os.path.join(ROOT, "dist", "agent-sync.pyz"))
+    parser.add_argument("--compare", metavar="OLD.pyz", help="also time this older zipapp, interleaved, before/after")
+    parser.add_argument("--readme", action="store_true", help=f"rewrite docs/internals.md between {START} and {END}")
+    parser.add_argument("--no-concurrency", action="store_true", help="skip the concurrency run")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="PostgreSQL server for the team-mode column (default: AGENT_SYNC_TEST_DATABASE_URL, "
+        "else a throw-away server from tests/pgserver.py when PostgreSQL is installed)",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="skip the team-mode (PostgreSQL) column")
+    args = parser.parse_args()
+    ensure_pyz(args.pyz)
+    if args.compare and not os.path.exists(args.compare):
+        parser.error(f"--compare: {args.compare} does not exist")
+    runs = args.runs or (7 if args.quick else 30)
+    sizes = {k: v // 20 for k, v in FULL.items()} if args.quick else FULL
+    flags = hook_flags(args.pyz)
+    started = time.time()
+    floors = floors_cmds()
+    variants = {"current": args.pyz, **({"old": args.compare} if args.compare else {})}
+    pg_url, pg_source, pg_stop = postgres_server(args)
+    pg = {"skipped": pg_source}
+    if not pg_url:
+        print(f"note: no PostgreSQL column: {pg_source}", flush=True)
+    try:
+        samples, floor_samples, notes, imports, pg = measure_setups(args, variants, sizes, floors, runs, pg_url, pg)
+    finally:
+        if pg_stop:
+            pg_stop()
     conc = (
         []
         if args.no_concurrency
@@ -520,9 +866,11 @@ def main():
             for p in ((8, 16) if args.quick else (16, 64, 100))
         ]
     )
-    lines, floor_all = results_table(args, flags, runs, sizes, samples, floor_samples, conc)
+    lines, floor_all = results_table(args, flags, runs, sizes, samples, floor_samples, conc, pg)
     print(f"\nagent-sync benchmark ({args.pyz})\n")
     print("\n".join(lines))
+    for note in notes:
+        print(note)
     for c in conc:
         for sample in c["error_samples"]:
             print(f"  error sample ({c['processes']} processes): {sample}")
@@ -560,6 +908,8 @@ def main():
                     "floor_samples": floor_samples,
                     "importtime": imports,
                     "concurrency": conc,
+                    "postgresql": pg,
+                    "notes": notes,
                     "compare": args.compare,
                 },
                 f,

@@ -235,7 +235,8 @@ def test_find_client_climbs_a_real_process_tree(tmp_path, source):
         child = None
         for _ in range(100):
             kids = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
-            if kids:
+            # the child, once it runs sleep: until its exec it is a copy of the fake client itself
+            if kids and open(f"/proc/{kids[0]}/cmdline", "rb").read().startswith(b"sleep"):
                 child = int(kids[0])
                 break
             time.sleep(0.02)
@@ -266,3 +267,38 @@ def test_fit_cells_measures_columns_and_escapes_what_the_terminal_lacks(text, wi
     out = a.fit_cells(text, width, encoding)
     assert out.rstrip(" ") == expected.rstrip(" ")
     assert sum(a.cell_width(c) for c in out) == width
+
+
+# JSON through the C scanner and encoder alone (hooks skip the json package) ---
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_json_loads_and_dumps_agree_with_the_json_package(value):
+    import json
+
+    assert a.json_dumps(value) == json.dumps(value)
+    assert a.json_loads(json.dumps(value, ensure_ascii=False)) == json.loads(json.dumps(value))
+    assert a.json_loads(" \n" + json.dumps(value, indent=2) + "\t") == json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize("text", ["", "   ", "{", '{"a": 1} x', '{"a": 1}{}', "nul", "'x'", "[1,]", '{"a" 1}'])
+def test_json_loads_refuses_what_is_not_one_document(text):
+    with pytest.raises(ValueError):
+        a.json_loads(text)
+
+
+@given(st.text(max_size=40))
+def test_valid_id_is_the_id_pattern(text):
+    assert a.valid_id(text) == bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}", text))
+
+
+@given(st.text(max_size=40))
+def test_clean_without_re_is_clean_with_it(text):
+    one_line = text.replace("\r\n", "\n").replace("\t", "    ").replace("\n", " ")
+    assert a.clean(text) == re.sub(a._TERMINAL_UNSAFE, "", one_line)
