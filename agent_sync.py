@@ -28,12 +28,54 @@ The module reads top to bottom; each section uses only the sections above it:
 import os
 import sys
 import time
+from types import SimpleNamespace
 
-try:  # the C module itself: the sqlite3 package adds only datetime adapters, which cost a hook 1.5 ms
-    import _sqlite3 as sqlite3
+
+def lru_cache(maxsize=128, typed=False):
+    """functools.lru_cache as _sqlite3 uses it (its statement cache): a dict,
+    emptied when full.  Loading functools itself brings collections, operator,
+    reprlib and keyword, which cost a hook about 1 ms for this one call."""
+
+    def decorate(fn):
+        if not maxsize or maxsize <= 0:
+            return fn
+        cache = {}
+
+        def cached(*args):
+            try:
+                return cache[args]
+            except KeyError:
+                if len(cache) >= maxsize:
+                    cache.clear()
+                value = cache[args] = fn(*args)
+                return value
+
+        return cached
+
+    return decorate
+
+
+def import_sqlite():
+    """The C module itself (the sqlite3 package adds only datetime adapters,
+    1.5 ms a hook), loaded with lru_cache standing in for functools' unless
+    functools is already here; functools is left for whoever imports it."""
+    if "functools" in sys.modules:
+        import _sqlite3
+
+        return _sqlite3
+    sys.modules["functools"] = SimpleNamespace(lru_cache=lru_cache)
+    try:
+        import _sqlite3
+
+        return _sqlite3
+    finally:
+        del sys.modules["functools"]
+
+
+try:
+    sqlite3 = import_sqlite()
 except ImportError:
     import sqlite3
-from types import SimpleNamespace
 
 
 class LazyModule:
@@ -6863,6 +6905,21 @@ def run_cli(argv):
     return 0
 
 
+def leave_now(code):
+    """End a hook's process without the interpreter's teardown (freeing every
+    module, closing SQLite with a checkpoint): 2-3 ms of a ~15 ms hook.  Its
+    work is committed; exit handlers (team mode's goodbye) still run."""
+    import atexit
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     for stream in (sys.stdout, sys.stderr):
@@ -6871,7 +6928,7 @@ def main(argv=None):
         except (AttributeError, ValueError):
             pass
     if argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv:
-        return run_hook(argv[1:])
+        leave_now(run_hook(argv[1:]))
     try:
         return run_cli(argv)
     except BrokenPipeError:  # the reader went away (`| head`): leave quietly, flushing nothing more

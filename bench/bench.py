@@ -507,10 +507,7 @@ stdin, stdout = sys.stdin, sys.stdout
 sys.stdin = io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8")
 sys.stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
 t = time.perf_counter()
-try:
-    code = m.main(["hook", "pre-tool-use"])
-except SystemExit as e:
-    code = e.code
+code = m.run_hook(["pre-tool-use"])  # main() would end the process at once (leave_now)
 hook = time.perf_counter() - t
 sys.stdin, sys.stdout = stdin, stdout
 m.PgStore.open = classmethod(real_open)
