@@ -309,7 +309,8 @@ def for_model(text, limit=200):
 def quote_block(text, limit):
     """A multi-line agent text as a "> " quoted block: no line of it can pose
     as a heading, a tag or an instruction of ours."""
-    text = re.sub(_FRAME_TAG, r"&lt;\1", clean(text, multiline=True))
+    text = clean(text, multiline=True)
+    text = re.sub(_FRAME_TAG, r"&lt;\1", text) if "<" in text else text
     cut = len(text) > limit
     lines = text[:limit].split("\n")
     return "\n".join("  > " + line for line in lines) + ("\n  > [...cut]" if cut else "")
@@ -652,12 +653,13 @@ def client_of(argv):
     """The client a process is ("claude", "codex", ...), from its argv, or None."""
     if not argv:
         return None
-    exe = re.split(r"[\\/]", argv[0].lower())[-1]
+    exe = argv[0].lower().replace("\\", "/").split("/")[-1]
     if exe.split(".")[0] not in SCRIPT_RUNNERS:
-        return CLIENT_NAMES.get(re.sub(r"\.exe$", "", exe))
+        return CLIENT_NAMES.get(exe.removesuffix(".exe"))
     script = next((a for a in argv[1:] if not a.startswith("-")), "")
-    parts = re.split(r"[\\/]", script.lower())
-    parts[-1] = re.sub(r"\.(js|mjs|cjs)$", "", parts[-1])
+    parts = script.lower().replace("\\", "/").split("/")
+    for suffix in (".js", ".mjs", ".cjs"):
+        parts[-1] = parts[-1].removesuffix(suffix)
     return next((CLIENT_NAMES[p] for p in reversed(parts) if p in CLIENT_NAMES), None)
 
 
@@ -940,6 +942,22 @@ def glob_regex(pattern):
     return rx
 
 
+def glob_matches(pattern, key):
+    """Whether a glob matches a key.  Its literal head (and, without a
+    bracket class, its literal tail) must start (and end) the key, which tells
+    most keys apart before a regex is compiled, or re imported, on a hook."""
+    first = min((i for i in map(pattern.find, GLOB_CHARS) if i >= 0), default=len(pattern))
+    if not key.startswith(pattern[:first]):
+        return False
+    last = max(pattern.rfind("*"), pattern.rfind("?"))
+    tail = pattern[last + 1 :]
+    if tail.startswith("/") and pattern[last - 1 : last + 1] == "**":
+        tail = tail[1:]  # `**/` may match nothing at all, its slash included
+    if "[" not in pattern and not key.endswith(tail):
+        return False
+    return bool(glob_regex(pattern).match(key))
+
+
 def glob_prefix(pattern):
     """The literal directory a glob starts in, as a directory key."""
     parts = pattern.split("/")
@@ -980,7 +998,7 @@ def targets_overlap(a_kind, a_key, b_kind, b_key):
             return a_key == b_key
         if b_kind == "dir":
             return dir_covers(b_key, a_key)
-        return bool(glob_regex(b_key).match(a_key))
+        return glob_matches(b_key, a_key)
     if a_kind == "dir":
         if b_kind == "file":
             return dir_covers(a_key, b_key)

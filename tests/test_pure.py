@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -302,3 +302,20 @@ def test_valid_id_is_the_id_pattern(text):
 def test_clean_without_re_is_clean_with_it(text):
     one_line = text.replace("\r\n", "\n").replace("\t", "    ").replace("\n", " ")
     assert a.clean(text) == re.sub(a._TERMINAL_UNSAFE, "", one_line)
+
+
+glob_pattern = st.text(alphabet="ab/.*?[]!", min_size=1, max_size=8)
+
+
+@settings(max_examples=2000)
+@given(glob_pattern, st.text(alphabet="ab/.", max_size=8))
+def test_glob_matches_is_the_regex_match(pattern, key):
+    assert a.glob_matches(pattern, key) == bool(a.glob_regex(pattern).match(key))
+
+
+@pytest.mark.parametrize(
+    "pattern, key",
+    [("**/", ""), ("src/**/x.py", "src/x.py"), ("**/*.md", "a.md"), ("src/**", "src/a/b"), ("a*a", "a"), ("[ab]x", "bx")],
+)
+def test_glob_matches_where_a_literal_part_is_optional(pattern, key):
+    assert a.glob_matches(pattern, key) == bool(a.glob_regex(pattern).match(key))
