@@ -28,7 +28,14 @@ The module reads top to bottom; each section uses only the sections above it:
 import os
 import sys
 import time
-from types import SimpleNamespace
+
+if sys.argv[1:2] == ["hook"]:  # a hook lives ~15 ms: the cyclic collector's passes over
+    import gc  # this module's thousands of new objects cost it 0.6 ms and free nothing
+
+    gc.disable()
+
+#: types.SimpleNamespace, without importing types (0.2 ms a hook)
+SimpleNamespace = type(sys.implementation)
 
 
 def lru_cache(maxsize=128, typed=False):
