@@ -3360,8 +3360,10 @@ def hook_interpreter():
 #: An interpreter older than 3.10 (even Python 2) gets one plain line and exit 1,
 #: which every client treats as a failed hook, never a block.
 #: No double quotes, $, backticks or %: it sits inside "..." in sh and cmd.
+#: The cyclic collector is off before our bytecode is unmarshalled: its passes
+#: over those objects cost a hook 0.5 ms and free nothing in a 15 ms process.
 LAUNCHER = (
-    "import sys;sys.version_info<(3,10)and sys.exit('agent-sync needs Python 3.10 or newer, not '+sys.version.split()[0]);"
+    "import gc;gc.disable();import sys;sys.version_info<(3,10)and sys.exit('agent-sync needs Python 3.10 or newer, not '+sys.version.split()[0]);"
     "sys.path.insert(0,sys.argv.pop(1));exec('try:import agent_sync_cp{}{} as m\\n"
     "except ImportError:import agent_sync as m'.format(*sys.version_info));sys.exit(m.main())"
 )

@@ -3,7 +3,7 @@
 
     python3 bench/bench.py [--quick] [--runs N] [--json OUT] [--pyz PATH]
                            [--compare OLD.pyz] [--readme]
-                           [--postgres URL | --no-postgres]
+                           [--postgres URL | --no-postgres] [--no-growth]
 
 In one run: every hook as hooks.json runs it (same interpreter flags) and the
 main CLI commands, each on an empty and on a large database, interleaved with
@@ -13,7 +13,10 @@ are medians of per-round ratios (each hook run divided by the floor runs of
 the same round), so machine noise falls on both alike.  Then the
 `-X importtime` top 10 of the pre-tool-use hook, and a concurrency run with
 16, 64 and 100 processes (8 and 16 with --quick) checking that no error and
-no invariant break happened (SQLite only).
+no invariant break happened (SQLite only).  Then a growth run: 100,000
+messages (5,000 with --quick) sent and read through two `agent-sync mcp`
+servers with a short AGENT_SYNC_KEEP_MESSAGES_DAYS, reporting the state
+file's size and row counts at 10%, 50% and 100% (--no-growth skips it).
 
 Team mode gets a column of its own: the same scenarios, interleaved in the
 same rounds, with AGENT_SYNC_DATABASE_URL (`sslmode=disable` added) and a
@@ -45,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -414,6 +418,194 @@ def concurrency(pyz, flags, procs, ops):
             "integrity": integrity,
             "error_samples": [e for log in logs for e in log["errors"]][:3],
         }
+
+
+GROWTH_FULL, GROWTH_QUICK = 100_000, 5_000
+#: AGENT_SYNC_KEEP_MESSAGES_DAYS for the growth run (8.64 s; --quick: 0.864 s, as its run lasts ~5 s)
+GROWTH_KEEP_DAYS, GROWTH_KEEP_DAYS_QUICK = 0.0001, 0.00001
+GROWTH_CHECKPOINTS = (0.1, 0.5, 1.0)
+
+
+class McpClient:
+    """One `agent-sync mcp` server as `agent`, spoken to over stdio; requests
+    are pipelined: `call_many` writes them all (from a thread, so neither pipe
+    can fill up and stall both sides), then reads one reply per request."""
+
+    def __init__(self, tool, agent, env):
+        self.proc = subprocess.Popen(
+            [*tool.base, "mcp"],
+            cwd=tool.repo,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=clean_env(agent, **env),
+            text=True,
+            encoding="utf-8",
+        )
+        self.next_id = 0
+        self.send(
+            {
+                "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "clientInfo": {"name": "bench"}, "capabilities": {}},
+            },
+            reply=True,
+        )
+        self.send({"method": "notifications/initialized"})
+        self.proc.stdin.flush()
+
+    def send(self, msg, reply=False):
+        msg = {"jsonrpc": "2.0", **msg}
+        if reply:
+            msg["id"] = self.next_id
+            self.next_id += 1
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        if reply:
+            self.proc.stdin.flush()
+            return self.reply()
+        return None
+
+    def reply(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the MCP server exited")
+        return json.loads(line)
+
+    def call_many(self, tool, arguments):
+        """tools/call `tool` once per item of `arguments`; the replies' results, in order."""
+        first = self.next_id
+        self.next_id += len(arguments)
+        lines = [
+            json.dumps(
+                {"jsonrpc": "2.0", "id": first + i, "method": "tools/call", "params": {"name": tool, "arguments": a}}
+            )
+            + "\n"
+            for i, a in enumerate(arguments)
+        ]
+
+        def write():
+            self.proc.stdin.write("".join(lines))
+            self.proc.stdin.flush()
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        replies = [self.reply() for _ in arguments]
+        writer.join()
+        results = []
+        for i, r in enumerate(replies):
+            result = r.get("result") or {}
+            if r.get("id") != first + i or "error" in r or result.get("isError"):
+                raise RuntimeError(f"{tool}: unexpected reply {json.dumps(r)[:300]}")
+            results.append(result)
+        return results
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+def state_size(repo):
+    """(KiB of state.sqlite plus its -wal file, row counts), read-only."""
+    db = os.path.join(repo, ".claude", "coordination", "state.sqlite")
+    size = sum(os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p))
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("messages", "message_deliveries", "activity")
+        }
+    finally:
+        conn.close()
+    return size / 1024, rows
+
+
+def growth(pyz, total, keep_days=GROWTH_KEEP_DAYS, batch=500):
+    """Stream `total` messages writer -> reader, each read at once, through two
+    MCP servers (one per agent), and record the state file's size and row
+    counts at each checkpoint: read messages past retention get pruned, so the
+    file should stay bounded.  A dict for the table; "error" when it failed."""
+    with tempfile.TemporaryDirectory() as repo:
+        subprocess.run(["git", "init", "-q", repo], check=True)
+        tool = Tool(pyz, repo, hook_flags(pyz))
+        for name in ("writer", "reader"):
+            tool.run(["register", "--name", name], agent=name)
+        env = {"AGENT_SYNC_KEEP_MESSAGES_DAYS": repr(keep_days)}
+        clients = []
+        checkpoints = []
+        done = 0
+        try:
+            writer, reader = McpClient(tool, "writer", env), None
+            clients.append(writer)
+            reader = McpClient(tool, "reader", env)
+            clients.append(reader)
+            marks = [max(1, round(total * f)) for f in GROWTH_CHECKPOINTS]
+            start = time.perf_counter()
+            while done < total:
+                n = min(batch, total - done, next(m for m in marks if m > done) - done)
+                sent = writer.call_many(
+                    "send", [{"to": "reader", "message": f"growth message {done + i}"} for i in range(n)]
+                )
+                reader.call_many("read_message", [{"id": s["structuredContent"]["id"]} for s in sent])
+                done += n
+                if done in marks:
+                    elapsed = time.perf_counter() - start
+                    kib, rows = state_size(repo)
+                    checkpoints.append(
+                        {"messages_sent": done, "seconds": round(elapsed, 2), "kib": round(kib, 1), **rows}
+                    )
+            elapsed = time.perf_counter() - start
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError, sqlite3.Error) as e:
+            return {
+                "error": f"{type(e).__name__}: {e}"[:400],
+                "messages": done,
+                "keep_messages_days": keep_days,
+                "checkpoints": checkpoints,
+            }
+        finally:
+            for c in clients:
+                c.close()
+    first, last = checkpoints[0]["kib"], checkpoints[-1]["kib"]
+    return {
+        "messages": total,
+        "keep_messages_days": keep_days,
+        "seconds": round(elapsed, 2),
+        "throughput": round(total / elapsed, 1),
+        "checkpoints": checkpoints,
+        "bounded": last <= 2 * first,
+    }
+
+
+def growth_table(g):
+    """Markdown lines for the growth run."""
+    head = (
+        f"State-file growth: {g['messages']:,} messages sent and read one by one through two `agent-sync mcp` "
+        f"servers (writer -> reader, pipelined), AGENT_SYNC_KEEP_MESSAGES_DAYS={g['keep_messages_days']} "
+        f"({g['keep_messages_days'] * 86400:.3g} s) for both, so read messages are pruned during the run; "
+        "size = state.sqlite + its -wal file."
+    )
+    if "error" in g:
+        return [head, "", f"(the growth run failed after {g['messages']:,} messages: {g['error']})"]
+    lines = [
+        head,
+        "",
+        "| after | messages sent | seconds | size KiB | messages | message_deliveries | activity |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f, c in zip(GROWTH_CHECKPOINTS, g["checkpoints"]):
+        lines.append(
+            f"| {f:.0%} | {c['messages_sent']:,} | {c['seconds']} | {c['kib']:,.1f} | {c['messages']:,} | "
+            f"{c['message_deliveries']:,} | {c['activity']:,} |"
+        )
+    first, last = g["checkpoints"][0]["kib"], g["checkpoints"][-1]["kib"]
+    lines += [
+        "",
+        f"Throughput {g['throughput']:,} messages/s (send + read); size at 100% {last / first:.2f}x the size at "
+        f"10%: bounded: {'yes' if g['bounded'] else 'no'} (within 2x).",
+    ]
+    return lines
 
 
 def with_sslmode(url, mode):
@@ -836,6 +1028,7 @@ def main():
         "else a throw-away server from tests/pgserver.py when PostgreSQL is installed)",
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip the team-mode (PostgreSQL) column")
+    parser.add_argument("--no-growth", action="store_true", help="skip the state-file growth run")
     args = parser.parse_args()
     ensure_pyz(args.pyz)
     if args.compare and not os.path.exists(args.compare):
@@ -863,7 +1056,18 @@ def main():
             for p in ((8, 16) if args.quick else (16, 64, 100))
         ]
     )
+    grown = (
+        None
+        if args.no_growth
+        else growth(
+            args.pyz,
+            GROWTH_QUICK if args.quick else GROWTH_FULL,
+            GROWTH_KEEP_DAYS_QUICK if args.quick else GROWTH_KEEP_DAYS,
+        )
+    )
     lines, floor_all = results_table(args, flags, runs, sizes, samples, floor_samples, conc, pg)
+    if grown:
+        lines += ["", *growth_table(grown)]
     print(f"\nagent-sync benchmark ({args.pyz})\n")
     print("\n".join(lines))
     for note in notes:
@@ -905,6 +1109,7 @@ def main():
                     "floor_samples": floor_samples,
                     "importtime": imports,
                     "concurrency": conc,
+                    "growth": grown,
                     "postgresql": pg,
                     "notes": notes,
                     "compare": args.compare,

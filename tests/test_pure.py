@@ -315,7 +315,14 @@ def test_glob_matches_is_the_regex_match(pattern, key):
 
 @pytest.mark.parametrize(
     "pattern, key",
-    [("**/", ""), ("src/**/x.py", "src/x.py"), ("**/*.md", "a.md"), ("src/**", "src/a/b"), ("a*a", "a"), ("[ab]x", "bx")],
+    [
+        ("**/", ""),
+        ("src/**/x.py", "src/x.py"),
+        ("**/*.md", "a.md"),
+        ("src/**", "src/a/b"),
+        ("a*a", "a"),
+        ("[ab]x", "bx"),
+    ],
 )
 def test_glob_matches_where_a_literal_part_is_optional(pattern, key):
     assert a.glob_matches(pattern, key) == bool(a.glob_regex(pattern).match(key))
