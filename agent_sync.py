@@ -29,8 +29,14 @@ import os
 import sys
 import time
 
-if sys.argv[1:2] == ["hook"]:  # a hook lives ~15 ms: the cyclic collector's passes over
-    import gc  # this module's thousands of new objects cost it 0.6 ms and free nothing
+# Start-up.  A hook runs on every tool call and lives about 15 ms, so what
+# every run loads is loaded the cheap way: no cyclic collector (its passes
+# over this module's new objects cost a hook 0.6 ms and free nothing; the
+# hooks' launcher turns it off even earlier), _sqlite3 without functools, and
+# json and re only where they are used.
+
+if sys.argv[1:2] == ["hook"]:
+    import gc
 
     gc.disable()
 
@@ -1623,18 +1629,23 @@ class PgStore:
         except (driver.Error, OSError) as e:
             raise cls.failure(shown, e) from None
         store = cls(conn, driver, shown, project, timeout)
-        import atexit
-
-        atexit.register(store.close)
+        close_at_exit(store)
         store.migrate()
         return store
 
     def close(self):
-        """Say goodbye to the server (a pooler logs every silent drop)."""
-        try:
-            self.conn.close()
-        except (self.driver.Error, OSError):
-            pass
+        """Say goodbye to the server (a pooler logs every silent drop); once."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except (self.driver.Error, OSError):
+                pass
+
+    def __del__(self):
+        """A store dropped (the MCP server opens one per call) closes at once:
+        its connection is a server process, not just a file handle."""
+        self.close()
 
     @staticmethod
     def failure(where, exc):
@@ -1771,6 +1782,21 @@ class PgStore:
     def compact(self):
         """The server reclaims space itself (autovacuum)."""
         return False
+
+
+_open_stores = []
+
+
+def close_at_exit(store):
+    """Close the stores still open when the process ends (a hook leaves by
+    os._exit after the exit handlers): held weakly, so a dropped store goes."""
+    if not _open_stores:
+        import atexit
+        import weakref
+
+        _open_stores.append(weakref.WeakSet())
+        atexit.register(lambda: [s.close() for s in list(_open_stores[0])])
+    _open_stores[0].add(store)
 
 
 class PgTx:
@@ -6956,6 +6982,9 @@ def main(argv=None):
             pass
     if argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv:
         leave_now(run_hook(argv[1:]))
+    import gc
+
+    gc.enable()  # off in a hook (see Start-up); a command, the console, the MCP server live longer
     try:
         return run_cli(argv)
     except BrokenPipeError:  # the reader went away (`| head`): leave quietly, flushing nothing more

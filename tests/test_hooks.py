@@ -875,3 +875,44 @@ def test_pre_tool_use_bash_heuristic_gaps(cli, command):
     )
     assert rc == 0 and denied(out), out
     assert "alice" in out["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_a_long_lived_process_started_through_the_hook_launcher_collects_its_garbage(cli):
+    """The launcher turns the cyclic collector off for a hook's few ms; a command
+    it starts, such as the MCP server, must turn it back on, or each call leaves
+    a database handle open until the process runs out of files."""
+    import resource
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import agent_sync
+
+    cli.ok("register", "--name", "long", agent="long")
+    lines = [
+        {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}},
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    ] + [
+        {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "status", "arguments": {}}}
+        for i in range(1, 301)
+    ]
+
+    def few_files():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    r = subprocess.run(
+        PY + ["-c", agent_sync.LAUNCHER, str(cli.pyz), "mcp"],
+        input="".join(json.dumps(m) + "\n" for m in lines),
+        capture_output=True,
+        text=True,
+        cwd=cli.repo,
+        env=cli.env("long"),
+        timeout=300,
+        preexec_fn=few_files,
+    )
+    replies = [json.loads(line) for line in r.stdout.splitlines()][1:]
+    assert len(replies) == 300 and not [x for x in replies if x["result"].get("isError")], r.stdout[-500:]
