@@ -684,7 +684,7 @@ t = time.perf_counter()
 m.pg_driver()
 driver = time.perf_counter() - t
 t = time.perf_counter()
-m.PgStore.open(url, project, 5.0).conn.close()
+m.PgStore.open(url, project, 5.0).close()
 connect = time.perf_counter() - t
 opens, real_open = [], m.PgStore.open.__func__
 def timed_open(cls, *args, **kwargs):
@@ -704,7 +704,7 @@ hook = time.perf_counter() - t
 sys.stdin, sys.stdout = stdin, stdout
 m.PgStore.open = classmethod(real_open)
 t = time.perf_counter()
-m.PgStore.open(prefer, project, 5.0).conn.close()
+m.PgStore.open(prefer, project, 5.0).close()
 prefer_connect = time.perf_counter() - t
 import json
 print(json.dumps({"imported": imported, "driver": driver * 1000, "connect": connect * 1000, "hook": hook * 1000,
@@ -773,7 +773,7 @@ except ImportError:
     import agent_sync as m
 store = m.PgStore.open(sys.argv[2], sys.argv[3], 5.0)
 store.run('DROP SCHEMA IF EXISTS "%s" CASCADE' % m.project_schema(sys.argv[3]))
-store.conn.close()
+store.close()
 """
 
 
