@@ -1482,22 +1482,10 @@ def marshal_loads(data):
     return marshal.loads(data)
 
 
-class LazyCertificate:
-    """asn1crypto's Certificate, imported (16 ms) only when SCRAM binds to a
-    TLS channel and reads the server's certificate."""
-
-    @staticmethod
-    def load(data):
-        from asn1crypto.x509 import Certificate
-
-        return Certificate.load(data)
-
-
 def stand_ins(versions):
     """Modules put in place only while the driver imports: importlib.metadata
-    (the driver reads its own version; 15 ms of imports), dateutil's parser
-    (pg8000's fallback for timestamp text; our schema has none) and
-    asn1crypto's x509 (see LazyCertificate)."""
+    (the driver reads its own version; 15 ms of imports) and dateutil's
+    parser (pg8000's fallback for timestamp text; our schema has none)."""
     from types import ModuleType
 
     class ParserError(ValueError):
@@ -1508,7 +1496,6 @@ def stand_ins(versions):
 
     fakes = {"importlib.metadata": {"version": versions.__getitem__}}
     fakes.update({"dateutil": {}, "dateutil.parser": {"ParserError": ParserError, "parse": parse}})
-    fakes.update({"asn1crypto": {}, "asn1crypto.x509": {"Certificate": LazyCertificate}})
     modules = {}
     for name, attributes in fakes.items():
         modules[name] = ModuleType(name)
