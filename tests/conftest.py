@@ -189,9 +189,10 @@ class Runner:
         assert r.stdout.count("\n") == 1, r.stdout
         return r.returncode, json.loads(r.stdout)
 
-    def mcp_calls(self, agent, calls, env=None, timeout=120):
+    def mcp_calls(self, agent, calls, env=None, timeout=120, via=PY, preexec_fn=None):
         """Run `calls`, [(tool, arguments)], through one `agent-sync mcp`
-        process as an MCP client does (initialize first); the tools' replies."""
+        process as an MCP client does (initialize first); the tools' replies.
+        `via`: the interpreter and its arguments before the zipapp's path."""
         lines = [
             {
                 "jsonrpc": "2.0",
@@ -205,13 +206,14 @@ class Runner:
             for i, (name, arguments) in enumerate(calls)
         ]
         r = subprocess.run(
-            PY + [str(self.pyz), "mcp"],
+            via + [str(self.pyz), "mcp"],
             input="".join(json.dumps(m) + "\n" for m in lines),
             capture_output=True,
             text=True,
             cwd=self.repo,
             env=self.env(agent, **(env or {})),
             timeout=timeout,
+            preexec_fn=preexec_fn,
         )
         assert r.returncode == 0, r.stderr[-2000:]
         return [json.loads(line) for line in r.stdout.splitlines()][1:]

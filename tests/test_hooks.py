@@ -888,31 +888,11 @@ def test_a_long_lived_process_started_through_the_hook_launcher_collects_its_gar
     import agent_sync
 
     cli.ok("register", "--name", "long", agent="long")
-    lines = [
-        {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}},
-        },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-    ] + [
-        {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "status", "arguments": {}}}
-        for i in range(1, 301)
-    ]
 
     def few_files():
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-    r = subprocess.run(
-        PY + ["-c", agent_sync.LAUNCHER, str(cli.pyz), "mcp"],
-        input="".join(json.dumps(m) + "\n" for m in lines),
-        capture_output=True,
-        text=True,
-        cwd=cli.repo,
-        env=cli.env("long"),
-        timeout=300,
-        preexec_fn=few_files,
+    replies = cli.mcp_calls(
+        "long", [("status", {})] * 300, timeout=300, via=PY + ["-c", agent_sync.LAUNCHER], preexec_fn=few_files
     )
-    replies = [json.loads(line) for line in r.stdout.splitlines()][1:]
-    assert len(replies) == 300 and not [x for x in replies if x["result"].get("isError")], r.stdout[-500:]
+    assert len(replies) == 300 and not [x for x in replies if x["result"].get("isError")], replies[-1]
