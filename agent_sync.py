@@ -540,7 +540,7 @@ def team_settings(root):
     environment (AGENT_SYNC_DATABASE_URL, AGENT_SYNC_PROJECT) wins over the file
     `team join` wrote; the project defaults to the origin remote's key."""
     url = os.environ.get("AGENT_SYNC_DATABASE_URL", "").strip()
-    stored = read_team_file(root) if os.path.exists(os.path.join(root, TEAM_RELPATH)) else {}
+    stored = read_team_file(root)
     url = url or str(stored.get("url") or "")
     if not url:
         return None
