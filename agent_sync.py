@@ -1022,6 +1022,90 @@ def targets_overlap(a_kind, a_key, b_kind, b_key):
     return dir_covers(pa, pb) or dir_covers(pb, pa)
 
 
+# Marks on disk, for the after-check of tool calls ---------------------------
+# A shell command can write a held file in ways no reader of the command
+# predicts, so a tool call is also checked after it ran (section 9).  Two
+# small marks in the state folder keep that nearly free: `held/` says until
+# when any lock taken on this machine may last (no lock: no snapshot, no
+# database opened), and `busy/` says which agent is editing what right now
+# (a holder's own edit is never undone).  Both are local on purpose: the
+# after-check guards the working trees of this machine.
+
+#: seconds a `held/` mark is rounded up to: at most one new mark a minute
+HELD_MARK_SECONDS = 60
+#: seconds an edit's "pending" mark counts as in flight (a client's tool timeout is 10 min)
+BUSY_PENDING_SECONDS = 600
+
+
+def state_dir(ctx):
+    """The folder of this checkout's state (the database's folder)."""
+    return os.path.dirname(ctx.db_path)
+
+
+def note_held_until(ctx, until):
+    """Mark that a lock may last until `until` (rounded up): an empty file
+    named by that time, made only if missing, so writers never race."""
+    folder = os.path.join(state_dir(ctx), "held")
+    stamp = int(until // HELD_MARK_SECONDS + 1) * HELD_MARK_SECONDS
+    path = os.path.join(folder, str(stamp))
+    if os.path.exists(path):
+        return
+    try:
+        if not _is_dir(folder):
+            make_state_dir(state_dir(ctx))
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for name in os.listdir(folder):
+            if name.isdigit() and int(name) < time.time() - HELD_MARK_SECONDS:
+                os.unlink(os.path.join(folder, name))
+    except OSError:
+        pass
+
+
+def anything_held(ctx, now):
+    """Whether a lock taken on this machine may still be live (a false yes
+    only costs a look at the database)."""
+    try:
+        names = os.listdir(os.path.join(state_dir(ctx), "held"))
+    except OSError:
+        return False
+    return any(name.isdigit() and int(name) > now for name in names)
+
+
+def busy_mark(ctx, agent_id, key):
+    return os.path.join(state_dir(ctx), "busy", short_hash(f"{agent_id}\x00{key}"))
+
+
+def mark_busy(ctx, agent_id, key, pending):
+    """`agent_id` is about to write `key` ("*": anything, a shell call) or has
+    just written it (a mark that exists): the text says which, the mtime when."""
+    path = busy_mark(ctx, agent_id, key)
+    if not pending and not os.path.exists(path):
+        return
+    try:
+        try:
+            f = open(path, "w", encoding="ascii")
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            f = open(path, "w", encoding="ascii")
+        with f:
+            f.write("pending" if pending else "done")
+    except OSError:
+        pass
+
+
+def busy_since(ctx, agent_id, key, since, now):
+    """Whether `agent_id` wrote or may be writing `key` since `since`."""
+    path = busy_mark(ctx, agent_id, key)
+    try:
+        with open(path, encoding="ascii") as f:
+            pending = f.read() == "pending"
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return False
+    return mtime >= since or (pending and now - mtime < BUSY_PENDING_SECONDS)
+
+
 # ---------------------------------------------------------------------------
 # 4. Storage: the seam between the domain and a database engine.  A Store
 # opens the database, runs forward-only migrations, gives out short
@@ -2134,6 +2218,7 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
     ensure_agent(conn, ctx, now)
     if not targets:  # a task with no files: nothing to lock, nothing to log
         return
+    note_held_until(ctx, now + ttl_seconds)
     for t in targets:
         mine = conn.execute(
             "SELECT auto FROM locks WHERE kind=? AND key=? AND owner=?", (t.kind, t.key, ctx.agent_id)
@@ -2862,6 +2947,17 @@ def record_denial(conn, ctx, rule, path, holder, now):
     log_activity(conn, ctx.agent_id, DENIED, f"{rule}: {path}{held}", path, now)
 
 
+#: the report's rule for a held file that a tool call changed and agent-sync put back
+UNDO_RULE = "write undone"
+
+
+def record_undo(conn, ctx, holder, path, note, now):
+    """A held file a tool call changed, settled after the call: counted as a
+    prevented conflict and told to its holder in a directed message."""
+    record_denial(conn, ctx, UNDO_RULE, path, holder, now)
+    store_message(conn, SYSTEM_SENDER, holder, "direct", note, None, [(holder, 1)], now)
+
+
 def record_wait(conn, ctx, targets, seconds, now):
     """A lock that was got by waiting for its holder (`lock --wait`)."""
     paths = ", ".join(t.path for t in targets[:20])
@@ -3466,6 +3562,7 @@ EVENTS = {
     "user-prompt-submit": "UserPromptSubmit",
     "pre-tool-use": "PreToolUse",
     "post-tool-use": "PostToolUse",
+    "post-tool-use-failure": "PostToolUseFailure",
     "stop": "Stop",
     "session-end": "SessionEnd",
 }
@@ -4226,7 +4323,10 @@ def guard_edit(conn, ctx, target, now):
     denial = foreign_denial(conn, ctx, target, now, rows)
     if denial or target.kind != "file":
         return denial
-    return stale_write(conn, ctx, target, now) or take_auto_lock(conn, ctx, target, rows, now)
+    denial = stale_write(conn, ctx, target, now) or take_auto_lock(conn, ctx, target, rows, now)
+    if denial is None and anything_held(ctx, now):
+        mark_busy(ctx, ctx.agent_id, target.key, True)
+    return denial
 
 
 def take_auto_lock(conn, ctx, target, rows, now, changed=False):
@@ -4267,6 +4367,290 @@ def guard_paths(ctx, raws, guard, now):
         if denial:
             return denial
     return None
+
+
+# The after-check.  Before a tool call that is not an edit tool's (a shell,
+# an MCP tool, anything), the files other agents on this machine hold are
+# kept: their bytes (bounded) and signature.  After it, a held file that the
+# call changed, created or removed is put back as the holder had it, and the
+# writer's version is kept for a human.  The holder's own edits are never
+# undone: when the holder wrote or may be writing the file since the
+# snapshot (see mark_busy), both versions are kept and both agents told.
+
+#: bytes of one held file kept before a call; a larger one is watched by signature only
+SNAPSHOT_FILE_BYTES = 1 << 20
+#: bytes kept for one call in all; files past it are watched by signature only
+SNAPSHOT_CALL_BYTES = 64 << 20
+#: files under held directories and globs looked at for one call, at most
+SNAPSHOT_WALK_FILES = 5000
+#: seconds a snapshot waits for its call's end; an older one is dropped unchecked
+SNAPSHOT_SECONDS = 7200
+
+
+def snapshot_path(ctx, payload):
+    """Where the snapshot of this agent's tool call is kept (by the call's id,
+    for clients that run calls in parallel)."""
+    call = payload.get("tool_use_id")
+    call = call if isinstance(call, str) and call else "call"
+    return os.path.join(state_dir(ctx), "undo", short_hash(f"{ctx.agent_id}\x00{call}"))
+
+
+def holders_here(conn, ctx, now):
+    """Other live agents' path locks whose files are on this machine."""
+    host = host_name()
+    return [r for r in foreign_locks(conn, ctx, now, limit=1000) if not ctx.team or r["host"] == host]
+
+
+def walk_held(ctx, row, budget):
+    """Paths (relative to the worktree, "/"-separated) of the files a
+    directory or glob lock covers, at most `budget` of them."""
+    start = ROOT_DIR_KEY if row["kind"] == "dir" and row["key"] == ROOT_DIR_KEY else row["path"]
+    start = start if row["kind"] == "dir" else glob_prefix(row["path"])
+    top = ctx.top if start == ROOT_DIR_KEY else os.path.join(ctx.top, start)
+    skip = {os.path.realpath(state_dir(ctx))}
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d != ".git" and os.path.join(folder, d) not in skip]
+        for name in files:
+            rel = os.path.relpath(os.path.join(folder, name), ctx.top).replace(os.sep, "/")
+            if row["kind"] == "dir" or glob_matches(row["key"], normalise_key(rel)):
+                budget -= 1
+                if budget < 0:
+                    return
+                yield rel
+
+
+def held_files(ctx, rows):
+    """{path: lock row} of every file the rows hold, and the directory and glob rows."""
+    files = {r["path"]: r for r in rows if r["kind"] == "file"}
+    walks = [r for r in rows if r["kind"] in ("dir", "glob")]
+    for r in walks:
+        for rel in walk_held(ctx, r, SNAPSHOT_WALK_FILES - len(files)):
+            files.setdefault(rel, r)
+    return files, walks
+
+
+def file_signature(real):
+    """(exists, size, mtime_ns, inode, mode) without following a final symlink."""
+    try:
+        st = os.lstat(real)
+    except OSError:
+        return [False, 0, 0, 0, 0]
+    return [True, st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode]
+
+
+def read_bytes(real, limit):
+    """The content of a regular file up to `limit` bytes, or None."""
+    try:
+        if os.path.islink(real):
+            return None
+        with open(real, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return None
+    return data if len(data) <= limit else None
+
+
+def take_snapshot(ctx, payload, rows, now):
+    """Keep what other agents hold, before this call runs."""
+    files, walks = held_files(ctx, rows)
+    entries, blobs, used = [], [], 0
+    for rel, row in files.items():
+        real = os.path.join(ctx.top, rel)
+        sig = file_signature(real)
+        data = read_bytes(real, min(SNAPSHOT_FILE_BYTES, SNAPSHOT_CALL_BYTES - used)) if sig[0] else b""
+        entry = {"path": rel, "sig": sig, "owner": row["owner"], "name": row["owner_name"] or row["owner"]}
+        if data is not None:
+            entry["at"], entry["len"] = used, len(data)
+            blobs.append(data)
+            used += len(data)
+        entries.append(entry)
+    walked = [[r["kind"], r["key"], r["path"], r["owner"], r["owner_name"] or r["owner"]] for r in walks]
+    header = json_dumps({"taken": now, "files": entries, "walks": walked}).encode("ascii")
+    write_atomically(snapshot_path(ctx, payload), header + b"\n" + b"".join(blobs))
+
+
+def write_atomically(path, data, mode=0o600):
+    """`path` holds `data` whole or is untouched: a temporary file beside it, then a rename."""
+    folder = os.path.dirname(path)
+    if not _is_dir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    try:
+        with open(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def snapshot_before_call(payload, now):
+    """Before a call that no reader can predict: keep the held files, when
+    another agent on this machine holds any (else nothing is opened)."""
+    ctx = hook_context(payload)
+    if ctx is None or not anything_held(ctx, now):
+        return
+    mark_busy(ctx, ctx.agent_id, "*", True)
+    conn = hook_db(ctx)
+    rows = holders_here(conn, ctx, now) if conn is not None else []
+    if rows:
+        take_snapshot(ctx, payload, rows, now)
+
+
+def load_snapshot(ctx, payload, now):
+    """(header, blobs) of this call's snapshot, taken away; None without one."""
+    path = snapshot_path(ctx, payload)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        os.unlink(path)
+    except OSError:
+        return None
+    head, _, blobs = data.partition(b"\n")
+    try:
+        header = json_loads(head.decode("ascii"))
+    except ValueError:
+        return None
+    return (header, blobs) if now - header.get("taken", 0) < SNAPSHOT_SECONDS else None
+
+
+class Undo:
+    """One held file a call changed: what was found and what was done about it."""
+
+    __slots__ = ("path", "owner", "name", "action", "kept")
+
+    def __init__(self, path, owner, name, action, kept):
+        #: the file, relative to the worktree; its holder's id and name
+        self.path, self.owner, self.name = path, owner, name
+        #: "restored", "removed" (it was new), "both kept" (the holder was editing it), "changed" (too large to keep)
+        self.action = action
+        #: where the writer's version was kept, relative to the worktree (None when nothing was kept)
+        self.kept = kept
+
+
+def keep_version(ctx, rel, real, stamp, suffix=""):
+    """Copy what is at `real` now into the state folder's undone/ (a symlink as
+    its target's text); its path relative to the worktree, or None."""
+    dest = os.path.join(state_dir(ctx), "undone", stamp, rel + suffix)
+    try:
+        data = os.readlink(real).encode("utf-8", "surrogateescape") if os.path.islink(real) else None
+        if data is None:
+            with open(real, "rb") as f:
+                data = f.read()
+        write_atomically(dest, data)
+    except OSError:
+        return None
+    return os.path.relpath(dest, ctx.top).replace(os.sep, "/")
+
+
+def settle_file(ctx, entry, blobs, taken, stamp, now):
+    """Compare one held file with its snapshot; put it back when this call
+    changed it and its holder did not touch it meanwhile.  An Undo, or None."""
+    rel, before = entry["path"], entry["sig"]
+    real = os.path.join(ctx.top, rel)
+    after = file_signature(real)
+    if after[:4] == before[:4]:
+        return None
+    kept = blobs[entry["at"] : entry["at"] + entry["len"]] if "at" in entry else None
+    if after[0] and before[0] and kept is not None and read_bytes(real, SNAPSHOT_FILE_BYTES) == kept:
+        return None
+    owner, name = entry["owner"], entry["name"]
+    if busy_since(ctx, owner, normalise_key(rel), taken, now) or busy_since(ctx, owner, "*", taken, now):
+        if before[0] and kept is not None:
+            keep_version(ctx, rel, real, stamp, ".before")
+        return Undo(rel, owner, name, "both kept", keep_version(ctx, rel, real, stamp) if after[0] else None)
+    if kept is None and before[0]:
+        return Undo(rel, owner, name, "changed", keep_version(ctx, rel, real, stamp) if after[0] else None)
+    if after[0] and stat_is_dir(real):
+        return Undo(rel, owner, name, "changed", None)
+    version = keep_version(ctx, rel, real, stamp) if after[0] else None
+    if before[0]:
+        write_atomically(real, kept, before[4] & 0o7777)
+        return Undo(rel, owner, name, "restored", version)
+    os.unlink(real)
+    return Undo(rel, owner, name, "removed", version)
+
+
+def stat_is_dir(real):
+    return not os.path.islink(real) and _is_dir(real)
+
+
+def created_files(ctx, header):
+    """Entries for files a call created under held directories and globs."""
+    known = {e["path"] for e in header["files"]}
+    for kind, key, path, owner, name in header["walks"]:
+        row = {"kind": kind, "key": key, "path": path}
+        for rel in walk_held(ctx, row, SNAPSHOT_WALK_FILES):
+            if rel not in known:
+                known.add(rel)
+                yield {"path": rel, "sig": [False, 0, 0, 0, 0], "owner": owner, "name": name}
+
+
+def check_after_call(ctx, payload, now):
+    """Settle every held file this call changed: [Undo]."""
+    loaded = load_snapshot(ctx, payload, now)
+    if loaded is None:
+        return []
+    header, blobs = loaded
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + short_hash(ctx.agent_id)
+    entries = list(header["files"]) + list(created_files(ctx, header))
+    undone = []
+    for entry in entries:
+        try:
+            undo = settle_file(ctx, entry, blobs, header["taken"], stamp, now)
+        except OSError as e:
+            undo = Undo(entry["path"], entry["owner"], entry["name"], f"changed (not restored: {e.strerror})", None)
+        if undo is not None:
+            undone.append(undo)
+    return undone
+
+
+UNDO_TOLD = {
+    "restored": "put back to the holder's version",
+    "removed": "it was new: removed",
+    "both kept": "the holder was editing it at the same time, so nothing was overwritten: both of you must check it",
+    "changed": "too large to keep, so it could not be put back: tell the holder",
+}
+
+
+def undo_notice(undone, tool):
+    """What the writer's model is told in the result of the call."""
+    lines = [
+        f"agent-sync: your {for_model(tool, 60)} call changed file(s) that other agents hold. No write to a"
+        " held file stands, whatever the means (shell, script, tool):"
+    ]
+    for u in undone:
+        line = f"- {for_model(u.path)} (held by {for_model(u.name, 60)}, agent {u.owner}): "
+        line += UNDO_TOLD.get(u.action, u.action)
+        lines.append(line + (f"; your version is kept at {for_model(u.kept)}" if u.kept else ""))
+    holder = undone[0].owner
+    lines.append(
+        f'Coordinate instead: `agent-sync send --to {holder} --message "..."` to ask for the file, or take'
+        " other work; `agent-sync lock PATH --wait 600` waits until it is free."
+    )
+    return frame("\n".join(lines))
+
+
+def holder_note(undo, writer, tool):
+    """The directed message to the holder of a file a call changed."""
+    text = f"{writer}'s {tool} call changed {undo.path}, which you hold: " + UNDO_TOLD.get(undo.action, undo.action)
+    if undo.action == "both kept":
+        text += f". Your version from before their call: {undo.kept}.before" if undo.kept else ""
+    return text + (f". Their version: {undo.kept}" if undo.kept else "") + "."
+
+
+def report_undone(conn, ctx, undone, tool, now):
+    """Count each settled file and tell its holder, in one transaction."""
+    writer = agent_name(conn, ctx.agent_id) or ctx.agent_id
+    with conn.tx():
+        ensure_agent(conn, ctx, now)
+        for u in undone:
+            record_undo(conn, ctx, u.owner, u.path, holder_note(u, writer, tool), now)
 
 
 SHELL_SEPARATORS = frozenset((";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!", "\n"))
@@ -4766,6 +5150,22 @@ def guard_git(ctx, guarded, now):
     return None
 
 
+def shell_command(tool_input):
+    """The command of a shell call: a string, or an argument vector (Codex's
+    `shell`) quoted back into one."""
+    command = tool_input.get("command")
+    if isinstance(command, list) and command and all(isinstance(a, str) for a in command):
+        import shlex
+
+        return shlex.join(command)
+    return command if isinstance(command, str) and command.strip() else None
+
+
+def our_tool(tool):
+    """A tool of agent-sync's own MCP server (it writes no file of the tree)."""
+    return tool.startswith(("mcp__agent-sync__", "mcp__plugin_agent-sync_"))
+
+
 def hook_pre_tool_use(payload, dialect):
     tool, tool_input = payload.get("tool_name"), payload.get("tool_input")
     if not isinstance(tool, str) or not isinstance(tool_input, dict):
@@ -4774,20 +5174,29 @@ def hook_pre_tool_use(payload, dialect):
         paths = edited_paths(tool, tool_input)
         ctx = hook_context(payload) if paths else None
         return guard_paths(ctx, paths, guard_edit, time.time()) if ctx else None
+    if tool in READ_TOOLS or our_tool(tool):
+        return None
+    now = time.time()
     if tool in SHELL_TOOLS:
-        command = tool_input.get("command")
-        if not isinstance(command, str) or not command.strip():
-            return None
-        cwd = payload.get("cwd")
-        writes, guarded = shell_effects(command, cwd if isinstance(cwd, str) and _is_dir(cwd) else None)
-        if not writes and not guarded:
-            return None
-        ctx = hook_context(payload)
-        if ctx is None:
-            return None
-        now = time.time()
-        return guard_paths(ctx, writes, guard_shell_write, now) or (guard_git(ctx, guarded, now) if guarded else None)
+        denial = guard_shell_command(payload, shell_command(tool_input), now)
+        if denial:
+            return denial
+    snapshot_before_call(payload, now)
     return None
+
+
+def guard_shell_command(payload, command, now):
+    """The denial of a shell command that can be read as writing a held file."""
+    if command is None:
+        return None
+    cwd = payload.get("cwd")
+    writes, guarded = shell_effects(command, cwd if isinstance(cwd, str) and _is_dir(cwd) else None)
+    if not writes and not guarded:
+        return None
+    ctx = hook_context(payload)
+    if ctx is None:
+        return None
+    return guard_paths(ctx, writes, guard_shell_write, now) or (guard_git(ctx, guarded, now) if guarded else None)
 
 
 def hook_post_tool_use(payload, dialect):
@@ -4803,16 +5212,32 @@ def hook_post_tool_use(payload, dialect):
     paths = edited_paths(tool, tool_input) if isinstance(tool_input, dict) and (edit or tool in READ_TOOLS) else []
     targets = [t for t in targets_in_repo(ctx, paths) if t.kind == "file"]
     if targets:
-        with conn.tx():
+        record_tool_call(conn, ctx, tool, targets, edit, now)
+    undone = [] if edit or tool in READ_TOOLS else check_after_call(ctx, payload, now)
+    if not edit:
+        mark_busy(ctx, ctx.agent_id, "*", False)
+    if undone:
+        report_undone(conn, ctx, undone, tool, now)
+    pushed = midturn_delivery(conn, ctx, now, push=dialect.midturn_push)
+    if not undone:
+        return pushed
+    notice = undo_notice(undone, tool)
+    return {"context": notice + ("\n\n" + pushed["context"] if pushed else "")}
+
+
+def record_tool_call(conn, ctx, tool, targets, edit, now):
+    """An edit or read tool's files: logged, lock renewed, change and file state recorded."""
+    with conn.tx():
+        if edit:
+            ensure_agent(conn, ctx, now)
+        for target in targets:
             if edit:
-                ensure_agent(conn, ctx, now)
-            for target in targets:
-                if edit:
-                    log_activity(conn, ctx.agent_id, "edit", f"{tool} {target.path}", target.path, now)
-                    renew_auto_lock(conn, ctx, target, now)
-                    record_change(conn, ctx, target, now)
-                record_file_state(conn, ctx, target, edit, now)
-    return midturn_delivery(conn, ctx, now, push=dialect.midturn_push)
+                log_activity(conn, ctx.agent_id, "edit", f"{tool} {target.path}", target.path, now)
+                renew_auto_lock(conn, ctx, target, now)
+                record_change(conn, ctx, target, now)
+                mark_busy(ctx, ctx.agent_id, target.key, False)
+                note_held_until(ctx, now + auto_lock_seconds())
+            record_file_state(conn, ctx, target, edit, now)
 
 
 def deliver(conn, ctx, now, directed_only, push=True):
@@ -4918,6 +5343,7 @@ HOOKS = {
     "user-prompt-submit": hook_user_prompt_submit,
     "pre-tool-use": hook_pre_tool_use,
     "post-tool-use": hook_post_tool_use,
+    "post-tool-use-failure": hook_post_tool_use,
     "stop": hook_stop,
     "session-end": hook_session_end,
 }

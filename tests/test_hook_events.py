@@ -47,6 +47,12 @@ def sample(event, repo):
             "tool_input": {"file_path": str(repo / "x.py")},
             "tool_response": {"success": True},
         },
+        "post-tool-use-failure": {
+            "tool_name": "Bash",
+            "tool_input": {"command": "false"},
+            "error": "Exit code 1",
+            "is_interrupt": False,
+        },
         "stop": {"stop_hook_active": False},
         "session-end": {"reason": "other"},
     }
@@ -352,8 +358,16 @@ def test_install_layout_and_installed_commands_work(cli):
     assert (cli.repo / ".claude" / "coordination").is_dir()
     assert ".claude/coordination/" in (cli.repo / ".gitignore").read_text().splitlines()
     hooks = settings(cli)["hooks"]
-    assert set(hooks) == {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"}
-    assert hooks["PreToolUse"][0]["matcher"] == "Edit|Write|MultiEdit|NotebookEdit|Bash|PowerShell"
+    assert set(hooks) == {
+        "SessionStart",
+        "UserPromptSubmit",
+        "PreToolUse",
+        "PostToolUse",
+        "PostToolUseFailure",
+        "Stop",
+        "SessionEnd",
+    }
+    assert hooks["PreToolUse"][0]["matcher"] == "^(Edit|Write|MultiEdit|NotebookEdit|Bash|PowerShell|mcp__.*)$"
     (cli.repo / "locked.py").write_text("x\n")
     cli.ok("lock", "locked.py", "--reason", "installed test", agent="holder")
     env = clean_env(CLAUDE_PROJECT_DIR=str(cli.repo))
@@ -366,6 +380,7 @@ def test_install_layout_and_installed_commands_work(cli):
                 "UserPromptSubmit": "user-prompt-submit",
                 "PreToolUse": "pre-tool-use",
                 "PostToolUse": "post-tool-use",
+                "PostToolUseFailure": "post-tool-use-failure",
                 "Stop": "stop",
                 "SessionEnd": "session-end",
             }[event],

@@ -12,12 +12,21 @@ import pytest
 
 from conftest import PY, Runner, clean_env, denied, edit_payload, git_init
 
-EVENTS = ("session-start", "user-prompt-submit", "pre-tool-use", "post-tool-use", "stop", "session-end")
+EVENTS = (
+    "session-start",
+    "user-prompt-submit",
+    "pre-tool-use",
+    "post-tool-use",
+    "post-tool-use-failure",
+    "stop",
+    "session-end",
+)
 EVENT_NAMES = {
     "session-start": "SessionStart",
     "user-prompt-submit": "UserPromptSubmit",
     "pre-tool-use": "PreToolUse",
     "post-tool-use": "PostToolUse",
+    "post-tool-use-failure": "PostToolUseFailure",
     "stop": "Stop",
     "session-end": "SessionEnd",
 }
@@ -99,6 +108,16 @@ def sample_payloads(repo, session="s-sample"):
             tool_input={"file_path": str(repo / "src" / "a.py"), "old_string": "a", "new_string": "b"},
             tool_response={"filePath": str(repo / "src" / "a.py"), "success": True},
             duration_ms=12,
+        ),
+        "post-tool-use-failure": dict(
+            common,
+            hook_event_name="PostToolUseFailure",
+            tool_name="Bash",
+            tool_use_id="toolu_2",
+            tool_input={"command": "false"},
+            error="Exit code 1",
+            is_interrupt=False,
+            duration_ms=5,
         ),
         "stop": dict(common, hook_event_name="Stop", stop_hook_active=False, last_assistant_message="done"),
         "session-end": dict(common, hook_event_name="SessionEnd", reason="prompt_input_exit"),
@@ -650,8 +669,10 @@ def test_install_lays_out_everything_and_every_settings_command_works(cli):
     assert set(cmds) == set(EVENT_NAMES.values())
     assert all(len(v) == 1 for v in cmds.values()), cmds
     matcher = cmds["PreToolUse"][0][0]
-    for tool in ("Edit", "Write", "NotebookEdit", "Bash"):
-        assert re.search(rf"(^|\|){tool}(\||$)", matcher), matcher
+    for tool in ("Edit", "Write", "NotebookEdit", "Bash", "mcp__fs__write_file"):
+        assert re.search(matcher, tool), (matcher, tool)
+    for tool in ("Read", "TodoWrite", "Grep", "Glob", "WebFetch"):
+        assert not re.search(matcher, tool), (matcher, tool)
     for event, [(m, h)] in cmds.items():
         assert h["type"] == "command" and isinstance(h.get("timeout"), int) and 0 < h["timeout"] <= 60
         assert "$CLAUDE_PROJECT_DIR" in h["command"]
@@ -703,6 +724,8 @@ def test_install_lays_out_everything_and_every_settings_command_works(cli):
             "tool_response": {"success": True},
         },
     )
+    assert out is None or "hookSpecificOutput" in out
+    out = call("PostToolUseFailure", {"tool_name": "Bash", "tool_input": {"command": "false"}, "error": "Exit 1"})
     assert out is None or "hookSpecificOutput" in out
     activity = cli.json("activity", agent="alice")[1]["activity"]
     assert any(a["agent"] == me and a["path"] == "src/free.py" for a in activity), activity
