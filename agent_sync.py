@@ -1022,6 +1022,17 @@ def targets_overlap(a_kind, a_key, b_kind, b_key):
     return dir_covers(pa, pb) or dir_covers(pb, pa)
 
 
+def make_state_dir(folder):
+    """The state folder, made private (0700) with a `.gitignore` of `*` inside,
+    so state is never committed, installed or not."""
+    if not _is_dir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    ignore = os.path.join(folder, ".gitignore")
+    if not os.path.exists(ignore):
+        with open(ignore, "w", encoding="utf-8") as f:
+            f.write("# agent-sync state: never commit it\n*\n")
+
+
 # Marks on disk, for the after-check of tool calls ---------------------------
 # A shell command can write a held file in ways no reader of the command
 # predicts, so a tool call is also checked after it ran (section 9).  Two
@@ -1076,34 +1087,58 @@ def busy_mark(ctx, agent_id, key):
     return os.path.join(state_dir(ctx), "busy", short_hash(f"{agent_id}\x00{key}"))
 
 
-def mark_busy(ctx, agent_id, key, pending):
+def mark_busy(ctx, agent_id, key, pending, facts=()):
     """`agent_id` is about to write `key` ("*": anything, a shell call) or has
-    just written it (a mark that exists): the text says which, the mtime when."""
+    just written it (only a mark that exists is updated): the first line says
+    which, the mtime when; `facts` say what the file will hold ("=DIGEST") or
+    holds now ("PATH SIGNATURE"), so that its change is known as the agent's."""
     path = busy_mark(ctx, agent_id, key)
     if not pending and not os.path.exists(path):
         return
+    text = ("pending" if pending else "done") + "".join("\n" + f for f in facts)
     try:
         try:
-            f = open(path, "w", encoding="ascii")
+            f = open(path, "w", encoding="utf-8")
         except FileNotFoundError:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            f = open(path, "w", encoding="ascii")
+            f = open(path, "w", encoding="utf-8")
         with f:
-            f.write("pending" if pending else "done")
+            f.write(text)
     except OSError:
         pass
 
 
-def busy_since(ctx, agent_id, key, since, now):
-    """Whether `agent_id` wrote or may be writing `key` since `since`."""
+def busy_facts(ctx, agent_id, key, since, now):
+    """The facts of `agent_id`'s mark for `key` when it wrote or may be
+    writing it since `since`, else None."""
     path = busy_mark(ctx, agent_id, key)
     try:
-        with open(path, encoding="ascii") as f:
-            pending = f.read() == "pending"
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
         mtime = os.stat(path).st_mtime
+    except (OSError, ValueError):
+        return None
+    if mtime >= since or (lines[0] == "pending" and now - mtime < BUSY_PENDING_SECONDS):
+        return set(lines[1:])
+    return None
+
+
+def signature_fact(path, real):
+    """A file as it is now, for a busy mark: `path size:mtime_ns:inode`."""
+    try:
+        st = os.lstat(real)
     except OSError:
-        return False
-    return mtime >= since or (pending and now - mtime < BUSY_PENDING_SECONDS)
+        return f"{path} -"
+    return f"{path} {st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+def content_fact(data):
+    """What a file will hold, for a busy mark: `=` and a digest of the bytes."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:
+        from hashlib import blake2b
+    return "=" + blake2b(data, digest_size=16).hexdigest()
 
 
 # ---------------------------------------------------------------------------
@@ -1215,17 +1250,6 @@ def storage_error(path, exc):
     else:
         hint = text
     return StorageError(f"database {path}: {hint} ({text})" if hint != text else f"database {path}: {text}")
-
-
-def make_state_dir(folder):
-    """The state folder, made private (0700) with a `.gitignore` of `*` inside,
-    so state is never committed, installed or not."""
-    if not _is_dir(folder):
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    ignore = os.path.join(folder, ".gitignore")
-    if not os.path.exists(ignore):
-        with open(ignore, "w", encoding="utf-8") as f:
-            f.write("# agent-sync state: never commit it\n*\n")
 
 
 def make_private_file(path):
@@ -2254,6 +2278,14 @@ def live_file_locks(conn, now, limit=1000):
     return conn.execute(
         "SELECT key, path FROM locks WHERE kind='file' AND expires_at > ? LIMIT ?", (now, limit)
     ).fetchall()
+
+
+def own_file_locks(conn, agent_id, now, limit=1000):
+    """The paths of the files an agent holds (explicit and automatic locks)."""
+    rows = conn.execute(
+        "SELECT path FROM locks WHERE owner=? AND kind='file' AND expires_at > ? LIMIT ?", (agent_id, now, limit)
+    )
+    return [r["path"] for r in rows]
 
 
 def renew_auto_lock(conn, ctx, target, now):
@@ -4213,7 +4245,7 @@ def hook_db(ctx, create=False):
     return open_store(ctx, create=create, timeout=timeout) if ctx else None
 
 
-PATCH_FILE_LINE = r"(?m)^\*\*\* (?:Update File|Add File|Delete File|Move to): (.+?)\s*$"
+PATCH_FILE_LINE = r"(?m)^[ \t]*\*\*\* (?:Update File|Add File|Delete File|Move to): (.+?)\s*$"
 
 
 def edited_paths(tool, tool_input):
@@ -4221,7 +4253,7 @@ def edited_paths(tool, tool_input):
     in a Codex apply_patch."""
     if tool == "apply_patch":
         patch = tool_input.get("command") or tool_input.get("input") or tool_input.get("patch")
-        return re.findall(PATCH_FILE_LINE, patch)[:200] if isinstance(patch, str) else []
+        return re.findall(PATCH_FILE_LINE, patch) if isinstance(patch, str) else []
     for key in ("file_path", "notebook_path", "path", "target_file"):
         raw = tool_input.get(key)
         if isinstance(raw, str) and raw and "\x00" not in raw:
@@ -4323,10 +4355,7 @@ def guard_edit(conn, ctx, target, now):
     denial = foreign_denial(conn, ctx, target, now, rows)
     if denial or target.kind != "file":
         return denial
-    denial = stale_write(conn, ctx, target, now) or take_auto_lock(conn, ctx, target, rows, now)
-    if denial is None and anything_held(ctx, now):
-        mark_busy(ctx, ctx.agent_id, target.key, True)
-    return denial
+    return stale_write(conn, ctx, target, now) or take_auto_lock(conn, ctx, target, rows, now)
 
 
 def take_auto_lock(conn, ctx, target, rows, now, changed=False):
@@ -4367,6 +4396,10 @@ def guard_paths(ctx, raws, guard, now):
         if denial:
             return denial
     return None
+
+
+class BudgetSpent(Exception):
+    """A hook ran out of its time budget (it then fails open)."""
 
 
 # The after-check.  Before a tool call that is not an edit tool's (a shell,
@@ -4533,12 +4566,13 @@ class Undo:
         self.kept = kept
 
 
-def keep_version(ctx, rel, real, stamp, suffix=""):
-    """Copy what is at `real` now into the state folder's undone/ (a symlink as
-    its target's text); its path relative to the worktree, or None."""
+def keep_version(ctx, rel, real, stamp, suffix="", data=None):
+    """Keep `data`, else what is at `real` now (a symlink as its target's
+    text), in the state folder's undone/; its path relative to the worktree, or None."""
     dest = os.path.join(state_dir(ctx), "undone", stamp, rel + suffix)
     try:
-        data = os.readlink(real).encode("utf-8", "surrogateescape") if os.path.islink(real) else None
+        if data is None and os.path.islink(real):
+            data = os.readlink(real).encode("utf-8", "surrogateescape")
         if data is None:
             with open(real, "rb") as f:
                 data = f.read()
@@ -4560,9 +4594,12 @@ def settle_file(ctx, entry, blobs, taken, stamp, now):
     if after[0] and before[0] and kept is not None and read_bytes(real, SNAPSHOT_FILE_BYTES) == kept:
         return None
     owner, name = entry["owner"], entry["name"]
-    if busy_since(ctx, owner, normalise_key(rel), taken, now) or busy_since(ctx, owner, "*", taken, now):
+    verdict = holder_verdict(ctx, owner, rel, real, taken, now)
+    if verdict == "theirs":
+        return None
+    if verdict == "busy":
         if before[0] and kept is not None:
-            keep_version(ctx, rel, real, stamp, ".before")
+            keep_version(ctx, rel, real, stamp, ".before", kept)
         return Undo(rel, owner, name, "both kept", keep_version(ctx, rel, real, stamp) if after[0] else None)
     if kept is None and before[0]:
         return Undo(rel, owner, name, "changed", keep_version(ctx, rel, real, stamp) if after[0] else None)
@@ -4574,6 +4611,49 @@ def settle_file(ctx, entry, blobs, taken, stamp, now):
         return Undo(rel, owner, name, "restored", version)
     os.unlink(real)
     return Undo(rel, owner, name, "removed", version)
+
+
+def holder_verdict(ctx, owner, rel, real, taken, now):
+    """Whether the holder changed the file since the snapshot: "theirs" when
+    the file is exactly what the holder wrote or is writing, "busy" when the
+    holder wrote or may be writing it (and the writer may have too), else None."""
+    marks = [busy_facts(ctx, owner, key, taken, now) for key in (normalise_key(rel), "*")]
+    marks = [m for m in marks if m is not None]
+    if not marks:
+        return None
+    facts = set().union(*marks)
+    if signature_fact(rel, real) in facts:
+        return "theirs"
+    data = read_bytes(real, SNAPSHOT_FILE_BYTES) if any(f.startswith("=") for f in facts) else None
+    return "theirs" if data is not None and content_fact(data) in facts else "busy"
+
+
+def expected_content(tool, tool_input, real):
+    """The bytes an edit tool call will leave in a file, where that can be
+    told from its input (Write, Edit, MultiEdit), else None."""
+    if tool == "Write":
+        content = tool_input.get("content")
+        return content.encode("utf-8", "surrogatepass") if isinstance(content, str) else None
+    edits = tool_input.get("edits") if tool == "MultiEdit" else [tool_input] if tool == "Edit" else None
+    data = read_bytes(real, SNAPSHOT_FILE_BYTES) if isinstance(edits, list) else None
+    if data is None:
+        return None
+    text = data.decode("utf-8", "surrogateescape")
+    for edit in edits:
+        old, new = (edit.get("old_string"), edit.get("new_string")) if isinstance(edit, dict) else (None, None)
+        if not isinstance(old, str) or not isinstance(new, str) or old not in text:
+            return None
+        text = text.replace(old, new, -1 if edit.get("replace_all") else 1)
+    return text.encode("utf-8", "surrogateescape")
+
+
+def mark_edits_pending(ctx, tool, tool_input, paths):
+    """Before an allowed edit: its files are this agent's, in flight, with
+    what they will hold where the input tells."""
+    for target in targets_in_repo(ctx, paths):
+        if target.kind == "file":
+            data = expected_content(tool, tool_input, target.real)
+            mark_busy(ctx, ctx.agent_id, target.key, True, [content_fact(data)] if data is not None else [])
 
 
 def stat_is_dir(real):
@@ -4653,16 +4733,121 @@ def report_undone(conn, ctx, undone, tool, now):
             record_undo(conn, ctx, u.owner, u.path, holder_note(u, writer, tool), now)
 
 
-SHELL_SEPARATORS = frozenset((";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!", "\n"))
-SHELL_REDIRECTS = frozenset((">", ">>", ">|", "&>", "&>>", ">&"))
-SHELL_WRAPPERS = frozenset(("sudo", "env", "command", "nohup", "time", "nice", "exec", "builtin", "doas"))
+# A shell command line read as a shell reads it, as far as writes go: lists,
+# pipelines, compound commands (if, for, while, until, case, subshells,
+# braces, functions), comments, every kind of quoting, here-documents,
+# parameters assigned earlier on the line, globs matched against the tree,
+# and commands that run other commands.  Which argument of which command
+# writes is a table (SHELL_WRITERS); what no reader can see (a script, a
+# program) is left to the after-check above.
+
+#: operators, longest first: list and pipeline separators, then redirections
+SHELL_OPERATORS = (
+    "<<<", "<<-", "&>>", ";;&", ";;", ";&", "&&", "||", "|&", ">>", ">|", "&>", ">&", "<&", "<<", "<>",
+    ";", "&", "|", "(", ")", "<", ">",
+)  # fmt: skip
+#: operators that end a simple command
+SHELL_SEPARATORS = frozenset((";", "&&", "||", "|", "&", "(", ")", "|&", ";;", ";&", ";;&", "\n"))
+#: redirections whose word is a file written
+SHELL_REDIRECTS = frozenset((">", ">>", ">|", "&>", "&>>", "<>"))
+#: words that open or continue a compound command: the command proper follows them
+SHELL_LEADERS = frozenset(("!", "{", "}", "do", "then", "else", "elif", "if", "while", "until"))
+#: compound-command words after which the rest of the simple command is not a command
+SHELL_HEADS = frozenset(("for", "select", "case", "done", "fi", "esac", "function", "in"))
+#: POSIX-like shells: `-c STRING`, a script file, or the script on stdin
+SHELLS = frozenset(("sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "busybox"))
+#: ANSI-C escapes in $'...' besides \\xHH, \\uHHHH and octal
+ANSI_C_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "v": "\v"}
+#: commands that run the command in their arguments: (their options that take a value, their own operands)
+WRAPPERS = {
+    "sudo": ("-u -g -C -D -h -p -r -t -U --user --group --chdir", 0),
+    "doas": ("-u -C", 0),
+    "env": ("-u --unset -C --chdir -S --split-string", 0),
+    "nohup": ("", 0),
+    "time": ("-f -o --format --output", 0),
+    "command": ("", 0),
+    "builtin": ("", 0),
+    "exec": ("-a", 0),
+    "nice": ("-n --adjustment", 0),
+    "timeout": ("-s --signal -k --kill-after", 1),
+    "stdbuf": ("-i -o -e --input --output --error", 0),
+    "ionice": ("-c -n -p -t --class --classdata", 0),
+    "setsid": ("", 0),
+    "chrt": ("-p", 1),
+    "taskset": ("-p", 1),
+    "flock": ("-w -E --timeout --conflict-exit-code", 1),
+    "unbuffer": ("", 0),
+    "chronic": ("", 0),
+    "caffeinate": ("-t -w", 0),
+    "strace": ("-o -e -p -s", 0),
+    "ltrace": ("-o -e -p -s", 0),
+    "xvfb-run": ("-a -n -s -f -e", 0),
+    "uv": ("", 1),
+}
+#: wrappers whose operand is a word of their own only after `run` (uv run CMD)
+WRAPPER_VERBS = {"uv": "run"}
 #: commands that delete or rewrite the files named to them (also through find -exec and xargs)
 DESTRUCTIVE = frozenset(("rm", "unlink", "shred", "truncate"))
+#: the shell commands that write files: (rule, options that take a value or
+#: that the rule names, options that make the command only read).  Rules:
+#: "operands" every operand; "copy" the destination of a copy (the last
+#: operand, or -t DIR; a directory's files when copied recursively); "move"
+#: that and the sources; "option" the value of one of the options; "keyword"
+#: the VALUE of an `of=VALUE` word; "inplace" the files when an in-place
+#: option is given (sed's script first); "flagged" the operands when one of
+#: the options is given; "second" the second operand; "archive" what an
+#: archive extracts; "applier" every file of the diff it applies.
+SHELL_WRITERS = {
+    "rm": ("operands", "", ""),
+    "unlink": ("operands", "", ""),
+    "shred": ("operands", "-n --iterations -s --size --random-source", ""),
+    "truncate": ("operands", "-s --size -r --reference", ""),
+    "tee": ("operands", "", ""),
+    "mv": ("move", "-t --target-directory -S --suffix", ""),
+    "cp": ("copy", "-t --target-directory -S --suffix", ""),
+    "install": ("copy", "-t --target-directory -m --mode -o --owner -g --group -S --suffix", ""),
+    "rsync": ("copy", "-e --rsh --exclude --include --filter -f", "-n --dry-run --list-only"),
+    "ln": ("copy", "-t --target-directory -S --suffix", ""),
+    "dd": ("keyword", "of", ""),
+    "sort": ("option", "-o --output", ""),
+    "curl": ("option", "-o --output", ""),
+    "wget": ("option", "-O --output-document", ""),
+    "iconv": ("option", "-o --output", ""),
+    "pandoc": ("option", "-o --output", ""),
+    "uniq": ("second", "-f -s -w --skip-fields --skip-chars --check-chars", ""),
+    "sed": ("inplace", "-i --in-place", ""),
+    "gsed": ("inplace", "-i --in-place", ""),
+    "perl": ("inplace", "-i", ""),
+    "ruby": ("inplace", "-i", ""),
+    "gofmt": ("flagged", "-w", ""),
+    "goimports": ("flagged", "-w", ""),
+    "prettier": ("flagged", "--write -w", ""),
+    "clang-format": ("flagged", "-i", ""),
+    "autopep8": ("flagged", "-i --in-place", ""),
+    "yapf": ("flagged", "-i --in-place", ""),
+    "shfmt": ("flagged", "-w --write", ""),
+    "eslint": ("flagged", "--fix", ""),
+    "black": ("operands", "-l --line-length -t --target-version --config", "--check --diff"),
+    "isort": ("operands", "-l --line-length --settings-path", "--check --check-only -c --diff"),
+    "rustfmt": ("operands", "--edition --config", "--check"),
+    "gzip": ("operands", "-S --suffix", "-c --stdout -l --list -t --test -k --keep"),
+    "bzip2": ("operands", "", "-c --stdout -t --test -k --keep"),
+    "xz": ("operands", "-S --suffix", "-c --stdout -l --list -t --test -k --keep"),
+    "tar": ("archive", "-C --directory -f --file", ""),
+    "unzip": ("archive", "-d", "-l -t -v -p -Z"),
+    "patch": ("applier", "-i --input -p --strip -d --directory -o --output -r --reject-file -D -F -V -z", "--dry-run"),
+    "apply_patch": ("applier", "", ""),
+    "applypatch": ("applier", "", ""),
+}
 #: a here-document opener (not a here-string `<<<`): its body is data, not commands
 HEREDOC = r"(?<!<)<<(?!<)-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1"
 #: .NET file writes from PowerShell: [IO.File]::WriteAllText("a.py", ...) and friends
 DOTNET_WRITE = r"(?i)\[(?:System\.)?IO\.File\]::(?:Write|Append|Delete|Create|Open|Replace)\w*\(\s*(['\"])(.+?)\1"
 DOTNET_COPY = r"(?i)\[(?:System\.)?IO\.File\]::(Copy|Move)\(\s*(['\"])(.+?)\2\s*,\s*(['\"])(.+?)\4"
+#: nesting of shells inside shells read at most (bash -c "bash -c ...")
+SHELL_DEPTH = 6
+#: bytes of a script, a diff or an input file read at most
+SHELL_READ_BYTES = 1 << 20
 #: PowerShell cmdlets (and aliases) that write the path they are given
 PS_WRITERS = frozenset(
     (
@@ -4695,161 +4880,433 @@ PS_WRITERS = frozenset(
 )
 
 
+class Op(str):
+    """An operator of a command line, or a newline (a word is a list of parts)."""
+
+
+#: characters that end a run of plain word text
+SHELL_SPECIAL = frozenset(" \t\r\n\\'\"$`;&|()<>")
+
+
+def shell_lex(command):
+    """The tokens of a command line: Op for operators and newlines, and for
+    each word a list of (text, kind) parts, kind "u" unquoted text, "q"
+    quoted text, "v" a parameter, "c" a command substitution.  A
+    here-document's body is the word after its `<<`."""
+    tokens, word, i, n, pending = [], None, 0, len(command), []
+    while i < n:
+        ch = command[i]
+        if ch in " \t\r\n" or (ch == "#" and word is None):
+            tokens += [word] if word is not None else []
+            word = None
+            if ch == "#":
+                i = command.find("\n", i) % (n + 1)
+            elif ch == "\n":
+                tokens.append(Op("\n"))
+                i = read_heredocs(command, i + 1, pending)
+            else:
+                i += 1
+            continue
+        op = next((o for o in SHELL_OPERATORS if command.startswith(o, i)), None) if ch in ";&|()<>" else None
+        if op is None:
+            parts, i = shell_part(command, i)
+            word = (word or []) + parts
+            continue
+        if word is not None and not (op[0] in "<>" and len(word) == 1 and word[0][1] == "u" and word[0][0].isdigit()):
+            tokens.append(word)
+        word = None
+        tokens.append(Op(op))
+        i += len(op)
+        if op in ("<<", "<<-"):
+            i = heredoc_opener(command, i, tokens, pending, op == "<<-")
+    tokens += [word] if word is not None else []
+    return tokens
+
+
+def shell_part(command, i):
+    """The word parts that start at `i`, and where the next ones start."""
+    ch = command[i]
+    if ch == "\\":
+        return [(command[i + 1 : i + 2].replace("\n", ""), "q")], i + 2
+    if ch == "'":
+        end = command.find("'", i + 1) % (len(command) + 1)
+        return [(command[i + 1 : end], "q")], end + 1
+    if ch == '"':
+        return double_quoted(command, i + 1)
+    if ch in "$`":
+        return dollar_part(command, i)
+    j = i + 1
+    while j < len(command) and command[j] not in SHELL_SPECIAL:
+        j += 1
+    return [(command[i:j], "u")], j
+
+
+def double_quoted(command, i):
+    """The parts of a "..." string from just after its quote: quoted text,
+    parameters and command substitutions."""
+    parts, text, n = [], [], len(command)
+    while i < n and command[i] != '"':
+        ch = command[i]
+        if ch == "\\" and i + 1 < n and command[i + 1] in '$`"\\\n':
+            text.append(command[i + 1] if command[i + 1] != "\n" else "")
+            i += 2
+        elif ch in "$`":
+            found, i = dollar_part(command, i)
+            parts += [("".join(text), "q")] + found
+            text = []
+        else:
+            text.append(ch)
+            i += 1
+    return parts + [("".join(text), "q")], i + 1
+
+
+def matching_close(command, i, opener, closer):
+    """The index of the `closer` that closes the `opener` just before `i`."""
+    depth, n = 1, len(command)
+    while i < n:
+        ch = command[i]
+        if ch in "'\"":
+            i = (command.find(ch, i + 1) % (n + 1)) + 1
+            continue
+        if ch == "\\":
+            i += 2
+            continue
+        depth += (ch == opener) - (ch == closer)
+        if depth == 0:
+            return i
+        i += 1
+    return n
+
+
+def dollar_part(command, i):
+    """A `$...` or backquote part: ANSI-C and locale strings, command
+    substitutions, arithmetic, parameters."""
+    n = len(command)
+    if command[i] == "`":
+        end = command.find("`", i + 1) % (n + 1)
+        return [(command[i + 1 : end], "c")], end + 1
+    nxt = command[i + 1 : i + 2]
+    if nxt == "'":
+        return ansi_c(command, i + 2)
+    if nxt == '"':
+        return double_quoted(command, i + 2)
+    if command.startswith("$((", i):
+        end = matching_close(command, i + 3, "(", ")")
+        return [("0", "q")], min(n, end + 2)
+    if nxt == "(":
+        end = matching_close(command, i + 2, "(", ")")
+        return [(command[i + 2 : end], "c")], end + 1
+    if nxt == "{":
+        end = command.find("}", i + 2) % (n + 1)
+        inner = command[i + 2 : end]
+        j = 0
+        while j < len(inner) and (inner[j].isalnum() or inner[j] == "_"):
+            j += 1
+        return [(inner[:j] or inner, "v")], end + 1
+    j = i + 1
+    if j < n and (command[j].isalpha() or command[j] == "_"):
+        while j < n and (command[j].isalnum() or command[j] == "_"):
+            j += 1
+        return [(command[i + 1 : j], "v")], j
+    if j < n and command[j] in "0123456789@*#?$!-":
+        return [(command[j], "v")], j + 1
+    return [("$", "u")], i + 1
+
+
+def ansi_c(command, i):
+    """A $'...' string from just after its quote, its escapes decoded."""
+    out, n = [], len(command)
+    while i < n and command[i] != "'":
+        ch = command[i]
+        if ch != "\\" or i + 1 >= n:
+            out.append(ch)
+            i += 1
+            continue
+        esc = command[i + 1]
+        width = {"x": 2, "u": 4, "U": 8}.get(esc)
+        digits = command[i + 2 : i + 2 + width] if width else ""
+        if width and digits and all(c in "0123456789abcdefABCDEF" for c in digits):
+            out.append(chr(min(int(digits, 16), 0x10FFFF)))
+            i += 2 + width
+        elif esc in "01234567":
+            j = i + 1
+            while j < min(n, i + 4) and command[j] in "01234567":
+                j += 1
+            out.append(chr(int(command[i + 1 : j], 8)))
+            i = j
+        else:
+            out.append(ANSI_C_ESCAPES.get(esc, esc))
+            i += 2
+    return [("".join(out), "q")], i + 1
+
+
+def heredoc_opener(command, i, tokens, pending, strip_tabs):
+    """After `<<`: read the delimiter word; the body comes after the line's end."""
+    n = len(command)
+    while i < n and command[i] in " \t":
+        i += 1
+    delimiter = []
+    while i < n and command[i] not in " \t\r\n;&|()<>":
+        parts, i = shell_part(command, i)
+        delimiter += [text if kind in "uq" else "$" + text for text, kind in parts]
+    body = [("", "q")]
+    tokens.append(body)
+    pending.append((body, "".join(delimiter), strip_tabs))
+    return i
+
+
+def read_heredocs(command, i, pending):
+    """Fill the bodies of the here-documents opened on the line just ended."""
+    while pending:
+        body, delimiter, strip_tabs = pending.pop(0)
+        lines = []
+        while i < len(command):
+            end = command.find("\n", i) % (len(command) + 1)
+            line = command[i:end]
+            i = end + 1
+            if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                break
+            lines.append(line)
+        body[0] = ("\n".join(lines) + "\n", "q")
+    return i
+
+
 class ShellScan:
     """What a command line may write, gathered while its commands are walked:
     paths (relative ones resolved against `cd`/`pushd` along the way), the
-    git commands guarded as a whole (`guards`: (kind, text), see GIT_GUARDS),
-    and what a pipe hands to the next command."""
+    git commands guarded as a whole (`guards`: (kind, text[, pathspecs]),
+    see GIT_GUARDS), parameters assigned on the line, what a pipe hands to
+    the next command and what the current command reads on stdin."""
 
-    __slots__ = ("cwd", "dirs", "writes", "guards", "piped", "stdin")
+    __slots__ = ("cwd", "dirs", "writes", "guards", "vars", "piped", "stdin", "depth")
 
     def __init__(self, cwd):
         self.cwd, self.dirs, self.writes, self.guards = cwd, [""], [], []
-        self.piped, self.stdin = None, None
+        #: parameters assigned on the line (a `for` loop's name holds all its words)
+        self.vars = {}
+        #: () -> text a command hands to the next one through a pipe, or None
+        self.piped = None
+        #: () -> text of the current command's standard input, or None
+        self.stdin = None
+        self.depth = 0
 
     def path(self, raw):
-        for var in ("${PWD}", "$PWD"):
-            if raw == var or raw.startswith(var + "/"):
-                raw = "." + raw[len(var) :]
         return raw if os.path.isabs(raw) or not self.dirs[-1] else os.path.join(self.dirs[-1], raw)
+
+    def here(self):
+        """The absolute directory commands run in at this point of the line."""
+        return os.path.normpath(os.path.join(self.cwd or os.getcwd(), self.dirs[-1]))
 
     def write(self, paths):
         self.writes.extend(self.path(p) for p in paths if p)
 
-    def guard(self, kind, text):
-        self.guards.append((kind, text))
+    def guard(self, kind, text, pathspecs=None):
+        self.guards.append((kind, text) if pathspecs is None else (kind, text, tuple(pathspecs)))
 
-    def read_file(self, raw, limit=1 << 20):
+    def read_file(self, raw, limit=SHELL_READ_BYTES):
         try:
-            with open(os.path.join(self.cwd or ".", self.path(raw)), encoding="utf-8", errors="replace") as f:
+            with open(os.path.join(self.here(), raw), encoding="utf-8", errors="replace") as f:
                 return f.read(limit)
         except (OSError, ValueError):
             return ""
 
+    def input(self, handed=None):
+        """The text of the current command's standard input, as far as it is known."""
+        source = self.stdin or handed
+        return source() if source else ""
 
-def strip_heredocs(command):
-    """The command without here-document bodies."""
-    out, ends = [], []
-    for line in command.split("\n"):
-        if ends:
-            if line.strip() == ends[0]:
-                ends.pop(0)
-            continue
-        out.append(line)
-        ends += [m.group(2) for m in re.finditer(HEREDOC, line)]
-    return "\n".join(out)
+    def glob(self, pattern):
+        """The paths a glob matches, relative as written; [pattern] when none does."""
+        import glob
 
+        try:
+            found = sorted(glob.glob(pattern, root_dir=self.here()))[:SNAPSHOT_WALK_FILES]
+        except (OSError, ValueError, re.error):
+            found = []
+        return found or [pattern]
 
-def shell_tokens(command):
-    import shlex
-
-    lexer = shlex.shlex(command, posix=True, punctuation_chars="();<>|&\n")
-    lexer.whitespace, lexer.whitespace_split, lexer.commenters = " \t\r", True, ""
-    try:
-        return list(lexer)
-    except ValueError:
-        return command.split()
-
-
-def is_separator(token):
-    return token in SHELL_SEPARATORS or (token and set(token) <= set(";&|()\n") and "\n" in token)
+    def nest(self, text):
+        """A command line run by a command of this one (sh -c, eval, a script)."""
+        if self.depth < SHELL_DEPTH and text:
+            self.depth += 1
+            saved = self.dirs, self.piped, self.stdin
+            self.dirs, self.piped, self.stdin = list(self.dirs), None, None
+            try:
+                walk_commands(shell_lex(text), self)
+            finally:
+                self.dirs, self.piped, self.stdin = saved
+                self.depth -= 1
 
 
 def shell_effects(command, cwd=None):
-    """(paths a shell command may write, [(kind, text) of its guarded git commands]).
-    A heuristic for the usual ways of writing files from a shell (and
-    PowerShell), not a parser of every shell: documented as advisory.  Quoted
-    text and here-document bodies are data, never write targets."""
-    command = strip_heredocs(command.replace("\\\n", " "))
-    scan, words, piping = ShellScan(cwd), [], False
-    tokens = shell_tokens(command)
-    for i, tok in enumerate(tokens + [";"]):
-        if is_separator(tok):
-            command_effects(words, scan, piping)
-            words, piping = [], tok in ("|", "|&")
-        elif tok in SHELL_REDIRECTS or tok == "<":
-            if words and words[-1].isdigit() and i and tokens[i - 1] == words[-1]:
-                words.pop()
-            words.append("\x00" + tok)
-        else:
-            words.append(tok)
-    for m in re.finditer(DOTNET_WRITE, command):
-        scan.write([m.group(2)])
-    for m in re.finditer(DOTNET_COPY, command):
-        scan.write([m.group(5)] + ([m.group(3)] if m.group(1).lower() == "move" else []))
+    """(paths a shell command may write, [(kind, text) of its guarded git
+    commands]).  Quoted text and here-document bodies are data, never write
+    targets (unless a command reads them as commands or a diff)."""
+    scan = ShellScan(cwd)
+    walk_commands(shell_lex(command), scan)
+    if "::" in command:
+        for m in re.finditer(DOTNET_WRITE, command):
+            scan.write([m.group(2)])
+        for m in re.finditer(DOTNET_COPY, command):
+            scan.write([m.group(5)] + ([m.group(3)] if m.group(1).lower() == "move" else []))
     return scan.writes, scan.guards
 
 
-def split_redirects(words, scan):
-    """The words of one command without its redirections; output targets are
-    written, an input file is remembered (patch reads its diff from it)."""
-    plain, i = [], 0
-    while i < len(words):
-        w = words[i]
-        if not w.startswith("\x00"):
-            plain.append(w)
+def walk_commands(tokens, scan):
+    """Split the tokens into simple commands and take each one's effects."""
+    words, piped = [], False
+    for tok in tokens + [Op(";")]:
+        if isinstance(tok, Op) and tok in SHELL_SEPARATORS:
+            handed, scan.piped = (scan.piped if piped else None), None
+            simple_command(words, scan, handed)
+            words, piped = [], tok in ("|", "|&")
+        else:
+            words.append(tok)
+
+
+def expand_word(parts, scan):
+    """The words one shell word stands for: parameters replaced (a `for`
+    loop's name by each of its words), command substitutions run through the
+    scan (`$(pwd)` is the directory), unquoted globs matched."""
+    texts, globbed = [""], False
+    for text, kind in parts:
+        if kind == "v":
+            values = scan.vars.get(text) or known_parameter(text, scan)
+        elif kind == "c":
+            scan.nest(text)
+            values = [substituted_output(text, scan)]
+        else:
+            values = [text]
+            globbed = globbed or (kind == "u" and any(c in GLOB_CHARS for c in text))
+        texts = [t + v for t in texts for v in values][:SNAPSHOT_WALK_FILES]
+    return [m for t in texts for m in scan.glob(t)] if globbed else texts
+
+
+def known_parameter(name, scan):
+    """A parameter the line did not assign: the directory for PWD, the
+    environment's HOME, else left as written."""
+    if name == "PWD":
+        return [scan.here()]
+    if name == "HOME":
+        return [os.path.expanduser("~")]
+    return ["$" + name]
+
+
+def substituted_output(text, scan):
+    """What a command substitution prints, where that is known: the directory
+    for `pwd`, the worktree's top for `git rev-parse --show-toplevel`; else a
+    NUL, which no path can hold."""
+    words = text.split()
+    if words == ["pwd"]:
+        return scan.here()
+    if words == ["git", "rev-parse", "--show-toplevel"]:
+        return find_worktree(scan.here())[0]
+    return "\x00"
+
+
+def assignment(parts):
+    """(name, value parts) when a word is NAME=VALUE, else None."""
+    if not parts or parts[0][1] != "u" or "=" not in parts[0][0]:
+        return None
+    name, _, rest = parts[0][0].partition("=")
+    if not name or not (name[0].isalpha() or name[0] == "_") or not name.replace("_", "a").isalnum():
+        return None
+    return name, [(rest, "u")] + parts[1:]
+
+
+def simple_command(tokens, scan, handed):
+    """One simple command: its redirections, assignments, compound-command
+    words, then the command itself."""
+    scan.stdin = None
+    words = redirections(tokens, scan)
+    while words and len(words[0]) == 1 and words[0][0][1] == "u" and words[0][0][0] in SHELL_LEADERS:
+        words = words[1:]
+    assigned = []
+    while words and assignment(words[0]):
+        assigned.append(assignment(words[0]))
+        words = words[1:]
+    head = words[0][0][0] if words and len(words[0]) == 1 and words[0][0][1] == "u" else None
+    if not words or head in ("export", "local", "declare", "readonly", "typeset"):
+        for name, value in assigned + [a for a in map(assignment, words[1:]) if a]:
+            scan.vars[name] = [" ".join(expand_word(value, scan))]
+        return
+    if head in SHELL_HEADS:
+        if head in ("for", "select") and len(words) > 2 and words[2] == [("in", "u")]:
+            scan.vars[words[1][0][0]] = [w for parts in words[3:] for w in expand_word(parts, scan)]
+        return
+    expanded = [w for parts in words for w in expand_word(parts, scan)]
+    command_effects(expanded, scan, handed)
+
+
+def redirections(tokens, scan):
+    """The command's words without its redirections: files written are
+    written; stdin from a file, a here-document or a here-string is kept."""
+    words, i = [], 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not isinstance(tok, Op):
+            words.append(tok)
             i += 1
             continue
-        target = words[i + 1] if i + 1 < len(words) else ""
-        if w == "\x00<":
-            scan.stdin = target
-        elif w != "\x00>&" and target and not target.startswith(("&", "/dev/")):
-            scan.write([target])
-        i += 2
-    while plain and (re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", plain[0]) or plain[0] in SHELL_WRAPPERS):
-        plain.pop(0)
-    return plain
+        target = tokens[i + 1] if i + 1 < len(tokens) and not isinstance(tokens[i + 1], Op) else None
+        i += 2 if target is not None else 1
+        value = expand_word(target, scan)[0] if target is not None else ""
+        if tok in SHELL_REDIRECTS or (tok == ">&" and not (value.isdigit() or value == "-")):
+            if not value.startswith("/dev/"):
+                scan.write([value])
+        elif tok == "<":
+            scan.stdin = lambda path=value: scan.read_file(path)
+        elif tok in ("<<", "<<-", "<<<"):
+            scan.stdin = lambda text=value + ("\n" if tok == "<<<" else ""): text
+    return words
 
 
-def command_effects(words, scan, piped=False):
-    scan.stdin = None
-    plain = split_redirects(words, scan)
-    handed, scan.piped = scan.piped if piped else None, None
-    if not plain:
-        return
-    name, args = os.path.basename(plain[0]), plain[1:]
-    operands = [a for a in args if not a.startswith("-")]
-    lowered = name.lower()
-    if name in ("sh", "bash", "zsh", "dash") and "-c" in args[:-1]:
-        nested, guarded = shell_effects(args[args.index("-c") + 1], scan.cwd)
-        scan.write(nested)
-        scan.guards.extend(guarded)
-    elif name in ("cd", "pushd", "popd"):
-        change_directory(name, operands, scan)
-    elif name in ("echo", "printf"):
-        scan.piped = operands[1:] if name == "printf" else operands
-    elif lowered in PS_WRITERS:
-        scan.write(powershell_targets(lowered, args))
-    elif name in ("find", "xargs", "awk", "gawk", "patch"):
-        {"find": find_effects, "xargs": xargs_effects, "patch": patch_effects}.get(name, awk_effects)(
-            args, scan, handed
-        )
-    else:
-        file_command_effects(name, args, operands, scan)
+def unwrap(words):
+    """The command a chain of wrappers (sudo, env, timeout, nice, ...) runs."""
+    while words:
+        name = os.path.basename(words[0])
+        if name not in WRAPPERS or (name in WRAPPER_VERBS and words[1:2] != [WRAPPER_VERBS[name]]):
+            return words
+        takes, own = WRAPPERS[name]
+        i = 2 if name in WRAPPER_VERBS else 1
+        while i < len(words) and words[i][:1] == "-" and words[i] != "-":
+            i += 1 + (words[i] in takes.split())
+            if words[i - 1] == "--":
+                break
+        while name == "env" and i < len(words) and assignment([(words[i], "u")]):
+            i += 1
+        words = words[i + own :]
+    return words
 
 
-def file_command_effects(name, args, operands, scan):
-    if name == "dd":
-        scan.write(a[3:] for a in args if a.startswith("of="))
-    elif name == "tee":
-        scan.write(operands)
-    elif name in ("sed", "gsed", "perl"):
-        if any(
-            a == "--in-place"
-            or a.startswith("--in-place=")
-            or (a.startswith("-") and not a.startswith("--") and "i" in a.split(".")[0])
-            for a in args
-        ):
-            scan.write(sed_files(args))
-    elif name in DESTRUCTIVE:
-        skip = {"-s", "--size", "-r", "--reference"} if name == "truncate" else set()
-        scan.write(a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in skip))
-    elif name == "mv":
-        scan.write(copy_destinations(args) + operands[:-1])
-    elif name in ("cp", "install", "rsync", "ln"):
-        scan.write(copy_destinations(args))
-    elif name == "git":
-        git_effects(args, scan)
+def operands(args, takes=""):
+    """The operands of a command: words that are not options nor an option's
+    value (`takes`: the options that take one), everything after `--`."""
+    found, takes, i = [], takes.split() if isinstance(takes, str) else takes, 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            return found + args[i + 1 :]
+        if a[:1] == "-" and a != "-":
+            i += 2 if a in takes else 1
+            continue
+        found.append(a)
+        i += 1
+    return found
+
+
+def option_values(args, names):
+    """The values given to the options `names`: -o V, -oV, --output V, --output=V."""
+    found = []
+    for i, a in enumerate(args):
+        for name in names:
+            if a == name and i + 1 < len(args):
+                found.append(args[i + 1])
+            elif name.startswith("--") and a.startswith(name + "="):
+                found.append(a[len(name) + 1 :])
+            elif len(name) == 2 and a.startswith(name) and len(a) > 2 and not a.startswith("--"):
+                found.append(a[2:])
+    return found
 
 
 def change_directory(name, operands, scan):
@@ -4892,19 +5349,6 @@ def powershell_targets(cmdlet, args):
     return [p for value in found for p in value.split(",") if p]
 
 
-def find_effects(args, scan, handed=None):
-    """`find DIR ... -delete` or `-exec rm`: the files it would reach, found by
-    walking (bounded); a find that only lists hands its files down a pipe."""
-    starts = [a for a in args[: next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))]] or ["."]
-    names = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-name", "-iname")]
-    execs = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-exec", "-execdir", "-ok", "-okdir")]
-    roots = [os.path.join(scan.cwd or ".", scan.path(start)) for start in starts]
-    if "-delete" in args or any(os.path.basename(e) in DESTRUCTIVE | {"mv", "sed", "perl"} for e in execs):
-        scan.write(walk_matching(roots, names))
-    else:
-        scan.piped = lambda: walk_matching(roots, names)  # walked only if xargs deletes them
-
-
 def walk_matching(roots, names, limit=5000):
     """Files under `roots` whose name matches one of `names` (all without names), bounded."""
     import fnmatch
@@ -4915,56 +5359,6 @@ def walk_matching(roots, names, limit=5000):
             found += [os.path.join(folder, f) for f in files if not names or any(fnmatch.fnmatch(f, n) for n in names)]
             if i > limit or len(found) > limit:
                 break
-    return found
-
-
-def xargs_effects(args, scan, handed=None):
-    """`... | xargs rm`: the piped words when they are known (echo, find),
-    else a worktree-wide write."""
-    i = 0
-    while i < len(args) and args[i].startswith("-"):
-        i += 2 if args[i] in ("-n", "-I", "-d", "-L", "-P", "-s", "-E", "-a") else 1
-    inner = os.path.basename(args[i]) if i < len(args) else "echo"
-    if inner in DESTRUCTIVE or inner in ("mv", "sed", "perl"):
-        if handed is None:
-            scan.guard("tree", f"xargs {inner}")
-        else:
-            scan.write(handed() if callable(handed) else handed)
-
-
-def awk_effects(args, scan, handed=None):
-    """`awk -i inplace PROGRAM FILE...` rewrites the files."""
-    joined = " ".join(args)
-    if "inplace" not in joined:
-        return
-    files, program_given, i = [], False, 0
-    while i < len(args):
-        a = args[i]
-        if a in ("-i", "-f", "-v", "-F", "--include", "--file"):
-            program_given = program_given or a in ("-f", "--file")
-            i += 2
-            continue
-        if not a.startswith("-"):
-            files.append(a)
-        i += 1
-    scan.write(files if program_given else files[1:])
-
-
-def patch_effects(args, scan, handed=None):
-    """`patch FILE` writes FILE; `patch < DIFF`, `patch -i DIFF` and `git apply
-    DIFF` write every file the diff names."""
-    operands = [a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in ("-i", "-p"))]
-    diff = next((args[j + 1] for j, a in enumerate(args[:-1]) if a in ("-i", "--input")), scan.stdin)
-    scan.write(operands[:1] + (diff_targets(scan.read_file(diff)) if diff and not operands else []))
-
-
-def diff_targets(text):
-    """Every path a unified diff touches, with and without its a/ b/ prefix."""
-    found = []
-    for m in re.finditer(r"(?m)^(?:\+\+\+|---) (\S+)", text):
-        path = m.group(1)
-        if path != "/dev/null":
-            found += [path] + ([path[2:]] if path[:2] in ("a/", "b/") else [])
     return found
 
 
@@ -4983,53 +5377,338 @@ def sed_files(args):
     return files if script_given else files[1:]
 
 
-def copy_destinations(args):
-    for j, a in enumerate(args):
-        if a in ("-t", "--target-directory") and j + 1 < len(args):
-            return [args[j + 1]]
-    operands = [a for a in args if not a.startswith("-")]
-    if len(operands) < 2:
+def diff_targets(text):
+    """Every path a unified diff touches, with and without its a/ b/ prefix."""
+    found = []
+    for m in re.finditer(r"(?m)^(?:\+\+\+|---) (\S+)", text):
+        path = m.group(1)
+        if path != "/dev/null":
+            found += [path] + ([path[2:]] if path[:2] in ("a/", "b/") else [])
+    return found
+
+
+def command_effects(words, scan, handed=None):
+    """The effects of one command (after its wrappers): a reader of its own
+    for the commands that run others or feed a pipe, else SHELL_WRITERS."""
+    words = unwrap(words)
+    if not words:
+        return
+    name, args = os.path.basename(words[0]), words[1:]
+    effects = COMMAND_EFFECTS.get(name) or COMMAND_EFFECTS.get(name.lower())
+    if effects is not None:
+        effects(name, args, scan, handed)
+    elif name in SHELL_WRITERS:
+        rule, opts, reads = SHELL_WRITERS[name]
+        if not any(a in reads.split() for a in args):
+            scan.write(WRITE_RULES[rule](name, args, opts.split(), scan, handed))
+
+
+def shell_run_effects(name, args, scan, handed):
+    """A shell: `-c STRING` (any flags around it), a script file, or the
+    script on its standard input (a pipe, a here-document, `<`)."""
+    if name == "busybox":
+        return (
+            command_effects(args, scan, handed)
+            if args[:1] != ["sh"]
+            else shell_run_effects("sh", args[1:], scan, handed)
+        )
+    i, command_mode = 0, False
+    while i < len(args) and args[i][:1] in "-+" and args[i] not in ("-", "--"):
+        flags = args[i][1:]
+        long_option = args[i].startswith("--")
+        command_mode = command_mode or (not long_option and "c" in flags)
+        i += 2 if (long_option and args[i] in ("--rcfile", "--init-file")) or (not long_option and "o" in flags) else 1
+    i += args[i : i + 1] == ["--"]
+    if command_mode:
+        scan.nest(args[i] if i < len(args) else "")
+    elif i < len(args):
+        scan.nest(scan.read_file(args[i]))
+    else:
+        scan.nest(scan.input(handed))
+
+
+def nested_effects(name, args, scan, handed):
+    """eval and watch run their words as a command line; source and `.` a file's."""
+    if name in ("source", "."):
+        scan.nest(scan.read_file(args[0]) if args else "")
+    else:
+        scan.nest(" ".join(operands(args, "-n --interval -d --differences") if name == "watch" else args))
+
+
+def parallel_effects(name, args, scan, handed):
+    """`parallel CMD ::: ARGS`: CMD run once per argument (its {} replaced)."""
+    cut = args.index(":::") if ":::" in args else len(args)
+    template = operands(args[:cut], "-j --jobs -S --sshlogin")
+    for value in args[cut + 1 :] or [""]:
+        replaced = [w.replace("{}", value) for w in template]
+        command_effects(replaced + ([] if any("{}" in w for w in template) else [value]), scan)
+
+
+def directory_effects(name, args, scan, handed):
+    change_directory(name, operands(args), scan)
+
+
+def pipe_source_effects(name, args, scan, handed):
+    """echo and printf hand their words down a pipe, cat its files' text."""
+    words = operands(args)
+    if name == "cat":
+        scan.piped = lambda: "".join(scan.read_file(w) for w in words) if words else scan.input(handed)
+    else:
+        text = " ".join(words[1:] if name == "printf" else words)
+        scan.piped = lambda: text + "\n"
+
+
+def powershell_effects(name, args, scan, handed):
+    scan.write(powershell_targets(name.lower(), args))
+
+
+def operand_rule(name, args, opts, scan, handed):
+    return operands(args, opts)
+
+
+def copy_rule(name, args, opts, scan, handed):
+    """The files a copy writes: its destination, or, copied recursively, the
+    destination of each file under a source directory."""
+    into = option_values(args, ["-t", "--target-directory"])
+    files = operands(args, opts)
+    if not into and len(files) < 2:
         return []
-    dest = operands[-1]
-    if _is_dir(dest) or dest.endswith("/"):
-        return [os.path.join(dest, os.path.basename(s.rstrip("/"))) for s in operands[:-1]]
-    return [dest]
+    dest, sources = (into[0], files) if into else (files[-1], files[:-1])
+    recursive = any(
+        a in ("--recursive", "--archive") or (a[:1] == "-" and a[1:2] != "-" and set(a) & set("rRa")) for a in args
+    )
+    folder = bool(into) or dest.endswith("/") or _is_dir(os.path.join(scan.here(), dest))
+    found = []
+    for source in sources:
+        base = os.path.basename(source.rstrip("/"))
+        target = os.path.join(dest, base) if folder and base not in ("", ".") and not source.endswith("/.") else dest
+        real = os.path.join(scan.here(), source)
+        if recursive and _is_dir(real):
+            found += [os.path.join(target, os.path.relpath(p, real)) for p in walk_matching([real], [])]
+        else:
+            found.append(target)
+    return found
+
+
+def move_rule(name, args, opts, scan, handed):
+    files = operands(args, opts)
+    sources = files if option_values(args, ["-t", "--target-directory"]) else files[:-1]
+    return copy_rule(name, args, opts, scan, handed) + sources
+
+
+def option_rule(name, args, opts, scan, handed):
+    return option_values(args, opts)
+
+
+def keyword_rule(name, args, opts, scan, handed):
+    return [a.split("=", 1)[1] for a in args if a.split("=", 1)[0] in opts and "=" in a]
+
+
+def inplace_rule(name, args, opts, scan, handed):
+    """sed -i, perl -pi, ruby -i: the files after the script."""
+    inplace = any(
+        a in opts or a.startswith("--in-place=") or (a[:1] == "-" and a[1:2] != "-" and "i" in a.split(".")[0])
+        for a in args
+    )
+    return sed_files(args) if inplace else []
+
+
+def flagged_rule(name, args, opts, scan, handed):
+    return operands(args) if any(a.split("=")[0] in opts for a in args) else []
+
+
+def second_rule(name, args, opts, scan, handed):
+    return operands(args, opts)[1:2]
+
+
+def archive_rule(name, args, opts, scan, handed):
+    """What `tar -x` and `unzip` extract: each member under its destination
+    (the destination as a whole when the archive cannot be read)."""
+    if name == "unzip":
+        files = operands(args, ["-d", "-x", "-P"])
+        archive, dest = (files[0] if files else ""), (option_values(args, ["-d"]) or ["."])[-1]
+    else:
+        old_style = args[:1] if args and args[0][:1] != "-" else []
+        clusters = [a for a in old_style + args if a[:1] == "-" and a[1:2] != "-"] + old_style
+        if not any("x" in c for c in clusters) and not any(a in ("--extract", "--get") for a in args):
+            return []
+        after = [args[args.index(c) + 1] for c in clusters if c.endswith("f") and args.index(c) + 1 < len(args)]
+        archive = (option_values(args, ["--file"]) + after + [""])[0]
+        dest = (option_values(args, ["-C", "--directory"]) or ["."])[-1]
+    members = archive_members(os.path.join(scan.here(), archive), name)
+    return [os.path.join(dest, m) for m in members] if members is not None else [dest.rstrip("/") + "/"]
+
+
+def archive_members(path, kind):
+    """The member names of a tar or zip file (bounded), or None when unreadable."""
+    try:
+        if kind == "unzip":
+            import zipfile
+
+            with zipfile.ZipFile(path) as z:
+                return z.namelist()[:SNAPSHOT_WALK_FILES]
+        import tarfile
+
+        with tarfile.open(path) as t:
+            return [m.name for m in t.getmembers()[:SNAPSHOT_WALK_FILES]]
+    except Exception:
+        return None
+
+
+def applier_rule(name, args, opts, scan, handed):
+    """patch FILE writes FILE; otherwise an applier writes every file its
+    diff (from -i FILE, a pipe, a here-document or `<`) touches."""
+    files = operands(args, opts)
+    if name == "patch" and files:
+        return files[:1]
+    given = option_values(args, ["-i", "--input"])
+    return patch_targets(scan.read_file(given[0]) if given else scan.input(handed))
+
+
+def patch_targets(text):
+    """Every path a unified diff or a Codex patch touches."""
+    found = [m.strip() for m in re.findall(PATCH_FILE_LINE, text)] if "*** " in text else []
+    return found + diff_targets(text)
+
+
+#: SHELL_WRITERS' rules
+WRITE_RULES = {
+    "operands": operand_rule,
+    "copy": copy_rule,
+    "move": move_rule,
+    "option": option_rule,
+    "keyword": keyword_rule,
+    "inplace": inplace_rule,
+    "flagged": flagged_rule,
+    "second": second_rule,
+    "archive": archive_rule,
+    "applier": applier_rule,
+}
+
+
+def find_effects(name, args, scan, handed):
+    """`find DIR ... -delete`, or `-exec CMD {} ;` run for each file it finds
+    (walked, bounded); a find that only lists hands its files down a pipe."""
+    cut = next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))
+    roots = [os.path.join(scan.here(), start) for start in args[:cut] or ["."]]
+    names = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-name", "-iname")]
+    execs, i = [], 0
+    while i < len(args):
+        if args[i] in ("-exec", "-execdir", "-ok", "-okdir"):
+            end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+")), len(args))
+            execs.append(args[i + 1 : end])
+            i = end
+        i += 1
+    if "-delete" not in args and not execs:
+        scan.piped = lambda: "\n".join(walk_matching(roots, names)) + "\n"
+        return
+    found = walk_matching(roots, names)
+    if "-delete" in args:
+        scan.write(found)
+    for template in execs:
+        for path in found[:1000]:
+            command_effects([w.replace("{}", path) for w in template], scan)
+
+
+def xargs_effects(name, args, scan, handed):
+    """`... | xargs CMD`: CMD run with the words it is handed (a pipe, a
+    here-string, `<`); with no known input and a writing CMD, the whole tree."""
+    i, replace = 0, None
+    while i < len(args) and args[i][:1] == "-":
+        a = args[i]
+        if a in ("-I", "-i") or a.startswith(("-I", "--replace")):
+            replace = a[2:] or (args[i + 1] if a == "-I" and i + 1 < len(args) else "{}")
+            i += 2 if a == "-I" else 1
+            continue
+        i += 2 if a in ("-n", "-d", "-L", "-P", "-s", "-E", "-a", "--delimiter", "--max-args") else 1
+    template = args[i:] or ["echo"]
+    source = scan.stdin or handed
+    if source is None:
+        probe = ShellScan(scan.cwd)
+        command_effects(template + ["\x00"], probe)
+        if probe.writes or probe.guards:
+            scan.guard("tree", f"xargs {os.path.basename(template[0])}")
+        return
+    words = source().split()[:1000]
+    if replace:
+        for word in words:
+            command_effects([w.replace(replace, word) for w in template], scan)
+    else:
+        command_effects(template + words, scan)
+
+
+def awk_effects(name, args, scan, handed):
+    """`awk -i inplace PROGRAM FILE...` rewrites the files."""
+    if "inplace" not in " ".join(args):
+        return
+    files, program_given, i = [], False, 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-i", "-f", "-v", "-F", "--include", "--file"):
+            program_given = program_given or a in ("-f", "--file")
+            i += 2
+            continue
+        if not a.startswith("-"):
+            files.append(a)
+        i += 1
+    scan.write(files if program_given else files[1:])
 
 
 #: how each kind of guarded git command is judged (guard_git): "tree" rewrites
 #: the working tree (denied while others work in it or hold locks in the
 #: repository), "head" moves HEAD or rewrites the shared index (denied while
 #: another live agent works in this working tree), "stage" stages everything
-#: (likewise), "commit" commits what is staged (denied when that includes a
-#: file another live agent changed)
+#: (likewise), "commit" commits what is staged, or with pathspecs or -a what
+#: they take in too (denied when that includes a file another live agent changed)
 GIT_GUARDS = ("tree", "head", "stage", "commit")
 #: git commands that move HEAD under every agent of the working tree
 HEAD_MOVERS = frozenset(("pull", "merge", "rebase", "cherry-pick", "revert", "am"))
 #: `git add` arguments that stage every change, whoever made it
 BULK_ADD = frozenset(("-A", "--all", ".", "-u", "--update", ":/", "*", "./"))
+#: git's own options that take a value (before the subcommand)
+GIT_VALUE_OPTIONS = frozenset(("-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"))
+#: `git commit` options that take a value (a short one may end a cluster: -am MSG)
+COMMIT_VALUE_OPTIONS = frozenset("mFCct")
 
 
 def git_args(args):
-    """(subcommand, its arguments) after git's own options."""
-    i = 0
+    """(directory given with -C or None, subcommand, its arguments) after git's own options."""
+    i, base = 0, None
     while i < len(args) and args[i].startswith("-"):
-        i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree") else 1
-    return (args[i], args[i + 1 :]) if i < len(args) else (None, [])
+        if args[i] == "-C" and i + 1 < len(args):
+            base = os.path.join(base or "", args[i + 1])
+        i += 2 if args[i] in GIT_VALUE_OPTIONS else 1
+    return base, (args[i] if i < len(args) else None), args[i + 1 :]
 
 
-def git_effects(args, scan):
-    sub, rest = git_args(args)
+def git_effects(name, args, scan, handed):
+    """A git command's writes and guards, its paths read from `git -C DIR`."""
+    base, sub, rest = git_args(args)
+    if base is not None:
+        scan.dirs.append(scan.path(base))
+    try:
+        git_command_effects(sub, rest, scan, handed)
+    finally:
+        if base is not None:
+            scan.dirs.pop()
+
+
+def git_command_effects(sub, rest, scan, handed):
     paths = rest[rest.index("--") + 1 :] if "--" in rest else [a for a in rest if not a.startswith("-")]
     if sub in ("checkout", "switch", "restore"):
         checkout_effects(sub, rest, paths, scan)
     elif sub in ("rm", "mv"):
-        scan.write(paths)
-    elif sub == "apply" and "--check" not in rest and "--stat" not in rest:
-        scan.write(diff_targets("".join(scan.read_file(p) for p in paths)))
+        scan.write(paths if "--cached" not in rest else [])
+    elif sub == "apply":
+        git_apply_effects(rest, scan, handed)
+    elif sub == "checkout-index":
+        scan.guard("tree", "git checkout-index --all") if {"-a", "--all"} & set(rest) else scan.write(paths)
+    elif sub == "read-tree" and any(a == "--reset" or (a[:2] != "--" and a[:1] == "-" and "u" in a) for a in rest):
+        scan.guard("tree", "git read-tree -u")
     elif sub == "stash" and (not rest or rest[0] not in ("list", "show")):
         scan.guard("tree", "git stash")
     elif sub == "reset":
-        if "--hard" in rest:
+        if "--hard" in rest or "--merge" in rest or "--keep" in rest:
             scan.guard("tree", "git reset --hard")
         elif "--" not in rest:  # `git reset -- paths` only unstages them
             scan.guard("head", "git reset")
@@ -5042,8 +5721,7 @@ def git_effects(args, scan):
     elif sub == "add" and any(a in BULK_ADD for a in rest):
         scan.guard("stage", "git add " + next(a for a in rest if a in BULK_ADD))
     elif sub == "commit":
-        bulk = any(a in ("-a", "--all") or (a[:1] == "-" and a[1:2] != "-" and "a" in a[1:2]) for a in rest)
-        scan.guard("stage" if bulk else "commit", "git commit -a" if bulk else "git commit")
+        commit_effects(rest, scan)
 
 
 def checkout_effects(sub, rest, paths, scan):
@@ -5063,6 +5741,65 @@ def checkout_effects(sub, rest, paths, scan):
         scan.guard("head", f"git checkout {paths[0]}")  # not a file here: a branch or a commit
     else:
         scan.write(paths)
+
+
+def git_apply_effects(rest, scan, handed):
+    """git apply: the files of its diffs (files named, else stdin); a check,
+    statistics or an index-only apply write no file of the tree."""
+    if {"--check", "--stat", "--numstat", "--summary"} & set(rest) or ("--cached" in rest and "--index" not in rest):
+        return
+    diffs = operands(rest, ["--directory", "--exclude", "--include", "--whitespace", "-p", "-C"])
+    scan.write(patch_targets("".join(scan.read_file(p) for p in diffs) if diffs else scan.input(handed)))
+
+
+def commit_effects(rest, scan):
+    """git commit: what is staged, and with -a every tracked change, with
+    pathspecs their changes."""
+    everything, specs, i = False, [], 0
+    while i < len(rest):
+        a = rest[i]
+        if a == "--":
+            specs += rest[i + 1 :]
+            break
+        if a.startswith("--"):
+            everything = everything or a == "--all"
+            i += 2 if a in ("--message", "--file", "--author", "--date", "--template", "--reuse-message") else 1
+            continue
+        if a[:1] == "-" and len(a) > 1:
+            everything = everything or "a" in a[1:].split("m")[0]
+            i += 2 if a[-1] in COMMIT_VALUE_OPTIONS and not any(c in COMMIT_VALUE_OPTIONS for c in a[1:-1]) else 1
+            continue
+        specs.append(a)
+        i += 1
+    if everything:
+        scan.guard("commit", "git commit -a", ["--all"])
+    elif specs:
+        scan.guard("commit", "git commit " + " ".join(specs[:3]), [scan.path(s) for s in specs])
+    else:
+        scan.guard("commit", "git commit")
+
+
+#: commands read by a reader of their own (the rest: SHELL_WRITERS)
+COMMAND_EFFECTS = {
+    **{shell: shell_run_effects for shell in SHELLS},
+    **{name: powershell_effects for name in PS_WRITERS},
+    "eval": nested_effects,
+    "source": nested_effects,
+    ".": nested_effects,
+    "watch": nested_effects,
+    "parallel": parallel_effects,
+    "cd": directory_effects,
+    "pushd": directory_effects,
+    "popd": directory_effects,
+    "echo": pipe_source_effects,
+    "printf": pipe_source_effects,
+    "cat": pipe_source_effects,
+    "find": find_effects,
+    "xargs": xargs_effects,
+    "awk": awk_effects,
+    "gawk": awk_effects,
+    "git": git_effects,
+}
 
 
 def git_lines(ctx, *args):
@@ -5086,9 +5823,20 @@ def changed_by_others(conn, ctx, rels, now):
     return found
 
 
-def commit_denial(conn, ctx, text, now):
-    """(reason, holder) when what is staged includes another live agent's uncommitted change."""
-    found = changed_by_others(conn, ctx, staged_paths(ctx), now)
+def committed_paths(ctx, pathspecs=None):
+    """What a commit takes in: what is staged, and with -a (`--all`) every
+    tracked change, with pathspecs (from the caller's directory) theirs."""
+    paths = staged_paths(ctx)
+    if pathspecs == ("--all",):
+        paths += git_lines(ctx, "diff", "--name-only", "-z")
+    elif pathspecs:
+        paths += git_lines(ctx, "-C", ctx.cwd, "diff", "HEAD", "--name-only", "-z", "--", *pathspecs)
+    return sorted(set(paths))
+
+
+def commit_denial(conn, ctx, text, now, pathspecs=None):
+    """(reason, holder) when what the commit takes in includes another live agent's uncommitted change."""
+    found = changed_by_others(conn, ctx, committed_paths(ctx, pathspecs), now)
     if not found:
         return None
     path, rows = next(iter(found.items()))
@@ -5121,10 +5869,10 @@ def worktree_denial(ctx, kind, text, present):
     return f"agent-sync: `{text}` denied: it {GIT_HARM[kind].format(names=names)}. {way_out}", who
 
 
-def git_denial(conn, ctx, kind, text, now):
+def git_denial(conn, ctx, kind, text, now, pathspecs=None):
     """(reason, holder) for one guarded git command, or None."""
     if kind == "commit":
-        return commit_denial(conn, ctx, text, now)
+        return commit_denial(conn, ctx, text, now, pathspecs)
     present = agents_in_worktree(conn, ctx, now)
     rows = foreign_locks(conn, ctx, now) if kind == "tree" else []
     held = ", ".join(f"{for_model(r['path'])} ({for_model(r['owner_name'] or r['owner'], 60)})" for r in rows[:8])
@@ -5142,8 +5890,8 @@ def git_denial(conn, ctx, kind, text, now):
 def guard_git(ctx, guarded, now):
     """The first denial among a command line's guarded git commands."""
     conn = hook_db(ctx)
-    for kind, text in guarded if conn is not None else ():
-        denial = git_denial(conn, ctx, kind, text, now)
+    for kind, text, *pathspecs in guarded if conn is not None else ():
+        denial = git_denial(conn, ctx, kind, text, now, *pathspecs)
         if denial:
             note_denial(conn, ctx, "shell guard" if kind == "tree" else "git guard", clean(text)[:200], denial[1], now)
             return {"deny": denial[0]}
@@ -5173,12 +5921,24 @@ def hook_pre_tool_use(payload, dialect):
     if tool in EDIT_TOOLS or tool == "apply_patch":
         paths = edited_paths(tool, tool_input)
         ctx = hook_context(payload) if paths else None
-        return guard_paths(ctx, paths, guard_edit, time.time()) if ctx else None
+        if ctx is None:
+            return None
+        now = time.time()
+        denial = guard_paths(ctx, paths, guard_edit, now)
+        if denial is None and anything_held(ctx, now):
+            mark_edits_pending(ctx, tool, tool_input, paths)
+        return denial
     if tool in READ_TOOLS or our_tool(tool):
         return None
     now = time.time()
     if tool in SHELL_TOOLS:
-        denial = guard_shell_command(payload, shell_command(tool_input), now)
+        try:
+            denial = guard_shell_command(payload, shell_command(tool_input), now)
+        except (DB_ERRORS, BudgetSpent):
+            raise
+        except Exception as e:  # a command this reader trips on is still checked after it ran
+            sys.stderr.write(f"agent-sync: command not read ({clean(e)[:200]}); checked after it runs\n")
+            denial = None
         if denial:
             return denial
     snapshot_before_call(payload, now)
@@ -5214,8 +5974,9 @@ def hook_post_tool_use(payload, dialect):
     if targets:
         record_tool_call(conn, ctx, tool, targets, edit, now)
     undone = [] if edit or tool in READ_TOOLS else check_after_call(ctx, payload, now)
-    if not edit:
-        mark_busy(ctx, ctx.agent_id, "*", False)
+    if not edit and os.path.exists(busy_mark(ctx, ctx.agent_id, "*")):
+        mine = own_file_locks(conn, ctx.agent_id, now)
+        mark_busy(ctx, ctx.agent_id, "*", False, [signature_fact(p, os.path.join(ctx.top, p)) for p in mine])
     if undone:
         report_undone(conn, ctx, undone, tool, now)
     pushed = midturn_delivery(conn, ctx, now, push=dialect.midturn_push)
@@ -5235,7 +5996,7 @@ def record_tool_call(conn, ctx, tool, targets, edit, now):
                 log_activity(conn, ctx.agent_id, "edit", f"{tool} {target.path}", target.path, now)
                 renew_auto_lock(conn, ctx, target, now)
                 record_change(conn, ctx, target, now)
-                mark_busy(ctx, ctx.agent_id, target.key, False)
+                mark_busy(ctx, ctx.agent_id, target.key, False, [signature_fact(target.path, target.real)])
                 note_held_until(ctx, now + auto_lock_seconds())
             record_file_state(conn, ctx, target, edit, now)
 
@@ -5347,10 +6108,6 @@ HOOKS = {
     "stop": hook_stop,
     "session-end": hook_session_end,
 }
-
-
-class BudgetSpent(Exception):
-    """A hook ran out of its time budget (it then fails open)."""
 
 
 def arm_budget():
