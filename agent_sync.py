@@ -174,6 +174,12 @@ PUSH_MAX_MESSAGES = 10
 PUSH_MAX_CHARS = 8000
 #: characters of one message body quoted in a push; the rest via read-message
 PUSH_BODY_CHARS = 1500
+#: characters pushed into one agent's context in one turn (from its prompt on), all senders
+#: together, and of that one sender at most half: a flood waits in the inbox instead of
+#: riding on every tool call, and leaves room for the others (the operator is not counted)
+PUSH_TURN_CHARS = 16000
+#: messages looked at for one push, so that every sender gets a fair share of it
+PUSH_CANDIDATES = 50
 #: seconds between heartbeats written by hooks (a write only when this is due)
 HEARTBEAT_SECONDS = 30
 EDIT_TOOLS = frozenset(("Edit", "Write", "MultiEdit", "NotebookEdit"))
@@ -1228,6 +1234,10 @@ MIGRATIONS = (
     CREATE TABLE file_changes (
         worktree TEXT NOT NULL, key TEXT NOT NULL, agent_id TEXT NOT NULL, path TEXT NOT NULL,
         changed_at REAL NOT NULL, PRIMARY KEY (worktree, key, agent_id)) WITHOUT ROWID;
+    """,
+    # v4: when an agent's current turn started (its prompt): pushes are budgeted per turn.
+    """
+    ALTER TABLE agents ADD COLUMN turn_started REAL NOT NULL DEFAULT 0;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -2845,10 +2855,14 @@ def delivery_state(conn, agent_id, directed_only):
 
 
 def take_pushes(conn, agent_id, now, directed_only):
-    """Messages not yet pushed into this agent's context, within the push cap,
-    marked pushed in the same transaction: each is pushed once per agent."""
-    q = MESSAGE_SELECT + " WHERE d.agent_id=? AND d.pushed_at IS NULL" + (" AND d.directed=1" if directed_only else "")
-    rows = conn.execute(q + " ORDER BY d.message_id LIMIT ?", (agent_id, PUSH_MAX_MESSAGES)).fetchall()
+    """Messages not yet pushed into this agent's context, within the push cap
+    and the turn's budget, senders taking turns; marked pushed in the same
+    transaction: each is pushed once per agent.  (rows, how many still wait)."""
+    q = MESSAGE_SELECT.replace(" FROM ", ", row_number() OVER (PARTITION BY m.sender ORDER BY m.id) AS nth FROM ", 1)
+    q += " WHERE d.agent_id=? AND d.pushed_at IS NULL" + (" AND d.directed=1" if directed_only else "")
+    rows = conn.execute(
+        f"SELECT * FROM ({q}) oldest WHERE nth <= ? ORDER BY id LIMIT ?", (agent_id, PUSH_MAX_MESSAGES, PUSH_CANDIDATES)
+    ).fetchall()
     if not rows:
         return [], 0
     total = conn.execute(
@@ -2856,18 +2870,60 @@ def take_pushes(conn, agent_id, now, directed_only):
         + (" AND directed=1" if directed_only else ""),
         (agent_id,),
     ).fetchone()[0]
+    spent = pushed_this_turn(conn, agent_id, now)
     taken, size = [], 0
-    for row in rows:
-        size += min(len(row["body"]), PUSH_BODY_CHARS) + 200
-        if taken and size > PUSH_MAX_CHARS - 1000:
-            break
+    for row in fair_order(rows)[:PUSH_MAX_MESSAGES]:
+        cost = min(len(row["body"]), PUSH_BODY_CHARS) + 200
+        counted = row["sender"] != OPERATOR_ID
+        if size + cost > PUSH_MAX_CHARS - 1000 or (
+            counted
+            and (
+                sum(spent.values()) + cost > PUSH_TURN_CHARS
+                or spent.get(row["sender"], 0) + cost > PUSH_TURN_CHARS // 2
+            )
+        ):
+            continue
         taken.append(row)
+        size += cost
+        spent[row["sender"]] = spent.get(row["sender"], 0) + cost * counted
     conn.executemany(
         "UPDATE message_deliveries SET pushed_at=? WHERE agent_id=? AND message_id=?",
         [(now, agent_id, r["id"]) for r in taken],
     )
     conn.execute("UPDATE agents SET last_push=? WHERE id=?", (now, agent_id))
     return taken, total - len(taken)
+
+
+def pushed_this_turn(conn, agent_id, now):
+    """{sender: characters pushed into the agent's context since its turn
+    started (an hour at most: a client without a prompt hook starts none)}."""
+    rows = conn.execute(
+        "SELECT m.sender, CAST(sum(CASE WHEN length(m.body) > ? THEN ? ELSE length(m.body) END) AS BIGINT) AS chars,"
+        " count(*) AS n FROM message_deliveries d JOIN messages m ON m.id = d.message_id JOIN agents a ON a.id = d.agent_id"
+        " WHERE d.agent_id=? AND d.pushed_at >= a.turn_started AND d.pushed_at >= ? GROUP BY m.sender",
+        (PUSH_BODY_CHARS, PUSH_BODY_CHARS, agent_id, now - 3600),
+    ).fetchall()
+    return {r["sender"]: r["chars"] + 200 * r["n"] for r in rows if r["sender"] != OPERATOR_ID}
+
+
+def start_turn(conn, agent_id, now):
+    """An agent's turn starts (its prompt): the push budget is full again."""
+    conn.execute("UPDATE agents SET turn_started=? WHERE id=?", (now, agent_id))
+
+
+def fair_order(rows):
+    """Messages interleaved by sender, oldest first within each: one sender's
+    flood cannot crowd out the others."""
+    queues = {}
+    for row in rows:
+        queues.setdefault(row["sender"], []).append(row)
+    order = []
+    while queues:
+        for sender in list(queues):
+            order.append(queues[sender].pop(0))
+            if not queues[sender]:
+                del queues[sender]
+    return order
 
 
 def message_receipts(conn, limit=10):
@@ -6001,15 +6057,17 @@ def record_tool_call(conn, ctx, tool, targets, edit, now):
             record_file_state(conn, ctx, target, edit, now)
 
 
-def deliver(conn, ctx, now, directed_only, push=True):
+def deliver(conn, ctx, now, directed_only, push=True, new_turn=False):
     """Heartbeat if due and push waiting mail in one transaction; only reads
     when there is neither."""
     state = delivery_state(conn, ctx.agent_id, directed_only)
     push = push and (state is None or state["waiting"])
-    if not push and state is not None and now - state["last_seen"] < HEARTBEAT_SECONDS:
+    if not push and not new_turn and state is not None and now - state["last_seen"] < HEARTBEAT_SECONDS:
         return [], 0
     with conn.tx():
         ensure_agent(conn, ctx, now)
+        if new_turn:
+            start_turn(conn, ctx.agent_id, now)
         rows, more = take_pushes(conn, ctx.agent_id, now, directed_only) if push else ([], 0)
     return rows, more
 
@@ -6028,21 +6086,22 @@ def midturn_delivery(conn, ctx, now, push=True):
     return None
 
 
-def push_from_hook(payload, directed_only, answer, intro):
+def push_from_hook(payload, directed_only, answer, intro, new_turn=False):
     """Deliver waiting mail through a hook as `answer` ("context" or "block")."""
     ctx = hook_context(payload)
     conn = hook_db(ctx)
     if conn is None:
         return None
     now = time.time()
-    rows, more = deliver(conn, ctx, now, directed_only)
+    rows, more = deliver(conn, ctx, now, directed_only, new_turn=new_turn)
     return {answer: push_text(rows, more, now, intro)} if rows else None
 
 
 def hook_user_prompt_submit(payload, dialect):
     if not dialect.prompt_context:
         return None  # this client's prompt hook cannot add context: messages wait in the inbox
-    return push_from_hook(payload, False, "context", "agent-sync: messages from other agents since your last turn:")
+    intro = "agent-sync: messages from other agents since your last turn:"
+    return push_from_hook(payload, False, "context", intro, new_turn=True)
 
 
 def hook_stop(payload, dialect):
@@ -7193,15 +7252,34 @@ def cmd_changes(ctx, args):
 
 
 def git_commit_only(ctx, paths, message):
-    """Stage exactly `paths` and commit only them (what others staged stays staged); the new commit's hash."""
+    """Stage exactly `paths` (literally: a name like `*.py` or `:!x` is a file
+    name, not a pattern) and commit only them; what others staged stays
+    staged, and a failed commit unstages what this one staged.  (The new
+    commit's hash, the files it holds.)"""
+    literal = ["--literal-pathspecs"]
+    before = set(staged_paths(ctx))
+    try:
+        git_run(ctx, literal + ["add", "--all", "--", *paths])
+        git_run(ctx, literal + ["commit", "-q", "--only", "-m", message, "--", *paths])
+    except AgentSyncError:
+        added = [p for p in paths if p not in before]
+        if added:
+            has_head = bool(git_lines(ctx, "rev-parse", "-q", "--verify", "HEAD"))
+            unstage = ["reset", "-q", "--"] if has_head else ["rm", "-q", "--cached", "--ignore-unmatch", "--"]
+            git_run(ctx, literal + unstage + added, check=False)
+        raise
+    held = git_lines(ctx, "show", "--name-only", "--format=", "-z", "HEAD")
+    return git_lines(ctx, "rev-parse", "HEAD")[0].strip(), sorted(p.strip("\n") for p in held if p.strip("\n"))
+
+
+def git_run(ctx, args, check=True):
+    """Run git in the working tree; AgentSyncError with its last line when it fails and `check`."""
     import subprocess
 
-    for args in (["add", "--", *paths], ["commit", "-q", "--only", "-m", message, "--", *paths]):
-        done = subprocess.run(["git", *args], cwd=ctx.top, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            reason = (done.stderr.strip() or done.stdout.strip()).splitlines()
-            raise AgentSyncError(f"git {args[0]} failed: {clean(reason[-1] if reason else 'no output')[:300]}")
-    return git_lines(ctx, "rev-parse", "HEAD")[0].strip()
+    done = subprocess.run(["git", *args], cwd=ctx.top, capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        reason = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        raise AgentSyncError(f"git {args[1]} failed: {clean(reason[-1] if reason else 'no output')[:300]}")
 
 
 @command(
@@ -7226,7 +7304,7 @@ def cmd_commit(ctx, args):
             f"commit refused: {change_line(path, rows[:1])}. Ask them: `agent-sync send --to {rows[0]['agent_id']} "
             f'--message "I want to commit {path}: commit your part or tell me to go ahead"`'
         )
-    commit = git_commit_only(ctx, mine, message)
+    commit, held = git_commit_only(ctx, mine, message)
     with conn.tx():
         forget_changes(
             conn, ctx.worktree, [t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, p) for p in mine])]
@@ -7235,11 +7313,11 @@ def cmd_commit(ctx, args):
             conn,
             ctx.agent_id,
             "commit",
-            f"{commit[:10]} {message.splitlines()[0][:100]} ({len(mine)} files)",
+            f"{commit[:10]} {message.splitlines()[0][:100]} ({len(held)} files)",
             None,
             now,
         )
-    return {"commit": commit, "files": mine}, f"committed {commit[:10]}: " + ", ".join(mine)
+    return {"commit": commit, "files": held}, f"committed {commit[:10]}: " + ", ".join(held)
 
 
 @command(

@@ -187,3 +187,48 @@ def test_the_git_guard_stops_a_human_commit_of_an_agents_uncommitted_change(repo
     r = git(repo_cli.repo, "commit", "-qm", "sweep", env={**human, "AGENT_SYNC_ALLOW_COMMIT": "1"})
     assert r.returncode == 0, r.stderr
     assert os.path.exists(repo_cli.repo / "m.py")
+
+
+def test_commit_names_files_literally_and_reports_what_the_commit_holds(repo_cli):
+    """A file named like a pathspec (`*.py`, `:!zzz`) is that file, never a
+    pattern that sweeps in another agent's work or skips one's own."""
+    for s in ("A", "B"):
+        start(repo_cli, s)
+    edit(repo_cli, "A", "*.py", "a star\n")
+    edit(repo_cli, "A", ":!zzz", "a magic name\n")
+    edit(repo_cli, "B", "b.py", "B's unfinished work\n")
+    r = repo_cli.ok("commit", "-m", "A's odd names", "--json", env={"CLAUDE_CODE_SESSION_ID": "A"})
+    committed = sorted(git(repo_cli.repo, "show", "--name-only", "--format=", "HEAD").stdout.split("\n")[:-1])
+    assert committed == ["*.py", ":!zzz"]
+    assert json.loads(r.stdout)["files"] == committed
+    assert git(repo_cli.repo, "status", "--porcelain", "b.py").stdout.startswith(" M")  # B's, untouched
+
+
+def test_a_failed_commit_unstages_what_it_staged(repo_cli):
+    start(repo_cli, "A")
+    edit(repo_cli, "A", "a.py", "a changed\n")
+    edit(repo_cli, "A", "new.py", "brand new\n")
+    git(repo_cli.repo, "add", "m.py")  # someone's staging stays
+    (repo_cli.repo / "m.py").write_text("staged by hand\n")
+    git(repo_cli.repo, "add", "m.py")
+    hook = repo_cli.repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'no, not now' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    r = repo_cli("commit", "-m", "A's work", env={"CLAUDE_CODE_SESSION_ID": "A"})
+    assert r.returncode == 1 and "git commit failed" in r.stderr, r.stderr
+    assert git(repo_cli.repo, "diff", "--cached", "--name-only").stdout.split() == ["m.py"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["git commit -qam x", "git commit -a -m x", "git commit --all -m x", "git commit -m x .", "git commit -m x m.py"],
+)
+def test_commit_all_or_by_pathspec_is_denied_when_it_takes_in_another_agents_change(repo_cli, command):
+    for s in ("A", "B"):
+        start(repo_cli, s)
+    edit(repo_cli, "A", "a.py", "mine\n")
+    edit(repo_cli, "B", "m.py", "B's unfinished work\n")
+    out = bash(repo_cli, "A", command)
+    assert denied(out) and "m.py" in reason(out), (command, out)
+    assert bash(repo_cli, "A", "git commit -m x a.py") is None
+    assert bash(repo_cli, "A", "git commit -m x -- a.py") is None

@@ -501,3 +501,28 @@ def test_skill_frontmatter(cli):
     for writer in ("install", "uninstall", "console", "gc"):
         assert f"agent-sync {writer} " not in allowed
     assert len(text.splitlines()) < 500
+
+
+def test_a_flood_waits_in_the_inbox_and_other_senders_get_through(cli):
+    """One sender's 60 messages of 1,000 characters cannot ride on every tool
+    call: a turn carries at most 16,000 characters of pushes, one sender half
+    of it; another sender's message gets through first; the rest waits, counted."""
+    register(cli, "victim", "flood", "friend")
+    for i in range(60):
+        cli.ok("send", "--to", "victim", "--message", f"flood-{i:03d} " + "x" * 1000, agent="flood")
+    cli.ok("send", "--to", "victim", "--message", "from-friend", agent="friend")
+    base = {"session_id": "s", "cwd": str(cli.repo)}
+    rc, out, _ = cli.hook("user-prompt-submit", {**base, "prompt": "go"}, agent="victim")
+    first = context_of(out, "UserPromptSubmit")
+    assert "from-friend" in first and "more message(s) wait" in first
+    pushed = [first]
+    for _ in range(15):
+        payload = {**base, "tool_name": "Bash", "tool_input": {"command": "true"}, "tool_response": {}}
+        rc, out, _ = cli.hook("post-tool-use", payload, agent="victim", env={"AGENT_SYNC_MIDTURN_SECONDS": "0.01"})
+        if out:
+            pushed.append(context_of(out, "PostToolUse"))
+    floods = sum(text.count("flood-") for text in pushed)
+    assert 3 <= floods <= 7, floods  # 8,000 characters of one sender's 1,200-character pushes
+    assert sum(len(text) for text in pushed) < 16000 + 2000 * len(pushed)
+    rc, out, _ = cli.hook("user-prompt-submit", {**base, "prompt": "next"}, agent="victim")
+    assert "flood-" in context_of(out, "UserPromptSubmit")  # a new turn, a new budget

@@ -291,7 +291,7 @@ def test_pre_tool_use_relative_path_resolves_against_payload_cwd(cli):
     assert rc == 0 and not denied(out), out
 
 
-def test_pre_tool_use_without_database_passes_and_creates_nothing(cli):
+def test_pre_tool_use_without_database_passes_and_creates_nothing(cli, engine):
     make_files(cli.repo, "src/a.py")
     for tool in ("Edit", "Write", "NotebookEdit"):
         rc, out, err = cli.hook("pre-tool-use", edit_payload(cli.repo / "src/a.py", session="s-x", tool=tool))
@@ -300,7 +300,11 @@ def test_pre_tool_use_without_database_passes_and_creates_nothing(cli):
         "pre-tool-use", {"session_id": "s-x", "tool_name": "Bash", "tool_input": {"command": "rm src/a.py; git stash"}}
     )
     assert rc == 0 and out is None
-    assert not cli.db.exists() and not (cli.repo / ".claude").exists()
+    if engine == "sqlite":
+        assert not cli.db.exists() and not (cli.repo / ".claude").exists()
+    else:  # the server took the edits' automatic locks: this machine marks them (held/, busy/)
+        state = cli.repo / ".claude" / "coordination"
+        assert sorted(p.name for p in state.iterdir()) == [".gitignore", "busy", "held"] and not cli.db.exists()
 
 
 def test_cli_lock_under_session_env_is_the_hooks_own_lock(cli):
