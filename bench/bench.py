@@ -172,6 +172,8 @@ def scenarios(tool, repo):
     bash = payload(repo, "Bash", command="ls -la && echo hi > /tmp/agent-sync-bench")
     prompt = json.dumps({"session_id": "bench", "cwd": repo, "prompt": "go"}).encode()
     tool.run(["hook", "pre-tool-use"], stdin=mine)
+    free, held = shell_repos(tool, repo)
+    snapshot = lambda: tool.run(["hook", "pre-tool-use"], stdin=held)  # noqa: E731
 
     def send_ten():
         for i in range(10):
@@ -182,6 +184,10 @@ def scenarios(tool, repo):
         "pre-tool-use deny": (["hook", "pre-tool-use"], theirs, None),
         "pre-tool-use deny (dir lock)": (["hook", "pre-tool-use"], under_dir, None),
         "pre-tool-use Bash": (["hook", "pre-tool-use"], bash, None),
+        "pre-tool-use Bash, nothing held": (["hook", "pre-tool-use"], free, None),
+        "post-tool-use Bash, nothing held": (["hook", "post-tool-use"], free, None),
+        "pre-tool-use Bash, 20 held files": (["hook", "pre-tool-use"], held, None),
+        "post-tool-use Bash, 20 held files": (["hook", "post-tool-use"], held, snapshot),
         "post-tool-use": (["hook", "post-tool-use"], mine, None),
         "user-prompt-submit, 0 msgs": (["hook", "user-prompt-submit"], prompt, None),
         "user-prompt-submit, 10 msgs": (["hook", "user-prompt-submit"], prompt, send_ten),
@@ -193,6 +199,31 @@ def scenarios(tool, repo):
         "lock": (["lock", "src/lockme.py"], None, lambda: tool.run(["unlock", "src/lockme.py"])),
         "claim-next": (["claim-next"], None, lambda: tool.run(["create-task", "bench task", "--priority", "1000000"])),
     }
+
+
+#: the after-check's load: files another agent holds, and their size in bytes
+HELD_FILES, HELD_BYTES = 20, 20_000
+
+
+def shell_repos(tool, repo):
+    """Two repositories beside `repo` for a shell call's hooks (Bash payloads):
+    one where nobody holds anything, one where a peer holds 20 files of 20 KB
+    (each shell call then snapshots them before and checks them after)."""
+    made = []
+    for name, files in (("free", 0), ("held", HELD_FILES)):
+        other = f"{repo}-{name}"
+        subprocess.run(["git", "init", "-q", other], check=True)
+        here = Tool(tool.base[-1], other, tool.base[1:-1], tool.env)
+        here.run(["init"])
+        os.makedirs(os.path.join(other, "src"), exist_ok=True)
+        for i in range(files):
+            with open(os.path.join(other, "src", f"held{i}.py"), "w") as f:
+                f.write(("x = 1  # held\n" * (HELD_BYTES // 14 + 1))[:HELD_BYTES])
+        if files:
+            here.run(["register", "--name", "peer"], agent="peer")
+            here.run(["lock", *(f"src/held{i}.py" for i in range(files))], agent="peer")
+        made.append(payload(other, "Bash", command="ls -la src | wc -l"))
+    return made
 
 
 def measure_all(setups, floors, runs):
