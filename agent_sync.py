@@ -940,7 +940,10 @@ def glob_source(pattern):
         elif c == "[" and pattern.find("]", i + 2) != -1:
             j = pattern.find("]", i + 2)
             body = pattern[i + 1 : j]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            body = "^" + body[1:] if body.startswith("!") else body
+            for char in "\\[&~|":  # literal in a shell's set; Python's sets give some of them meaning
+                body = body.replace(char, "\\" + char)
+            out.append("[" + body.replace("--", "-\\-") + "]")
             i = j
         else:
             out.append(re.escape(c))

@@ -329,3 +329,12 @@ def test_glob_matches_is_the_regex_match(pattern, key):
 )
 def test_glob_matches_where_a_literal_part_is_optional(pattern, key):
     assert a.glob_matches(pattern, key) == bool(a.glob_regex(pattern).match(key))
+
+
+@pytest.mark.parametrize("pattern", ["docs/[a[]*.rst", "x[&&]y", "x[~~]y", "x[||]y", "x[a--]y", "a[\\]b"])
+def test_a_glob_with_set_operators_compiles_without_a_warning(pattern):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert a.glob_regex(pattern) is not None
