@@ -273,6 +273,20 @@ def case_insensitive_fs():
     return sys.platform in ("darwin", "win32") or env_flag("AGENT_SYNC_CASE_INSENSITIVE")
 
 
+#: seconds the team server's clock is ahead of this machine's (0 outside team
+#: mode): set from the checkout's cached measurement when a Context is made and
+#: measured again on every connection to the server (see PgStore.migrate)
+CLOCK = SimpleNamespace(offset=0.0)
+#: seconds of clock difference beyond which `team status` and `doctor` name a host
+CLOCK_WARN_SECONDS = 60
+
+
+def wall_now():
+    """The time every agent compares against: the server's clock in team mode
+    (a laptop an hour off must not take an expired lock), this machine's else."""
+    return time.time() + CLOCK.offset
+
+
 def host_name():
     """This machine's name for presence and liveness (AGENT_SYNC_HOST overrides it)."""
     override = os.environ.get("AGENT_SYNC_HOST", "").strip()
@@ -736,6 +750,8 @@ class Context:
         self.db_path = os.path.join(self.cwd, override) if override else os.path.join(self.root, DB_RELPATH)
         #: team mode's (url, project), or None: this checkout's state is the SQLite file
         self.team = team_settings(self.root)
+        if self.team:
+            load_clock(self)
         #: this working tree among every agent's: its path, and in team mode its host too
         self.worktree = f"{host_name()}:{self.top}" if self.team else self.top
         self.agent_id, self.id_source = resolve_identity(session_id)
@@ -1062,6 +1078,31 @@ def state_dir(ctx):
     return os.path.dirname(ctx.db_path)
 
 
+def clock_cache(ctx):
+    return os.path.join(state_dir(ctx), "clock")
+
+
+def load_clock(ctx):
+    """The team server's clock offset last measured from this checkout (0 if never)."""
+    try:
+        with open(clock_cache(ctx), encoding="ascii") as f:
+            CLOCK.offset = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        CLOCK.offset = 0.0
+
+
+def remember_clock(ctx, offset):
+    """Keep a new measurement of the offset (written only when it moved by half
+    a second, and only where this checkout keeps state: looking creates none)."""
+    previous, CLOCK.offset = CLOCK.offset, offset
+    if _is_dir(state_dir(ctx)) and (abs(offset - previous) >= 0.5 or not os.path.exists(clock_cache(ctx))):
+        try:
+            with open(clock_cache(ctx), "w", encoding="ascii") as f:
+                f.write(f"{offset:.3f}\n")
+        except OSError:
+            pass
+
+
 def note_held_until(ctx, until):
     """Mark that a lock may last until `until` (rounded up): an empty file
     named by that time, made only if missing, so writers never race."""
@@ -1238,9 +1279,11 @@ MIGRATIONS = (
         worktree TEXT NOT NULL, key TEXT NOT NULL, agent_id TEXT NOT NULL, path TEXT NOT NULL,
         changed_at REAL NOT NULL, PRIMARY KEY (worktree, key, agent_id)) WITHOUT ROWID;
     """,
-    # v4: when an agent's current turn started (its prompt): pushes are budgeted per turn.
+    # v4: when an agent's current turn started (its prompt): pushes are budgeted per turn;
+    # how far its machine's clock is behind the team server's (team status names skewed hosts).
     """
     ALTER TABLE agents ADD COLUMN turn_started REAL NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN clock_offset REAL NOT NULL DEFAULT 0;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1725,6 +1768,8 @@ class PgStore:
         self.conn, self.driver, self.path, self.project, self.timeout = conn, driver, path, project, timeout
         self.schema = project_schema(project)
         self.statements = {}
+        #: seconds the server's clock is ahead of this machine's, measured on connecting
+        self.offset = 0.0
 
     @classmethod
     def open(cls, url, project, timeout=30.0):
@@ -1817,12 +1862,12 @@ class PgStore:
         """Make the project's schema and bring it to SCHEMA_VERSION; the `meta`
         row lock makes concurrent first uses take turns."""
         try:
-            version = self.execute("SELECT version FROM meta").rows[0][0]
+            version = self.measure_clock("SELECT version, {now} FROM meta")
         except EngineError as e:
             if e.code not in ("42P01", "3F000"):  # no such table / schema: a new project
                 raise
             self.create_schema()
-            version = 0
+            version = self.measure_clock("SELECT 0, {now}")
         if version == SCHEMA_VERSION:
             return
         if version > SCHEMA_VERSION:
@@ -1837,6 +1882,14 @@ class PgStore:
                     if statement.strip():
                         self.execute(statement)
             self.execute("UPDATE meta SET version=?", (SCHEMA_VERSION,))
+
+    def measure_clock(self, sql):
+        """Run `sql` (its second column the server's clock) and set the
+        offset from it, against the middle of the round trip; its first column."""
+        before = time.time()
+        row = self.execute(sql.format(now="CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)")).rows[0]
+        self.offset = float(row[1]) - (before + time.time()) / 2
+        return row[0]
 
     def create_schema(self):
         """The schema and its `meta` row (the version and the writers' turn),
@@ -1945,7 +1998,9 @@ def open_store(ctx, create=True, timeout=30.0):
             "team mode needs a project key: this repository has no origin remote; "
             "set AGENT_SYNC_PROJECT or run `agent-sync team join URL --project KEY`"
         )
-    return PgStore.open(ctx.team.url, ctx.team.project, timeout)
+    store = PgStore.open(ctx.team.url, ctx.team.project, timeout)
+    remember_clock(ctx, store.offset)
+    return store
 
 
 # ---------------------------------------------------------------------------
@@ -1984,7 +2039,7 @@ def process_gone(pid, host, start=None):
 
 def presence(status, last_seen, pid=None, host=None, now=None, start=None):
     stale, offline = thresholds()
-    age = (now or time.time()) - (last_seen or 0)
+    age = (now or wall_now()) - (last_seen or 0)
     if age >= offline or process_gone(pid, host, start):
         return "offline"
     if status == "idle":
@@ -2039,8 +2094,9 @@ def ensure_agent(conn, ctx, now):
     """Create this agent's row if needed and mark it seen: every write counts as a heartbeat."""
     conn.execute(
         "INSERT INTO agents (id, name, role, session_id, pid, pid_start, client, host, cwd, branch, status,"
-        " created_at, last_seen) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)"
-        " ON CONFLICT(id) DO UPDATE SET last_seen=excluded.last_seen, status='active'",
+        " created_at, last_seen, clock_offset) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET last_seen=excluded.last_seen, status='active',"
+        " clock_offset=excluded.clock_offset",
         (
             ctx.agent_id,
             default_name(ctx),
@@ -2051,6 +2107,7 @@ def ensure_agent(conn, ctx, now):
             current_branch(ctx.top),
             now,
             now,
+            round(CLOCK.offset, 1),
         ),
     )
 
@@ -2255,7 +2312,7 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
     ensure_agent(conn, ctx, now)
     if not targets:  # a task with no files: nothing to lock, nothing to log
         return
-    note_held_until(ctx, now + ttl_seconds)
+    note_held_until(ctx, time.time() + ttl_seconds)
     for t in targets:
         mine = conn.execute(
             "SELECT auto FROM locks WHERE kind=? AND key=? AND owner=?", (t.kind, t.key, ctx.agent_id)
@@ -3218,7 +3275,17 @@ def team_text(data):
     for host, agents in data["hosts"].items():
         names = ", ".join(f"{clean(a['name'], 40)} [{a['presence']}]" for a in agents)
         lines.append(f"  {clean(host, 60)}{' (this machine)' if host == data['this_host'] else ''}: {names}")
+        lines.append(f"    clock: {clock_text(data['clock_offsets'][host])}")
     return "\n".join(lines)
+
+
+def clock_text(offset):
+    """How far a host's clock is from the team server's, with a warning past a minute."""
+    side = "behind" if offset >= 0 else "ahead of"
+    text = f"{abs(offset):.1f} s {side} the server"
+    if abs(offset) > CLOCK_WARN_SECONDS:
+        text += " — more than a minute off: fix its clock (agent-sync uses the server's time meanwhile)"
+    return text
 
 
 def lock_dict(row, now):
@@ -4583,15 +4650,16 @@ def write_atomically(path, data, mode=0o600):
 
 def snapshot_before_call(payload, now):
     """Before a call that no reader can predict: keep the held files, when
-    another agent on this machine holds any (else nothing is opened)."""
+    another agent on this machine holds any (else nothing is opened).  The
+    snapshot and the marks keep this machine's time: they are compared here."""
     ctx = hook_context(payload)
-    if ctx is None or not anything_held(ctx, now):
+    if ctx is None or not anything_held(ctx, time.time()):
         return
     mark_busy(ctx, ctx.agent_id, "*", True)
     conn = hook_db(ctx)
     rows = holders_here(conn, ctx, now) if conn is not None else []
     if rows:
-        take_snapshot(ctx, payload, rows, now)
+        take_snapshot(ctx, payload, rows, time.time())
 
 
 def load_snapshot(ctx, payload, now):
@@ -5982,14 +6050,14 @@ def hook_pre_tool_use(payload, dialect):
         ctx = hook_context(payload) if paths else None
         if ctx is None:
             return None
-        now = time.time()
+        now = wall_now()
         denial = guard_paths(ctx, paths, guard_edit, now)
-        if denial is None and anything_held(ctx, now):
+        if denial is None and anything_held(ctx, time.time()):
             mark_edits_pending(ctx, tool, tool_input, paths)
         return denial
     if tool in READ_TOOLS or our_tool(tool):
         return None
-    now = time.time()
+    now = wall_now()
     if tool in SHELL_TOOLS:
         try:
             denial = guard_shell_command(payload, shell_command(tool_input), now)
@@ -6026,13 +6094,13 @@ def hook_post_tool_use(payload, dialect):
     conn = hook_db(ctx)
     if conn is None:
         return None
-    now = time.time()
+    now = wall_now()
     edit = tool in EDIT_TOOLS or tool == "apply_patch"
     paths = edited_paths(tool, tool_input) if isinstance(tool_input, dict) and (edit or tool in READ_TOOLS) else []
     targets = [t for t in targets_in_repo(ctx, paths) if t.kind == "file"]
     if targets:
         record_tool_call(conn, ctx, tool, targets, edit, now)
-    undone = [] if edit or tool in READ_TOOLS else check_after_call(ctx, payload, now)
+    undone = [] if edit or tool in READ_TOOLS else check_after_call(ctx, payload, time.time())
     if not edit and os.path.exists(busy_mark(ctx, ctx.agent_id, "*")):
         mine = own_file_locks(conn, ctx.agent_id, now)
         mark_busy(ctx, ctx.agent_id, "*", False, [signature_fact(p, os.path.join(ctx.top, p)) for p in mine])
@@ -6056,7 +6124,7 @@ def record_tool_call(conn, ctx, tool, targets, edit, now):
                 renew_auto_lock(conn, ctx, target, now)
                 record_change(conn, ctx, target, now)
                 mark_busy(ctx, ctx.agent_id, target.key, False, [signature_fact(target.path, target.real)])
-                note_held_until(ctx, now + auto_lock_seconds())
+                note_held_until(ctx, time.time() + auto_lock_seconds())
             record_file_state(conn, ctx, target, edit, now)
 
 
@@ -6095,7 +6163,7 @@ def push_from_hook(payload, directed_only, answer, intro, new_turn=False):
     conn = hook_db(ctx)
     if conn is None:
         return None
-    now = time.time()
+    now = wall_now()
     rows, more = deliver(conn, ctx, now, directed_only, new_turn=new_turn)
     return {answer: push_text(rows, more, now, intro)} if rows else None
 
@@ -6123,7 +6191,7 @@ def hook_session_start(payload, dialect):
     if ctx is None:
         return None
     conn = hook_db(ctx, create=True)
-    now = time.time()
+    now = wall_now()
     notes = []
     with conn.tx():
         existing = agent_row(conn, ctx.agent_id)
@@ -6156,7 +6224,7 @@ def hook_session_end(payload, dialect):
     if conn is None:
         return None
     with conn.tx():
-        end_session(conn, ctx, time.time(), env_flag("AGENT_SYNC_AUTO_RELEASE_LOCKS"))
+        end_session(conn, ctx, wall_now(), env_flag("AGENT_SYNC_AUTO_RELEASE_LOCKS"))
     return None
 
 
@@ -6468,7 +6536,11 @@ def team_database_check(team):
         ok = store.healthy()
     except AgentSyncError as e:
         return ("database healthy", False, str(e))
-    return ("database healthy", ok, f"PostgreSQL {store.path}, project {team.project} (schema v{SCHEMA_VERSION})")
+    clock = clock_text(store.offset)
+    detail = (
+        f"PostgreSQL {store.path}, project {team.project} (schema v{SCHEMA_VERSION}); this machine's clock: {clock}"
+    )
+    return ("database healthy", ok and abs(store.offset) <= CLOCK_WARN_SECONDS, detail)
 
 
 def doctor(repo):
@@ -6585,7 +6657,7 @@ def check_commit(ctx):
     conn = open_as_agent(ctx, create=False)
     if conn is None:
         return []
-    now, staged = time.time(), staged_paths(ctx)
+    now, staged = wall_now(), staged_paths(ctx)
     found = []
     for target in targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in staged]):
         found += [describe_lock(r, now) for r in foreign_holders(conn, ctx, target, now)]
@@ -6733,7 +6805,7 @@ def read_db(ctx):
     """A connection for a read-only command (an empty one where no state
     exists yet: looking creates nothing); running it counts as a heartbeat."""
     conn = open_for_reading(ctx)
-    heartbeat(conn, ctx, time.time())
+    heartbeat(conn, ctx, wall_now())
     return conn
 
 
@@ -6789,7 +6861,7 @@ def cmd_init(ctx, args):
     mcp="Name yourself (and your role) so other agents know who you are.",
 )
 def cmd_register(ctx, args):
-    now = time.time()
+    now = wall_now()
     _, row = write_tx(ctx, lambda c: register(c, ctx, args.name, args.role, now))
     return agent_dict(row, now), f"registered {clean(row['name'])} [{row['id']}]" + (
         f" as {clean(row['role'])}" if row["role"] else ""
@@ -6798,7 +6870,7 @@ def cmd_register(ctx, args):
 
 @command("heartbeat", "mark this agent active now")
 def cmd_heartbeat(ctx, args):
-    now = time.time()
+    now = wall_now()
     write_tx(ctx, lambda c: ensure_agent(c, ctx, now))
     return {"id": ctx.agent_id, "last_seen": now}, f"{ctx.agent_id} is active"
 
@@ -6843,7 +6915,7 @@ def cmd_whoami(ctx, args):
     console={"status": {}},
 )
 def cmd_status(ctx, args):
-    now = time.time()
+    now = wall_now()
     snap = snapshot(read_db(ctx), ctx, now)
     for_a_model = args.compact or args.surface == "mcp"
     text = compact_status(snap, ctx, now) if for_a_model else status_text(snap, ctx, now)
@@ -6877,7 +6949,7 @@ def cmd_create_task(ctx, args):
     if not -1_000_000 <= args.priority <= 1_000_000:
         raise UsageError("--priority must be between -1000000 and 1000000")
     targets = [lock_target(ctx, f) for f in args.file or []]
-    now = time.time()
+    now = wall_now()
     conn, task_id = write_tx(
         ctx,
         lambda c: create_task(c, ctx, args.title, args.description, targets, args.priority, args.depends_on or [], now),
@@ -6892,7 +6964,7 @@ def cmd_create_task(ctx, args):
     Arg("on", many=True, required=True, help="a task that must be done first; repeatable"),
 )
 def cmd_depend(ctx, args):
-    now = time.time()
+    now = wall_now()
 
     def run(conn):
         task = find_task(conn, args.task)
@@ -6908,7 +6980,7 @@ def cmd_depend(ctx, args):
 
 def steer_task(ctx, args, verb, operation, *extra):
     """Find a task and apply one task operation to it, in one transaction."""
-    now = time.time()
+    now = wall_now()
 
     def run(conn):
         task = find_task(conn, args.task)
@@ -6933,7 +7005,7 @@ def cmd_claim_task(ctx, args):
     mcp="Claim the next ready task (highest priority, then oldest).",
 )
 def cmd_claim_next(ctx, args):
-    now = time.time()
+    now = wall_now()
     conn, task = write_tx(ctx, lambda c: claim_next(c, ctx, now))
     files = [t.path for t in task_targets(conn, task["id"])]
     text = f"claimed task #{task['id']}: {clean(task['title'])}" + (f" (locked {', '.join(files)})" if files else "")
@@ -6997,7 +7069,7 @@ def cmd_lock(ctx, args):
     deadline, waited = started + (args.wait or 0), False
     conn = open_as_agent(ctx)
     while True:
-        now = time.time()
+        now = wall_now()
         try:
             with conn.tx():
                 acquire_locks(conn, ctx, targets, reason, ttl, now)
@@ -7031,14 +7103,14 @@ def cmd_lock(ctx, args):
 )
 def cmd_unlock(ctx, args):
     target = lock_target(ctx, args.path, resource=args.resource)
-    now = time.time()
+    now = wall_now()
     _, row = write_tx(ctx, lambda c: release_lock(c, ctx, target, args.force, now))
     return {"unlocked": target.path, "owner": row["owner"]}, f"unlocked {target.path}"
 
 
 @command("locks", "list live locks", Arg("all", bool, "include expired"), mcp="Live locks.")
 def cmd_locks(ctx, args):
-    now = time.time()
+    now = wall_now()
     conn = read_db(ctx)
     rows = live_locks(conn, now, include_expired=args.all)
     data = {"locks": [lock_dict(r, now) for r in rows]}
@@ -7061,7 +7133,7 @@ def cmd_locks(ctx, args):
     console={"send <to> <message>": {}, "directive <to> <message>": {"directive": True}},
 )
 def cmd_send(ctx, args):
-    now = time.time()
+    now = wall_now()
     body = text_or_stdin(args.message, args.surface)
     _, (message_id, kind, recipients) = write_tx(
         ctx, lambda c: send_message(c, ctx, args.to, body, args.reply_to, now, args.directive)
@@ -7074,7 +7146,7 @@ def cmd_send(ctx, args):
 
 @command("inbox", "unread messages for you", Arg("all", bool, "include read ones"), mcp="Your unread messages.")
 def cmd_inbox(ctx, args):
-    now = time.time()
+    now = wall_now()
     conn = read_db(ctx)
     rows = inbox(conn, ctx.agent_id, include_read=args.all)
     data = {"messages": [message_dict(r) for r in rows]}
@@ -7088,7 +7160,7 @@ def cmd_inbox(ctx, args):
     mcp="Show one message and mark it read.",
 )
 def cmd_read_message(ctx, args):
-    now = time.time()
+    now = wall_now()
     _, row = write_tx(ctx, lambda c: open_message(c, ctx, args.id, now))
     return {"message": message_dict(row)}, message_text(row, now)
 
@@ -7100,7 +7172,7 @@ def cmd_read_message(ctx, args):
     mcp="Acknowledge a message (its sender sees the receipt).",
 )
 def cmd_ack(ctx, args):
-    now = time.time()
+    now = wall_now()
     _, row = write_tx(ctx, lambda c: open_message(c, ctx, args.id, now, ack=True))
     return {"acked": row["id"]}, f"acknowledged #{row['id']}"
 
@@ -7112,7 +7184,7 @@ def cmd_ack(ctx, args):
     mcp="Your sent messages with who received, read and acknowledged each.",
 )
 def cmd_sent(ctx, args):
-    now = time.time()
+    now = wall_now()
     conn = read_db(ctx)
     messages, receipts = sent_messages(conn, ctx.agent_id, args.limit)
     data, lines = [], []
@@ -7154,7 +7226,7 @@ def cmd_sent(ctx, args):
     console={"decision <text>": {}},
 )
 def cmd_decision(ctx, args):
-    now = time.time()
+    now = wall_now()
     text = text_or_stdin(args.text, args.surface)
     _, decision_id = write_tx(ctx, lambda c: add_decision(c, ctx, text, now))
     return {"id": decision_id}, f"recorded decision #{decision_id}"
@@ -7162,7 +7234,7 @@ def cmd_decision(ctx, args):
 
 @command("decisions", "list decisions", Arg("limit", int, "how many", default=50), mcp="Recorded decisions.")
 def cmd_decisions(ctx, args):
-    now = time.time()
+    now = wall_now()
     conn = read_db(ctx)
     rows = list_decisions(conn, args.limit)
     data = {
@@ -7188,7 +7260,7 @@ def cmd_log(ctx, args):
         raise UsageError("--type must be one short word (letters, digits, - and _; at most 40)")
     message = check_text("--message", args.message, 2000)
     path = file_target(ctx, args.file).path if args.file else None
-    now = time.time()
+    now = wall_now()
 
     def run(conn):
         ensure_agent(conn, ctx, now)
@@ -7240,7 +7312,7 @@ def current_changes(conn, ctx):
     console={"changes": {}},
 )
 def cmd_changes(ctx, args):
-    now = time.time()
+    now = wall_now()
     conn = open_for_reading(ctx)
     agents = {}
     for r in current_changes(conn, ctx):
@@ -7293,7 +7365,7 @@ def git_run(ctx, args, check=True):
 )
 def cmd_commit(ctx, args):
     message = check_text("message", args.message, 20000)
-    now = time.time()
+    now = wall_now()
     conn = open_as_agent(ctx)
     mine = sorted({r["path"] for r in current_changes(conn, ctx) if r["agent_id"] == ctx.agent_id})
     if not mine:
@@ -7331,7 +7403,7 @@ def cmd_commit(ctx, args):
     console={"report [since]": {}},
 )
 def cmd_report(ctx, args):
-    now = time.time()
+    now = wall_now()
     since = now - parse_duration(args.since)
     conn = read_db(ctx)
     summary = summarise_activity(activity_since(conn, since))
@@ -7344,7 +7416,7 @@ def cmd_report(ctx, args):
 
 @command("gc", "drop expired locks, settle offline agents, prune the activity log")
 def cmd_gc(ctx, args):
-    now = time.time()
+    now = wall_now()
     conn, result = write_tx(ctx, lambda c: collect_garbage(c, ctx, now))
     result["vacuumed"] = conn.compact()
     return result, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.items())
@@ -7410,11 +7482,14 @@ def team_status(ctx, args):
         return data, team_text(data)
     conn = open_store(ctx, timeout=10.0)
     rtt, server = conn.round_trip()
-    now = time.time()
+    now = wall_now()
     hosts = {h: [agent_dict(r, now) for r in rows] for h, rows in agents_by_host(conn, now).items()}
     source = "AGENT_SYNC_DATABASE_URL" if os.environ.get("AGENT_SYNC_DATABASE_URL", "").strip() else TEAM_RELPATH
     data = {"team": True, "project": ctx.team.project, "db": conn.path, "source": source, "round_trip_ms": rtt}
-    data.update(server=server, hosts=hosts, this_host=host_name())
+    offsets = {h: max((r["clock_offset"] for r in rows), key=abs) for h, rows in agents_by_host(conn, now).items()}
+    offsets[host_name()] = round(conn.offset, 1)
+    hosts.setdefault(host_name(), [])
+    data.update(server=server, hosts=hosts, this_host=host_name(), clock_offsets=offsets)
     return data, team_text(data)
 
 
@@ -7596,7 +7671,7 @@ class Console:
         self.presence, self.blockers = {}, {}
         self.snap = None
         self.running = True
-        self.attach(time.time())
+        self.attach(wall_now())
         newest_activity, newest_message = newest_ids(self.conn)
         self.last_activity, self.last_message = max(0, newest_activity - 15), max(0, newest_message - 5)
 
@@ -7617,14 +7692,14 @@ class Console:
         self.say("(the database file was replaced; now following the new one)")
 
     def stop(self):
-        now = time.time()
+        now = wall_now()
         with self.conn.tx():
             release_owned_locks(self.conn, self.ctx, OPERATOR_ID, now)
             leave(self.conn, OPERATOR_ID, now)
 
     def poll(self, force=False):
         """Read what changed since the last tick; True when the view must be redrawn."""
-        now = time.time()
+        now = wall_now()
         if file_identity(self.ctx.db_path) != self.identity:
             self.reopen(now)
         if now - self.last_beat > HEARTBEAT_SECONDS:
@@ -7724,7 +7799,7 @@ class Console:
             error = clean(str(storage_error(self.ctx.db_path, e)))[:500]
         finally:
             self.poll(force=True)
-        self.add_feed(time.time(), "error", OPERATOR_ID, f"{line[:80]}: {error}")  # every error stays readable
+        self.add_feed(wall_now(), "error", OPERATOR_ID, f"{line[:80]}: {error}")  # every error stays readable
         return False, error
 
     def pane_lines(self, now):
@@ -7878,7 +7953,7 @@ class CursesView:
         curses = self.curses
         height, width = screen.getmaxyx()
         screen.erase()
-        now = time.time()
+        now = wall_now()
         console = self.console
         titles, (agent_lines, lock_lines, task_lines) = console.pane_lines(now)
         header = f"agent-sync console -- {console.ctx.root} -- {time.strftime('%H:%M:%S')}"
@@ -7915,7 +7990,7 @@ def run_console(name=None, interval=1.0, plain=False, once=False):
     console = Console(name)
     try:
         if once:
-            now = time.time()
+            now = wall_now()
             console.poll(force=True)
             return status_text(snapshot(console.conn, console.ctx, now), console.ctx, now)
         curses = None

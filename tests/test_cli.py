@@ -146,7 +146,7 @@ def test_database_location_subdirectory_and_wal(cli):
     assert cli.db.exists() and not (sub / ".claude").exists()
     conn = sqlite3.connect(cli.db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {
         "agents",
@@ -528,7 +528,7 @@ def test_first_schema_database_upgrades_in_place(cli):
     conn.close()
     cli.ok("status", agent="x")
     conn = sqlite3.connect(cli.db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     for table, count in (
         ("agents", 1),
         ("tasks", 2),

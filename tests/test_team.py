@@ -244,3 +244,54 @@ def test_bad_urls_are_one_line_errors(pyz, tmp_path):
     ):
         one_line_error(a("status", env={"AGENT_SYNC_DATABASE_URL": url}), code)
     assert clean_env()  # the test's own environment is untouched
+
+
+def faketime_library():
+    """libfaketime's preload library (Debian's faketime package), or None."""
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1"))
+    return found[0] if found else None
+
+
+def skewed(pyz, tmp_path, pg_url, skew):
+    """Alice's clone on host alpha, every process of it with its clock `skew`
+    off (libfaketime, e.g. "-70m"), and Bob's on beta with the true time."""
+    library = faketime_library()
+    if library is None:
+        if os.environ.get("CI"):
+            pytest.fail("libfaketime is missing (apt-get install faketime)")
+        pytest.skip("libfaketime is not installed (apt-get install faketime)")
+    a = clone(pyz, tmp_path, "alice", ORIGINS[0], "alpha")
+    b = clone(pyz, tmp_path, "bob", ORIGINS[1], "beta")
+    base_env = a.env
+    a.env = lambda agent=None, **extra: base_env(agent, **{"LD_PRELOAD": library, "FAKETIME": skew, **extra})
+    project = f"test/{os.urandom(6).hex()}"
+    for c in (a, b):
+        c.ok("team", "join", pg_url, "--project", project)
+    return a, b
+
+
+@pytest.mark.parametrize("skew", ["-70m", "+70m", "-20m"])
+def test_locks_taken_on_a_machine_with_a_wrong_clock_hold_for_everyone(pyz, tmp_path, pg_url, skew):
+    a, b = skewed(pyz, tmp_path, pg_url, skew)
+    probe = a("--version")
+    assert probe.returncode == 0, probe.stderr
+    a.ok("register", "--name", "alice", agent="alice")
+    a.ok("lock", "src/app.py", "--reason", "refactor", agent="alice")
+    rc, out, err = b.hook("pre-tool-use", edit_payload(b.repo / "src" / "app.py", session="bob-1", cwd=b.repo))
+    assert denied(out), (skew, out, err)
+    assert b("lock", "src/app.py", agent="bob").returncode != 0
+    # an automatic lock from alice's edit is seen by bob too
+    rc, out, err = a.hook("pre-tool-use", edit_payload(a.repo / "src" / "other.py", session="alice-1", cwd=a.repo))
+    assert out is None, err
+    rc, out, err = b.hook("pre-tool-use", edit_payload(b.repo / "src" / "other.py", session="bob-1", cwd=b.repo))
+    assert denied(out), (skew, out, err)
+    _, locks = b.json("locks", agent="bob")
+    explicit = [lk for lk in locks["locks"] if not lk["auto"]]
+    assert len(explicit) == 1 and 59 * 60 <= explicit[0]["expires_at"] - time.time() <= 61 * 60, locks
+    assert all(lk["live"] for lk in locks["locks"]), locks
+    _, status = b.json("team", "status", agent="bob")
+    assert abs(status["clock_offsets"]["alpha"]) > 60 * 15 and abs(status["clock_offsets"]["beta"]) < 5
+    text = b.ok("team", "status", agent="bob").stdout
+    assert "more than a minute off" in text
