@@ -408,3 +408,32 @@ def test_session_started_in_a_subdirectory_with_local_install(claude_bin, world,
     assert r.returncode == 0, r.stderr[-2000:]
     assert target.read_text() == "original\n", tool_results(server)
     assert DENIED in tool_results(server)[-1]
+
+
+#: a write no shell reader can see (a program does it): left to the after-check
+CLOBBER = r'''python3 -c "open('locked.txt','w').write('clobbered\n')"'''
+
+
+@pytest.mark.capability(
+    "claude",
+    "PostToolUse",
+    "puts back a held file that a shell command changed (a script, an interpreter: what no reader sees),"
+    " keeps the writer's version and tells the model with the tool result",
+)
+def test_write_no_reader_sees_is_put_back_and_the_model_told(claude_bin, cc, server):
+    target = cc.write("locked.txt", "original\n")
+    cc.agent_sync("lock", "locked.txt", "--reason", "other is editing", agent="other")
+    server.script = [{"tool": "Bash", "input": {"command": CLOBBER, "description": "overwrite"}}, {"text": "ok"}]
+    claude(claude_bin, cc, server)
+    assert target.read_text() == "original\n", tool_results(server)
+    kept = list((cc.root / ".claude" / "coordination" / "undone").rglob("locked.txt"))
+    assert [p.read_text() for p in kept] == ["clobbered\n"], kept
+    reqs = server.main_requests()
+    assert len(reqs) == 2
+    after = json.dumps(reqs[-1]["body"])
+    assert "put back to the holder" in after and "locked.txt" in after, after[-3000:]
+    assert "put back to the holder" not in json.dumps(reqs[0]["body"])
+    # 2.1.332: a system-role "PostToolUse:Bash hook additional context: ..." message
+    # after the tool result; 2.1.197: a <system-reminder> text beside the tool_result
+    assert "PostToolUse:Bash hook additional context:" in after
+    assert "locked.txt" in cc.agent_sync("inbox", agent="other").stdout

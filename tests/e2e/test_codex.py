@@ -235,3 +235,32 @@ def test_after_kill_9_another_session_edits_its_auto_locked_file(codex_bin, cx, 
         second.script = [{"tool": "exec_command", "input": {"cmd": "echo from B > notes.txt"}}, {"text": "ok"}]
         codex(codex_bin, cx, second, "gpt-5.5")
     assert notes.read_text() == "from B\n", outputs(second)
+
+
+#: a write no shell reader can see (a program does it): left to the after-check
+CLOBBER = r'''python3 -c "open('locked.txt','w').write('clobbered\n')"'''
+
+
+@pytest.mark.capability(
+    "codex",
+    "PostToolUse",
+    "puts back a held file that a shell command changed (a script, an interpreter: what no reader sees),"
+    " keeps the writer's version and tells the model in a developer message beside the tool output",
+)
+def test_write_no_reader_sees_is_put_back_and_the_model_told(codex_bin, cx, server):
+    target = cx.write("locked.txt", "original\n")
+    cx.agent_sync("lock", "locked.txt", "--reason", "other is editing", agent="other")
+    server.script = [{"tool": "exec_command", "input": {"cmd": CLOBBER}}, {"text": "ok"}]
+    codex(codex_bin, cx, server, "gpt-5.5")
+    assert target.read_text() == "original\n", outputs(server)
+    kept = list((cx.root / ".claude" / "coordination" / "undone").rglob("locked.txt"))
+    assert [p.read_text() for p in kept] == ["clobbered\n"], kept
+    reqs = server.main_requests()
+    assert len(reqs) == 2
+    after = json.dumps(reqs[-1]["body"])
+    assert "put back to the holder" in after and "locked.txt" in after, after[-3000:]
+    assert "put back to the holder" not in json.dumps(reqs[0]["body"])
+    # Codex 0.169.0 adds PostToolUse context as a developer message just before the function_call_output
+    carriers = [i for i in reqs[-1]["body"]["input"] if "put back to the holder" in json.dumps(i)]
+    assert [(i.get("type"), i.get("role")) for i in carriers] == [("message", "developer")], carriers
+    assert "locked.txt" in cx.agent_sync("inbox", agent="other").stdout

@@ -133,3 +133,40 @@ def test_after_kill_9_another_session_edits_its_auto_locked_file(gemini_bin, gm,
         ]
         gemini(gemini_bin, gm, second)
     assert notes.read_text() == "from B\n"
+
+
+#: a write no shell reader can see (a program does it): left to the after-check
+CLOBBER = r'''python3 -c "open('locked.txt','w').write('clobbered\n')"'''
+
+
+@pytest.mark.capability(
+    "gemini",
+    "AfterTool",
+    "puts back a held file that a shell command changed (a script, an interpreter: what no reader sees),"
+    " keeps the writer's version and tells the model in the tool result",
+)
+def test_write_no_reader_sees_is_put_back_and_the_model_told(gemini_bin, gm, server):
+    target = gm.write("locked.txt", "original\n")
+    gm.agent_sync("lock", "locked.txt", "--reason", "other is editing", agent="other")
+    server.script = [
+        {"tool": "run_shell_command", "input": {"command": CLOBBER, "description": "overwrite"}},
+        {"text": "ok"},
+    ]
+    gemini(gemini_bin, gm, server)
+    assert target.read_text() == "original\n"
+    kept = list((gm.root / ".claude" / "coordination" / "undone").rglob("locked.txt"))
+    assert [p.read_text() for p in kept] == ["clobbered\n"], kept
+    reqs = server.main_requests()
+    assert len(reqs) == 2
+    after = json.dumps(reqs[-1]["body"])
+    assert "put back to the holder" in after and "locked.txt" in after, after[-3000:]
+    assert "put back to the holder" not in json.dumps(reqs[0]["body"])
+    # AfterTool context is appended to the tool's own result, HTML-escaped inside <hook_context>
+    results = [
+        p["functionResponse"]
+        for c in reqs[-1]["body"]["contents"]
+        for p in c.get("parts", [])
+        if "functionResponse" in p
+    ]
+    assert "put back to the holder" in json.dumps(results) and "<hook_context>" in json.dumps(results), results
+    assert "locked.txt" in gm.agent_sync("inbox", agent="other").stdout
