@@ -3787,7 +3787,7 @@ class Dialect:
             self.adapt(p)
         tool = p.get("tool_name")
         if isinstance(tool, str) and tool in self.tools:
-            p["tool_name"] = self.tools[tool]
+            p["tool_name"], p["client_tool_name"] = self.tools[tool], tool
         return p
 
 
@@ -6104,12 +6104,13 @@ def hook_post_tool_use(payload, dialect):
     if not edit and os.path.exists(busy_mark(ctx, ctx.agent_id, "*")):
         mine = own_file_locks(conn, ctx.agent_id, now)
         mark_busy(ctx, ctx.agent_id, "*", False, [signature_fact(p, os.path.join(ctx.top, p)) for p in mine])
+    shown = payload.get("client_tool_name") or tool  # the tool as the client and its model name it
     if undone:
-        report_undone(conn, ctx, undone, tool, now)
+        report_undone(conn, ctx, undone, shown, now)
     pushed = midturn_delivery(conn, ctx, now, push=dialect.midturn_push)
     if not undone:
         return pushed
-    notice = undo_notice(undone, tool)
+    notice = undo_notice(undone, shown)
     return {"context": notice + ("\n\n" + pushed["context"] if pushed else "")}
 
 

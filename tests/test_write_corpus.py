@@ -971,3 +971,12 @@ def test_holder_shell_write_inside_the_writers_call_survives(world):
     out = writer_window(world, "sed -i s/y/w/ src/b.py", inside)
     assert (world.root / "src/a.py").read_bytes() == NEW
     assert "src/a.py" not in context_of(out), out
+
+
+def test_the_notice_names_the_tool_as_the_client_does(world):
+    """Gemini CLI's model knows its shell as run_shell_command, not as Claude's Bash."""
+    world.fresh()
+    command = "python3 -c \"open('src/a.py', 'w').write('clobbered')\""
+    denied, before, ran, after, out, _ = through_hooks(world, gemini_call(world.root, command), command)
+    assert not denied and after == before
+    assert '"run_shell_command" call changed' in context_of(out), out
