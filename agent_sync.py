@@ -269,10 +269,6 @@ def keep_messages_seconds():
     return env_number("AGENT_SYNC_KEEP_MESSAGES_DAYS", 30) * 86400
 
 
-def case_insensitive_fs():
-    return sys.platform in ("darwin", "win32") or env_flag("AGENT_SYNC_CASE_INSENSITIVE")
-
-
 #: seconds the team server's clock is ahead of this machine's (0 outside team
 #: mode): set from the checkout's cached measurement when a Context is made and
 #: measured again on every connection to the server (see PgStore.migrate)
@@ -781,12 +777,17 @@ ROOT_DIR_KEY = "./"
 
 
 def normalise_key(rel):
+    """The key of a repo-relative path: "/"-separated, NFC, case-folded.  One
+    rule for every machine of a project: a Mac (or Windows, or WSL's /mnt/c)
+    folds names, Linux does not, and a lock taken on one must hold on the
+    other; two names that differ only in case share a lock (over-protection,
+    never a lost edit)."""
     key = rel.replace(os.sep, "/") if os.sep != "/" else rel
     if not key.isascii():
         import unicodedata
 
         key = unicodedata.normalize("NFC", key)
-    return key.casefold() if case_insensitive_fs() else key
+    return key.casefold()
 
 
 def locate(ctx, raw, base=None):
@@ -1191,6 +1192,59 @@ def content_fact(data):
     return "=" + blake2b(data, digest_size=16).hexdigest()
 
 
+# Outages of the team server, as this checkout saw them: `offline` holds
+# since when (its mtime: the last try), `told/AGENT` that the agent was told.
+
+#: seconds a hook gives a server that failed the last time (then it allows, unguarded)
+OUTAGE_CONNECT_SECONDS = 0.6
+
+
+def outage_retry_seconds():
+    """Seconds between two tries of an unreachable server by one checkout's
+    hooks (AGENT_SYNC_OUTAGE_RETRY_SECONDS); in between they allow at once."""
+    return env_number("AGENT_SYNC_OUTAGE_RETRY_SECONDS", 5)
+
+
+def outage_file(ctx):
+    return os.path.join(state_dir(ctx), "offline")
+
+
+def read_outage(ctx):
+    """(since, last try, what failed) of the outage this checkout is in, or None."""
+    path = outage_file(ctx)
+    try:
+        with open(path, encoding="utf-8") as f:
+            since, _, reason = f.read().partition("\n")
+        return float(since), os.stat(path).st_mtime, reason
+    except (OSError, ValueError):
+        return None
+
+
+def note_outage(ctx, reason):
+    """The server could not be reached: start the outage, or note another try."""
+    path = outage_file(ctx)
+    try:
+        if os.path.exists(path):
+            os.utime(path)
+        elif _is_dir(state_dir(ctx)):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(f"{time.time():.3f}\n{clean(reason)[:300]}")
+    except OSError:
+        pass
+
+
+def end_outage(ctx):
+    """The server answered again (a stat when there was no outage)."""
+    try:
+        os.unlink(outage_file(ctx))
+    except OSError:
+        pass
+
+
+def told_file(ctx):
+    return os.path.join(state_dir(ctx), "told", short_hash(ctx.agent_id))
+
+
 # ---------------------------------------------------------------------------
 # 4. Storage: the seam between the domain and a database engine.  A Store
 # opens the database, runs forward-only migrations, gives out short
@@ -1279,14 +1333,56 @@ MIGRATIONS = (
         worktree TEXT NOT NULL, key TEXT NOT NULL, agent_id TEXT NOT NULL, path TEXT NOT NULL,
         changed_at REAL NOT NULL, PRIMARY KEY (worktree, key, agent_id)) WITHOUT ROWID;
     """,
+    # v5 (a step in Python, fold_path_keys): path keys are case-folded on every machine.
     # v4: when an agent's current turn started (its prompt): pushes are budgeted per turn;
     # how far its machine's clock is behind the team server's (team status names skewed hosts).
     """
     ALTER TABLE agents ADD COLUMN turn_started REAL NOT NULL DEFAULT 0;
     ALTER TABLE agents ADD COLUMN clock_offset REAL NOT NULL DEFAULT 0;
     """,
+    "fold_path_keys",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+#: the tables whose `key` column is a path key, and the rest of each one's primary key
+PATH_KEY_TABLES = {
+    "locks": ("kind",),
+    "task_files": ("task_id", "kind"),
+    "lock_waiters": ("kind", "agent_id"),
+    "file_views": ("agent_id",),
+    "file_edits": (),
+    "file_changes": ("worktree", "agent_id"),
+}
+
+
+def fold_path_keys(store):
+    """Schema v5: the path keys of a project written before keys were folded
+    on every machine, folded; where two rows fold into one, the row already
+    under the folded key stays."""
+    for table, others in PATH_KEY_TABLES.items():
+        columns = others + ("key",)
+        only_paths = " WHERE kind <> 'resource'" if "kind" in others else ""
+        match = " AND ".join(f"{c}=?" for c in columns)
+        for row in store.execute(f"SELECT {', '.join(columns)} FROM {table}{only_paths}").fetchall():
+            folded = normalise_key(row[-1])
+            if folded == row[-1]:
+                continue
+            if store.execute(f"SELECT 1 FROM {table} WHERE {match}", (*row[:-1], folded)).fetchone():
+                store.execute(f"DELETE FROM {table} WHERE {match}", tuple(row))
+            else:
+                store.execute(f"UPDATE {table} SET key=? WHERE {match}", (folded, *row))
+
+
+def run_migration(store, step, statements):
+    """One entry of MIGRATIONS: SQL statements, or the name of a step in Python."""
+    if step in MIGRATION_STEPS:
+        return MIGRATION_STEPS[step](store)
+    for statement in statements.split(";"):
+        if statement.strip():
+            store.execute(statement)
+
+
+#: the steps of MIGRATIONS written in Python
+MIGRATION_STEPS = {"fold_path_keys": fold_path_keys}
 #: the exceptions a database call can raise, for callers that must not crash
 DB_ERRORS = (sqlite3.Error, EngineError)
 #: a text range [p, p + PREFIX_END) holds exactly the keys that start with p
@@ -1395,9 +1491,7 @@ class Store:
         with self.tx():
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             for sql in MIGRATIONS[version:]:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
+                run_migration(self, sql, sql)
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def set_wal(self):
@@ -1778,7 +1872,7 @@ class PgStore:
         args, shown = database_url_parts(url)
         driver = pg_driver()
         try:
-            conn = driver.Connection(**args, timeout=max(timeout, 1.0))
+            conn = driver.Connection(**args, timeout=max(timeout, 0.1))
         except (driver.Error, OSError) as e:
             raise cls.failure(shown, e) from None
         store = cls(conn, driver, shown, project, timeout)
@@ -1878,9 +1972,7 @@ class PgStore:
         with self.tx():
             version = self.execute("SELECT version FROM meta").rows[0][0]
             for sql in MIGRATIONS[version:]:
-                for statement in pg_ddl(sql).split(";"):
-                    if statement.strip():
-                        self.execute(statement)
+                run_migration(self, sql, pg_ddl(sql))
             self.execute("UPDATE meta SET version=?", (SCHEMA_VERSION,))
 
     def measure_clock(self, sql):
@@ -1998,9 +2090,23 @@ def open_store(ctx, create=True, timeout=30.0):
             "team mode needs a project key: this repository has no origin remote; "
             "set AGENT_SYNC_PROJECT or run `agent-sync team join URL --project KEY`"
         )
-    store = PgStore.open(ctx.team.url, ctx.team.project, timeout)
+    try:
+        store = PgStore.open(ctx.team.url, ctx.team.project, timeout)
+    except EngineError as e:
+        if e.code is not None:  # the server answered: not an outage
+            raise
+        note_outage(ctx, str(e))
+        since = read_outage(ctx)
+        when = f"coordination offline since {clock_time(since[0])}: " if since else ""
+        raise EngineError(f"{when}{e}") from None
+    end_outage(ctx)
     remember_clock(ctx, store.offset)
     return store
+
+
+def clock_time(ts):
+    """A moment as this machine's wall clock shows it (HH:MM)."""
+    return time.strftime("%H:%M", time.localtime(ts))
 
 
 # ---------------------------------------------------------------------------
@@ -4366,9 +4472,75 @@ def hook_budget():
 
 def hook_db(ctx, create=False):
     """The store for a hook: it waits for a busy database at most 5 s and at
-    most half its budget, so it always answers inside the client's timeout."""
+    most half its budget, so it always answers inside the client's timeout.
+    In an outage of the team server (None): a hook tries again at most every
+    few seconds, for about a second, and otherwise allows at once."""
+    if ctx is None:
+        return None
     timeout = min(5.0, hook_budget() / 2)
-    return open_store(ctx, create=create, timeout=timeout) if ctx else None
+    outage = read_outage(ctx) if ctx.team else None
+    if outage and time.time() - outage[1] < outage_retry_seconds():
+        sys.stderr.write(f"agent-sync: coordination offline since {clock_time(outage[0])}; allowed, unguarded\n")
+        return None
+    try:
+        return open_store(ctx, create=create, timeout=min(timeout, OUTAGE_CONNECT_SECONDS) if outage else timeout)
+    except EngineError as e:
+        if not ctx.team or e.code is not None:
+            raise
+        sys.stderr.write(f"agent-sync: {clean(e)[:300]}; allowed, unguarded\n")
+        return None
+
+
+def outage_notice(ctx):
+    """What the model is told, once per outage, while the team server is unreachable."""
+    outage = read_outage(ctx) if ctx is not None and ctx.team else None
+    if outage is None or read_told(ctx) == f"{outage[0]:.3f}":
+        return None
+    write_told(ctx, f"{outage[0]:.3f}")
+    return {
+        "context": f"agent-sync: coordination OFFLINE since {clock_time(outage[0])} (the team server does not"
+        " answer): edits and shell writes are NOT guarded and messages wait. Keep to files you hold or"
+        " own; you will be told when it is back."
+    }
+
+
+def recovery_notice(ctx):
+    """Once, after an outage this agent was told of: the server answers again."""
+    told = read_told(ctx) if ctx.team else None
+    if told is None:
+        return None
+    try:
+        os.unlink(told_file(ctx))
+    except OSError:
+        pass
+    return (
+        f"agent-sync: coordination is back online (it was offline since {clock_time(float(told))}): edits are"
+        " guarded again. Check `agent-sync status` for what others did meanwhile."
+    )
+
+
+def read_told(ctx):
+    try:
+        with open(told_file(ctx), encoding="ascii") as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def write_told(ctx, since):
+    try:
+        os.makedirs(os.path.dirname(told_file(ctx)), mode=0o700, exist_ok=True)
+        with open(told_file(ctx), "w", encoding="ascii") as f:
+            f.write(since)
+    except OSError:
+        pass
+
+
+def with_note(result, note):
+    """A hook's context result with `note` before it (the note alone when there is none)."""
+    if not note:
+        return result
+    return {"context": note + ("\n\n" + result["context"] if result else "")}
 
 
 PATCH_FILE_LINE = r"(?m)^[ \t]*\*\*\* (?:Update File|Add File|Delete File|Move to): (.+?)\s*$"
@@ -6093,7 +6265,7 @@ def hook_post_tool_use(payload, dialect):
     ctx = hook_context(payload)
     conn = hook_db(ctx)
     if conn is None:
-        return None
+        return outage_notice(ctx)
     now = wall_now()
     edit = tool in EDIT_TOOLS or tool == "apply_patch"
     paths = edited_paths(tool, tool_input) if isinstance(tool_input, dict) and (edit or tool in READ_TOOLS) else []
@@ -6108,10 +6280,8 @@ def hook_post_tool_use(payload, dialect):
     if undone:
         report_undone(conn, ctx, undone, shown, now)
     pushed = midturn_delivery(conn, ctx, now, push=dialect.midturn_push)
-    if not undone:
-        return pushed
-    notice = undo_notice(undone, shown)
-    return {"context": notice + ("\n\n" + pushed["context"] if pushed else "")}
+    pushed = with_note(pushed, undo_notice(undone, shown) if undone else None)
+    return with_note(pushed, recovery_notice(ctx))
 
 
 def record_tool_call(conn, ctx, tool, targets, edit, now):
@@ -6163,10 +6333,11 @@ def push_from_hook(payload, directed_only, answer, intro, new_turn=False):
     ctx = hook_context(payload)
     conn = hook_db(ctx)
     if conn is None:
-        return None
+        return outage_notice(ctx) if answer == "context" else None
     now = wall_now()
     rows, more = deliver(conn, ctx, now, directed_only, new_turn=new_turn)
-    return {answer: push_text(rows, more, now, intro)} if rows else None
+    result = {answer: push_text(rows, more, now, intro)} if rows else None
+    return with_note(result, recovery_notice(ctx)) if answer == "context" else result
 
 
 def hook_user_prompt_submit(payload, dialect):
@@ -6192,6 +6363,8 @@ def hook_session_start(payload, dialect):
     if ctx is None:
         return None
     conn = hook_db(ctx, create=True)
+    if conn is None:
+        return outage_notice(ctx)
     now = wall_now()
     notes = []
     with conn.tx():

@@ -146,7 +146,7 @@ def test_database_location_subdirectory_and_wal(cli):
     assert cli.db.exists() and not (sub / ".claude").exists()
     conn = sqlite3.connect(cli.db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {
         "agents",
@@ -528,7 +528,7 @@ def test_first_schema_database_upgrades_in_place(cli):
     conn.close()
     cli.ok("status", agent="x")
     conn = sqlite3.connect(cli.db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(agent_sync.MIGRATIONS)
     for table, count in (
         ("agents", 1),
         ("tasks", 2),
@@ -623,3 +623,44 @@ def test_zipapp_on_each_python(cli, minor):
         env=clean_env(AGENT_SYNC_ID="other"),
     )
     assert r.returncode == 0 and denied(json.loads(r.stdout)), (version, r.stderr)
+
+
+@pytest.mark.sqlite_only
+def test_path_keys_of_an_older_database_are_folded_keeping_its_locks(cli):
+    """Schema v5: keys written case-sensitively (Linux, before one case rule)
+    are folded; a lock taken as Src/App.PY still denies src/app.py and
+    SRC/APP.py, and two rows that fold into one become one."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import agent_sync
+    finally:
+        sys.path.remove(str(ROOT))
+    cli.db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(cli.db)
+    for sql in agent_sync.MIGRATIONS[:4]:
+        conn.executescript(sql)
+    conn.execute("PRAGMA user_version=4")
+    now = time.time()
+    with conn:
+        for owner in ("a", "b"):
+            conn.execute(
+                "INSERT INTO agents (id, name, role, created_at, last_seen) VALUES (?, ?, '', ?, ?)",
+                (owner, owner, now, now),
+            )
+        for kind, key, owner in (("file", "Src/App.PY", "a"), ("glob", "Docs/*.MD", "a"), ("file", "x.py", "b")):
+            conn.execute(
+                "INSERT INTO locks (kind, key, path, owner, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, key, key, owner, now, now + 3600),
+            )
+        conn.execute("INSERT INTO file_changes VALUES ('w', 'Src/App.PY', 'a', 'Src/App.PY', ?)", (now,))
+        conn.execute("INSERT INTO file_changes VALUES ('w', 'src/app.py', 'a', 'src/app.py', ?)", (now,))
+    conn.close()
+    (cli.repo / "src").mkdir()
+    (cli.repo / "src" / "app.py").write_text("x\n")
+    for name in ("src/app.py", "SRC/APP.py"):
+        rc, out, _ = cli.hook("pre-tool-use", edit_payload(cli.repo / name), agent="b")
+        assert denied(out), name
+    assert cli("lock", "docs/readme.md", agent="b").returncode == 1
+    keys = sorted(r[0] for r in cli.sql("SELECT key FROM locks WHERE owner='a'"))
+    assert keys == ["docs/*.md", "src/app.py"]
+    assert cli.sql("SELECT key FROM file_changes") == [("src/app.py",)]
