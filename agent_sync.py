@@ -577,6 +577,11 @@ def valid_id(text):
     return 0 < len(text) <= 64 and text[0] in ID_FIRST and ID_CHARS.issuperset(text)
 
 
+#: the variables in which clients hand their session id to the shell commands
+#: an agent runs (the same id as the hooks' session_id, so hook and CLI are one agent)
+SESSION_VARIABLES = ("CLAUDE_CODE_SESSION_ID", "COPILOT_AGENT_SESSION_ID", "QWEN_CODE_SESSION_ID")
+
+
 def resolve_identity(session_id=None):
     """(agent id, where it came from): AGENT_SYNC_ID, else the Claude Code session
     (the hook payload's session_id and CLAUDE_CODE_SESSION_ID give the same id),
@@ -591,9 +596,10 @@ def resolve_identity(session_id=None):
         return explicit, "AGENT_SYNC_ID"
     if isinstance(session_id, str) and session_id.strip():
         return agent_id_for_session(session_id.strip()), "hook session_id"
-    env_session = os.environ.get("CLAUDE_CODE_SESSION_ID", "").strip()
-    if env_session:
-        return agent_id_for_session(env_session), "CLAUDE_CODE_SESSION_ID"
+    for variable in SESSION_VARIABLES:
+        env_session = os.environ.get(variable, "").strip()
+        if env_session:
+            return agent_id_for_session(env_session), variable
     user = "".join(c for c in os.environ.get("USER") or os.environ.get("USERNAME") or "" if c in ID_CHARS - set("@:+"))
     return "local-" + (user or "user"), "local (no AGENT_SYNC_ID or Claude Code session)"
 
@@ -621,6 +627,9 @@ CLIENT_NAMES = {
     "gemini": "gemini",
     "gemini-cli": "gemini",
     "cursor-agent": "cursor",
+    "copilot": "copilot",
+    "qwen": "qwen",
+    "opencode": "opencode",
 }
 #: interpreters whose first non-option argument names the client's script
 SCRIPT_RUNNERS = frozenset(("node", "nodejs", "bun", "deno"))
@@ -1762,20 +1771,32 @@ def stand_ins(versions):
 
 
 def vendored_driver():
-    """Put the zipapp's driver bundle for this interpreter (or its sources) on
-    the import path; the stand-ins to use while it imports."""
+    """Put the zipapp's driver bundle on the import path, compiled by this
+    interpreter once and kept in the per-user cache beside agent_sync's own
+    bytecode (see build.py's agent_sync_boot); the stand-ins to use while it imports."""
     loader = globals().get("__loader__")
     archive = getattr(loader, "archive", None)
     if not archive or "pg8000" in sys.modules:
         return {}
-    for tag, compiled in (("cp%d%d" % sys.version_info[:2], True), ("py", False)):
-        try:
-            found = marshal_loads(loader.get_data(os.path.join(archive, "vendor", f"{tag}.bundle")))
-        except OSError:
-            continue
-        sys.meta_path.insert(0, VendorImporter(f"{archive}/vendor/{tag}", found["modules"], compiled))
-        return stand_ins(found["versions"])
-    return {}
+    try:
+        found = marshal_loads(loader.get_data(os.path.join(archive, "vendor", "py.bundle")))
+    except OSError:
+        return {}
+    boot = sys.modules.get("agent_sync_boot")
+    path = os.path.join(boot.FOLDER, "vendor.bundle") if boot is not None else None
+    modules = boot.cached(path) if path else None
+    if modules is None:
+        import marshal
+
+        where = f"{archive}/vendor"
+        modules = {
+            name: (package, marshal.dumps(compile(source, f"{where}/{name}", "exec", dont_inherit=True)))
+            for name, (package, source) in found["modules"].items()
+        }
+        if path:
+            boot.save(path, marshal.dumps(modules))
+    sys.meta_path.insert(0, VendorImporter(f"{archive}/vendor", modules, True))
+    return stand_ins(found["versions"])
 
 
 def pg_driver():
@@ -2052,6 +2073,12 @@ def close_at_exit(store):
     _open_stores[0].add(store)
 
 
+#: milliseconds the server keeps one of our transactions open while its client
+#: says nothing: a client cut off mid-transaction (a laptop closed, a network
+#: gone) must not hold the project's writer turn until TCP gives up (hours)
+PG_IDLE_IN_TRANSACTION_MS = 10_000
+
+
 class PgTx:
     """One short transaction that first takes the project's writer turn (the
     `meta` row), as BEGIN IMMEDIATE takes SQLite's write lock: all in one
@@ -2065,6 +2092,7 @@ class PgTx:
         try:
             store.run(
                 f"BEGIN; SET LOCAL lock_timeout = {int(store.timeout * 1000)};"
+                f" SET LOCAL idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS};"
                 f' SELECT version FROM "{store.schema}".meta FOR UPDATE'
             )
         except EngineError:
@@ -3727,8 +3755,9 @@ def hook_interpreter():
     return "python3" if shutil.which("python3") or not shutil.which("python") else "python"
 
 
-#: how a hook starts the zipapp: put it on sys.path and call main(), picking the
-#: bytecode built for this interpreter (the source elsewhere).  Running the .pyz
+#: how a hook starts the zipapp: put it on sys.path and call main(), loading
+#: agent_sync through the archive's agent_sync_boot (its bytecode from the
+#: user's cache, compiled there on the first run; see build.py).  Running the .pyz
 #: itself goes through runpy, which costs every hook about 2 ms of imports.
 #: An interpreter older than 3.10 (even Python 2) gets one plain line and exit 1,
 #: which every client treats as a failed hook, never a block.
@@ -3737,8 +3766,7 @@ def hook_interpreter():
 #: over those objects cost a hook 0.5 ms and free nothing in a 15 ms process.
 LAUNCHER = (
     "import gc;gc.disable();import sys;sys.version_info<(3,10)and sys.exit('agent-sync needs Python 3.10 or newer, not '+sys.version.split()[0]);"
-    "sys.path.insert(0,sys.argv.pop(1));exec('try:import agent_sync_cp{}{} as m\\n"
-    "except ImportError:import agent_sync as m'.format(*sys.version_info));sys.exit(m.main())"
+    "sys.path.insert(0,sys.argv.pop(1));import agent_sync_boot as b;sys.exit(b.load().main())"
 )
 
 
@@ -3747,7 +3775,7 @@ def hook_command(interpreter, pyz, event, agent):
 
 
 def is_our_handler(handler):
-    command = handler.get("command", "") if isinstance(handler, dict) else ""
+    command = (handler.get("command") or handler.get("bash") or "") if isinstance(handler, dict) else ""
     return isinstance(command, str) and "agent-sync.pyz" in command and " hook " in command
 
 
@@ -3859,6 +3887,8 @@ class Dialect:
         "config",
         "events",
         "trust",
+        "arguments",
+        "stop_broadcasts",
     )
 
     def __init__(
@@ -3875,6 +3905,8 @@ class Dialect:
         config=None,
         events=(),
         trust=None,
+        arguments=None,
+        stop_broadcasts=False,
     ):
         self.name, self.tools, self.recognise, self.adapt = name, tools, recognise, adapt
         self.answer, self.install, self.uninstall = answer, install, uninstall
@@ -3883,10 +3915,14 @@ class Dialect:
         self.config, self.events = config, tuple(events)
         #: trust(root) -> (trusted, what to do) for clients that skip untrusted hooks silently
         self.trust = trust
+        #: the client's tool argument names and Claude's ({"filePath": "file_path", ...})
+        self.arguments = arguments or {}
+        #: the stop event is this client's one sure push point: it carries broadcasts too
+        self.stop_broadcasts = stop_broadcasts
 
     def normalise(self, payload):
         """The payload in the Claude shape the handlers read."""
-        if self.adapt is None and not self.tools:
+        if self.adapt is None and not self.tools and not self.arguments:
             return payload
         p = dict(payload)
         if self.adapt is not None:
@@ -3894,6 +3930,9 @@ class Dialect:
         tool = p.get("tool_name")
         if isinstance(tool, str) and tool in self.tools:
             p["tool_name"], p["client_tool_name"] = self.tools[tool], tool
+        args = p.get("tool_input")
+        if self.arguments and isinstance(args, dict):
+            p["tool_input"] = {self.arguments.get(k, k): v for k, v in args.items()}
         return p
 
 
@@ -4343,6 +4382,203 @@ def gemini_trust(root):
     )
 
 
+# GitHub Copilot CLI ---------------------------------------------------------
+# Copilot runs Claude-format hooks from .claude/settings.json too, but drops
+# their hookSpecificOutput context; its own .github/hooks/*.json (camelCase
+# events, {toolName, toolArgs}) carry everything, so install writes those and
+# the Claude-format hooks stand down under Copilot (see run_hook).
+
+#: Copilot CLI's own hook events, ours, and their timeouts in seconds
+COPILOT_EVENTS = {
+    "sessionStart": ("session-start", 15),
+    "userPromptSubmitted": ("user-prompt-submit", 10),
+    "preToolUse": ("pre-tool-use", 10),
+    "postToolUse": ("post-tool-use", 10),
+    "agentStop": ("stop", 10),
+    "sessionEnd": ("session-end", 5),
+}
+COPILOT_HOOKS = os.path.join(".github", "hooks", "agent-sync.json")
+#: Copilot's payload keys and Claude's
+COPILOT_KEYS = {
+    "sessionId": "session_id",
+    "toolName": "tool_name",
+    "toolArgs": "tool_input",
+    "transcriptPath": "transcript_path",
+}
+
+
+def copilot_adapt(p):
+    for theirs, ours in COPILOT_KEYS.items():
+        if theirs in p and ours not in p:
+            p[ours] = p[theirs]
+
+
+def copilot_answer(event, result):
+    if not result:
+        return None
+    if "deny" in result:
+        return {"permissionDecision": "deny", "permissionDecisionReason": result["deny"]}
+    if "block" in result:
+        return {"decision": "block", "reason": result["block"]}
+    return {"additionalContext": result["context"]}
+
+
+def copilot_hooks():
+    interpreter, pyz = hook_interpreter(), "$COPILOT_PROJECT_DIR/" + PYZ_IN_REPO
+    return {
+        event: [{"type": "command", "bash": hook_command(interpreter, pyz, ours, "copilot"), "timeoutSec": timeout}]
+        for event, (ours, timeout) in COPILOT_EVENTS.items()
+    }
+
+
+def install_copilot(root, manifest, options):
+    path = os.path.join(root, COPILOT_HOOKS)
+    return write_config(root, path, {"version": 1, "hooks": copilot_hooks()}, manifest)
+
+
+def uninstall_copilot(root, manifest):
+    path = os.path.join(root, COPILOT_HOOKS)
+    config = read_json_file(path, "Copilot CLI hooks")
+    if not config or not isinstance(config.get("hooks"), dict):
+        return []
+    for event in list(config["hooks"]):
+        strip_our_handlers_flat(config["hooks"][event])
+        if not config["hooks"][event]:
+            del config["hooks"][event]
+    return remove_or_rewrite(root, path, config, set(manifest.get("created_files", [])), {"version": 1, "hooks": {}})
+
+
+def copilot_stands_in(dialect):
+    """Whether these are the Claude-format hooks of a Copilot CLI session in
+    which our own Copilot hooks run too (they answer; these stand down)."""
+    project = os.environ.get("COPILOT_PROJECT_DIR") if dialect is CLAUDE and os.environ.get("COPILOT_CLI") else None
+    return bool(project) and os.path.isfile(os.path.join(project, COPILOT_HOOKS))
+
+
+# Qwen Code ------------------------------------------------------------------
+# Claude-compatible hooks in .qwen/settings.json; its prompt hook fires again
+# (with an empty prompt) before every continuation after a tool result.
+
+
+def qwen_hooks(root):
+    interpreter, pyz = hook_interpreter(), "$QWEN_PROJECT_DIR/" + PYZ_IN_REPO
+    block = {}
+    for ours, theirs in EVENTS.items():
+        handler = {"type": "command", "command": hook_command(interpreter, pyz, ours, "qwen")}
+        block[theirs] = [{"matcher": "*", "hooks": [handler]}] if "tool" in ours else [{"hooks": [handler]}]
+    return block
+
+
+def install_qwen(root, manifest, options):
+    path = os.path.join(root, ".qwen", "settings.json")
+    config = merge_hooks(read_json_file(path, "Qwen Code settings") or {}, qwen_hooks(root))
+    return write_config(root, path, config, manifest)
+
+
+def uninstall_qwen(root, manifest):
+    path = os.path.join(root, ".qwen", "settings.json")
+    config = read_json_file(path, "Qwen Code settings")
+    if config is None:
+        return []
+    return remove_or_rewrite(root, path, unmerge_hooks(config), set(manifest.get("created_files", [])), {})
+
+
+# opencode --------------------------------------------------------------------
+# An in-process JS plugin (.opencode/plugins/agent-sync.js) that runs the
+# zipapp's hooks and renders their answers: a throw denies, context goes into
+# the system prompt of every model call (deduplicated) and into tool results.
+# It imports nothing from npm, so it needs no network; opencode still tries
+# `npm install @opencode-ai/plugin` into .opencode/ on its own (README).
+
+OPENCODE_PLUGIN = os.path.join(".opencode", "plugins", "agent-sync.js")
+OPENCODE_PLUGIN_SOURCE = """// agent-sync for opencode: written by `agent-sync install --agent opencode`,
+// removed by `agent-sync uninstall`. It runs the zipapp's hooks; every failure allows.
+import { spawnSync } from "node:child_process";
+const PYTHON = __PYTHON__;
+const LAUNCHER = __LAUNCHER__;
+const BUDGET_MS = 9500;
+export const AgentSync = async ({ directory }) => {
+  const pyz = directory + "/" + __PYZ__;
+  const hook = (event, payload) => {
+    try {
+      const r = spawnSync(PYTHON, ["-I", "-S", "-c", LAUNCHER, pyz, "hook", event, "--agent", "opencode"], {
+        input: JSON.stringify({ cwd: directory, ...payload }), encoding: "utf8", timeout: BUDGET_MS, cwd: directory,
+      });
+      return r.status === 0 && r.stdout.trim() ? JSON.parse(r.stdout) : null;
+    } catch (e) {
+      return null;
+    }
+  };
+  const context = new Map();  // session -> [session-start status, messages pushed at its prompt]
+  const call = (tool, sessionID, callID, args) => ({ session_id: sessionID, tool_name: tool, tool_use_id: callID, tool_input: args || {} });
+  return {
+    "tool.execute.before": async (input, output) => {
+      const out = hook("pre-tool-use", call(input.tool, input.sessionID, input.callID, output.args));
+      if (out && out.deny) throw new Error(out.deny);
+    },
+    "tool.execute.after": async (input, output) => {
+      const out = hook("post-tool-use", call(input.tool, input.sessionID, input.callID, input.args));
+      if (out && out.context && typeof output.output === "string") output.output += "\\n\\n" + out.context;
+    },
+    "chat.message": async (input, output) => {
+      const out = hook("user-prompt-submit", { session_id: input.sessionID, prompt: "(opencode)" });
+      const mine = context.get(input.sessionID) || [null, null];
+      context.set(input.sessionID, [mine[0], out && out.context ? out.context : null]);
+    },
+    "experimental.chat.system.transform": async (input, output) => {
+      if (!input.sessionID) return;
+      if (!context.has(input.sessionID) || context.get(input.sessionID)[0] === null) {
+        const out = hook("session-start", { session_id: input.sessionID, source: "startup" });
+        const mine = context.get(input.sessionID) || [null, null];
+        context.set(input.sessionID, [out && out.context ? out.context : "", mine[1]]);
+      }
+      for (const text of context.get(input.sessionID)) if (text && !output.system.includes(text)) output.system.push(text);
+    },
+    event: async ({ event }) => {
+      if (event.type === "session.deleted") hook("session-end", { session_id: event.properties.sessionID || event.properties.info?.id });
+    },
+  };
+};
+"""
+#: opencode's tool argument names and Claude's
+OPENCODE_ARGUMENTS = {
+    "filePath": "file_path",
+    "oldString": "old_string",
+    "newString": "new_string",
+    "replaceAll": "replace_all",
+}
+
+
+def opencode_answer(event, result):
+    """The plugin reads our own result shape ({"deny"|"context"|"block": text})."""
+    return result or None
+
+
+def opencode_plugin():
+    source = OPENCODE_PLUGIN_SOURCE
+    for name, value in (("__PYTHON__", hook_interpreter()), ("__LAUNCHER__", LAUNCHER), ("__PYZ__", PYZ_IN_REPO)):
+        source = source.replace(name, json.dumps(value))
+    return source
+
+
+def install_opencode(root, manifest, options):
+    path = os.path.join(root, OPENCODE_PLUGIN)
+    existed = os.path.exists(path)
+    if not write_if_changed(path, opencode_plugin()):
+        return []
+    if not existed:
+        manifest.setdefault("created_files", []).append(OPENCODE_PLUGIN)
+    return [OPENCODE_PLUGIN]
+
+
+def uninstall_opencode(root, manifest):
+    path = os.path.join(root, OPENCODE_PLUGIN)
+    if not os.path.exists(path):
+        return []
+    os.remove(path)
+    return [OPENCODE_PLUGIN]
+
+
 CLAUDE = Dialect("claude", {}, lambda p: True, None, claude_answer, install_claude, uninstall_claude, midturn_push=True)
 CURSOR = Dialect(
     "cursor",
@@ -4363,6 +4599,7 @@ CURSOR = Dialect(
     prompt_context=False,
     config=os.path.join(".cursor", "hooks.json"),
     events=CURSOR_EVENTS,
+    stop_broadcasts=True,
 )
 CODEX = Dialect(
     "codex",
@@ -4395,8 +4632,52 @@ GEMINI = Dialect(
     events=GEMINI_NAMES.values(),
     trust=gemini_trust,
 )
+COPILOT = Dialect(
+    "copilot",
+    {"edit": "Edit", "create": "Write", "bash": "Bash", "view": "Read"},
+    lambda p: "sessionId" in p,
+    copilot_adapt,
+    copilot_answer,
+    install_copilot,
+    uninstall_copilot,
+    midturn_push=True,
+    config=COPILOT_HOOKS,
+    events=COPILOT_EVENTS,
+    arguments={"path": "file_path", "old_str": "old_string", "new_str": "new_string", "file_text": "content"},
+)
+QWEN = Dialect(
+    "qwen",
+    {
+        "edit": "Edit",
+        "write_file": "Write",
+        "run_shell_command": "Bash",
+        "read_file": "Read",
+        "read_many_files": "Read",
+    },
+    lambda p: False,  # its payloads are Claude's; its installed hooks name it (--agent qwen)
+    None,
+    claude_answer,
+    install_qwen,
+    uninstall_qwen,
+    midturn_push=True,
+    config=os.path.join(".qwen", "settings.json"),
+    events=EVENTS.values(),
+)
+OPENCODE = Dialect(
+    "opencode",
+    {"edit": "Edit", "write": "Write", "bash": "Bash", "read": "Read", "patch": "apply_patch"},
+    lambda p: False,  # only its plugin calls, naming it
+    None,
+    opencode_answer,
+    install_opencode,
+    uninstall_opencode,
+    midturn_push=True,
+    config=OPENCODE_PLUGIN,
+    events=(),
+    arguments=OPENCODE_ARGUMENTS,
+)
 #: every client by name, in the order payloads are recognised (Claude Code last: it is the default)
-DIALECTS = {d.name: d for d in (CURSOR, CODEX, GEMINI, CLAUDE)}
+DIALECTS = {d.name: d for d in (CURSOR, CODEX, GEMINI, COPILOT, QWEN, OPENCODE, CLAUDE)}
 
 
 def detect_dialect(payload):
@@ -6344,7 +6625,10 @@ def hook_user_prompt_submit(payload, dialect):
     if not dialect.prompt_context:
         return None  # this client's prompt hook cannot add context: messages wait in the inbox
     intro = "agent-sync: messages from other agents since your last turn:"
-    return push_from_hook(payload, False, "context", intro, new_turn=True)
+    prompt = payload.get("prompt")  # Qwen Code fires this again, empty, before each continuation of a turn
+    return push_from_hook(
+        payload, False, "context", intro, new_turn=not isinstance(prompt, str) or bool(prompt.strip())
+    )
 
 
 def hook_stop(payload, dialect):
@@ -6352,7 +6636,7 @@ def hook_stop(payload, dialect):
         return None  # this stop already follows one of our blocks: never block twice in a row
     return push_from_hook(
         payload,
-        True,
+        not dialect.stop_broadcasts,
         "block",
         "agent-sync: before you stop, react to these messages addressed to you (reply, ack, or act on them):",
     )
@@ -6474,6 +6758,8 @@ def run_hook(argv):
         if payload is None:
             return 0
         dialect = DIALECTS[name] if name else detect_dialect(payload)
+        if copilot_stands_in(dialect):
+            return 0
         result = runnable(HOOKS[event](dialect.normalise(payload), dialect))
         if result and "deny" in result:
             sys.stderr.write(result["deny"].split(". ")[0] + "\n")
@@ -7683,7 +7969,12 @@ REPO = Arg("repo", help="repository (default: the current one)", surfaces=("cli"
     Arg("no_settings", bool, "copy the skill only; leave the client's settings alone", surfaces=("cli",)),
     Arg("local", bool, "write .claude/settings.local.json", surfaces=("cli",)),
     Arg("check", bool, "same as doctor", surfaces=("cli",)),
-    Arg("agent", help="claude (default), cursor, gemini or codex", default="claude", surfaces=("cli",)),
+    Arg(
+        "agent",
+        help="claude (default), cursor, gemini, codex, copilot, qwen or opencode",
+        default="claude",
+        surfaces=("cli",),
+    ),
     Arg("mcp", bool, "also register the MCP server in .mcp.json", surfaces=("cli",)),
     Arg("git_hook", bool, "add a pre-commit guard against committing locked files", surfaces=("cli",)),
     context=False,

@@ -1,27 +1,26 @@
 #!/usr/bin/env python3
 """Build dist/agent-sync.pyz: one executable zipapp holding agent_sync.py, the
-skill and the hooks block, plus agent_sync compiled to bytecode by every
-CPython 3.10-3.13 found on this machine, plus the pure-Python PostgreSQL
-driver pg8000 and its dependencies (team mode) vendored the same way.
+skill and the hooks block, a small boot module, and the pure-Python
+PostgreSQL driver pg8000 and its dependencies (team mode) vendored as sources.
 
-Why bytecode: a zipapp's modules are compiled from source on *every* start
-(zipimport never writes a cache), and compiling agent_sync.py costs more than
-the rest of a hook's run.  zipimport loads a sourceless `.pyc` directly, so the
-archive carries agent_sync_cpXY.pyc for each interpreter built for, and
-__main__ picks the one matching the running interpreter; any other version
-falls back to the source.  Nothing is extracted or written outside the repo.
+Why a boot module: a zipapp's modules are compiled from source on *every*
+start (zipimport never writes a cache), and compiling agent_sync.py costs
+more than the rest of a hook's run.  agent_sync_boot (BOOT below) compiles it
+once per interpreter and zipapp into a per-user cache and loads the bytecode
+from there; the driver's sources are compiled into the same cache on first
+use.  So the archive carries no .pyc copies and any CPython 3.10+ is fast.
+Every CPython 3.10-3.13 found here still compiles everything once at build
+time: a syntax check for each version.
 
 Vendored packages (VENDOR) come from wheels that pip downloads once into
-build/vendor-cache/.  Each interpreter built for gets ONE archive member,
-vendor/cpXY.bundle: a marshalled {"versions": {distribution: version},
-"modules": {module: (is package, marshalled code)}}; vendor/py.bundle holds
-the sources for any other interpreter, and vendor/LICENSES.txt the vendored
-packages' licenses.  One member, not a tree: zipimport reads every entry of
-the archive's directory at every start, so a tree of .pyc files would cost
-each SQLite hook about 2.5 ms (measured) for a driver it never imports.
-agent_sync's VendorImporter serves the bundle; it also stands in for
-importlib.metadata (the versions are in the bundle) and for python-dateutil
-(STAND_INS).
+build/vendor-cache/, as ONE archive member, vendor/py.bundle: a marshalled
+{"versions": {distribution: version}, "modules": {module: (is package,
+source)}}, and vendor/LICENSES.txt the vendored packages' licenses.  One
+member, not a tree: zipimport reads every entry of the archive's directory at
+every start, so a tree of files would cost each SQLite hook about 2.5 ms
+(measured) for a driver it never imports.  agent_sync's VendorImporter serves
+the bundle; it also stands in for importlib.metadata (the versions are in the
+bundle) and for python-dateutil (STAND_INS).
 
 Usage: python3 build.py [-o PATH]
 """
@@ -41,11 +40,64 @@ MAIN = """import sys
 if sys.version_info < (3, 10):
     sys.stderr.write("agent-sync needs Python 3.10 or newer, not %s\\n" % sys.version.split()[0])
     sys.exit(1)
-try:
-    agent_sync = __import__("agent_sync_cp%d%d" % sys.version_info[:2])
-except ImportError:
-    import agent_sync
-sys.exit(agent_sync.main())
+import agent_sync_boot
+sys.exit(agent_sync_boot.load().main())
+"""
+# agent_sync_boot: agent_sync's bytecode from a per-user cache, compiled from
+# the archive's source by the first run of each interpreter on each zipapp
+# (zipimport never writes a cache, and compiling agent_sync.py costs ten times
+# a hook's run).  The cache is this user's (~/.cache/agent-sync, or
+# XDG_CACHE_HOME), 0700, keyed by the interpreter's cache tag and the
+# zipapp's size and mtime, written atomically, and a file is loaded only when
+# it is this user's and nobody else can write it: bytecode is code.
+BOOT = """import marshal, os, sys
+
+def folder():
+    archive = sys.path[0]
+    st = os.stat(archive)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    name = "%s-%x-%x" % (sys.implementation.cache_tag, st.st_size, st.st_mtime_ns)
+    return archive, os.path.join(base, "agent-sync", name)
+
+def cached(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+            return None
+        try:
+            return marshal.loads(f.read())
+        except (ValueError, EOFError, TypeError):
+            return None
+
+def save(path, data):
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        with open(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600), "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+def load():
+    archive, FOLDER = folder()
+    globals()["FOLDER"] = FOLDER
+    code = cached(os.path.join(FOLDER, "agent_sync.pyc"))
+    if code is None:
+        import zipimport
+        source = zipimport.zipimporter(archive).get_source("agent_sync")
+        code = compile(source, os.path.join(archive, "agent_sync.py"), "exec", dont_inherit=True, optimize=2)
+        save(os.path.join(FOLDER, "agent_sync.pyc"), marshal.dumps(code))
+    module = type(sys)("agent_sync")
+    module.__file__ = os.path.join(archive, "agent_sync.py")
+    module.__loader__ = __loader__
+    sys.modules["agent_sync"] = module
+    exec(code, module.__dict__)
+    return module
 """
 # Reads a marshalled list of (filename, source bytes) on stdin, writes a
 # marshalled list of sourceless .pyc images: one process per interpreter.
@@ -217,13 +269,12 @@ def build(out):
         f.write(b"#!/usr/bin/env python3\n")
         with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
             z.writestr(entry("__main__.py"), MAIN)
+            z.writestr(entry("agent_sync_boot.py"), BOOT)
             z.writestr(entry("agent_sync.py"), agent_sync)
             vendor = [("vendor/py.bundle", bundle(modules, [data for _, data in modules]))]
             vendor.append(("vendor/LICENSES.txt", licenses(vendored)))
-            for tag, exe in sorted(interpreters().items()):
-                pycs = compile_all(exe, [("agent_sync.py", agent_sync), *modules])
-                z.writestr(entry(f"agent_sync_cp{tag}.pyc"), pycs[0])
-                vendor.append((f"vendor/cp{tag}.bundle", bundle(modules, [pyc[16:] for pyc in pycs[1:]])))
+            for tag, exe in sorted(interpreters().items()):  # each compiles: a syntax check per version
+                compile_all(exe, [("agent_sync.py", agent_sync), *modules])
                 compiled.append(tag)
             for name in PAYLOAD:
                 with open(os.path.join(HERE, name), "rb") as s:
@@ -242,10 +293,10 @@ def main():
     args = parser.parse_args()
     compiled, vendor_size = build(args.output)
     size = os.path.getsize(args.output)
-    versions = ", ".join(f"{t[0]}.{t[1:]}" for t in compiled) or "none (source only)"
+    versions = ", ".join(f"{t[0]}.{t[1:]}" for t in compiled) or "no other interpreter"
     print(
         f"built {args.output} ({(size - vendor_size) // 1024} KiB without vendored pg8000, {size // 1024} KiB"
-        f" with; bytecode for {versions})"
+        f" with; checked by {versions})"
     )
     return 0
 

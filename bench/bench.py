@@ -706,10 +706,8 @@ PG_BREAKDOWN = r"""
 import sys, time
 pyz, url, prefer, project, data = sys.argv[1:6]
 sys.path.insert(0, pyz)
-try:
-    m = __import__("agent_sync_cp%d%d" % sys.version_info[:2])
-except ImportError:
-    import agent_sync as m
+import agent_sync_boot
+m = agent_sync_boot.load()
 imported = time.time()
 t = time.perf_counter()
 m.pg_driver()
@@ -798,10 +796,8 @@ def pg_breakdown_table(breakdown, total):
 DROP_PROJECT = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
-try:
-    m = __import__("agent_sync_cp%d%d" % sys.version_info[:2])
-except ImportError:
-    import agent_sync as m
+import agent_sync_boot
+m = agent_sync_boot.load()
 store = m.PgStore.open(sys.argv[2], sys.argv[3], 5.0)
 store.run('DROP SCHEMA IF EXISTS "%s" CASCADE' % m.project_schema(sys.argv[3]))
 store.close()
