@@ -9,13 +9,32 @@ import subprocess
 
 import pytest
 
-from .harness import CLAUDE_VERSIONS, CODEX_VERSION, GEMINI_VERSION, PROBE, ROOT, ModelServer, World, npm_client
+from .harness import (
+    CLAUDE_VERSIONS,
+    CODEX_VERSION,
+    COPILOT_VERSION,
+    GEMINI_VERSION,
+    OPENCODE_VERSION,
+    PROBE,
+    QWEN_VERSION,
+    ROOT,
+    ModelServer,
+    World,
+    npm_client,
+)
 
 # The README's capability table is written by this run, not by hand: each
 # test marked `capability(client, event, what)` is a row; a row names the
 # client versions it passed on.  AGENT_SYNC_CAPABILITIES=write rewrites the
 # README; =check (CI) fails the run when the README's copy differs.
-CLIENTS = {"claude": "Claude Code", "codex": "Codex", "gemini": "Gemini CLI"}
+CLIENTS = {
+    "claude": "Claude Code",
+    "codex": "Codex",
+    "gemini": "Gemini CLI",
+    "copilot": "Copilot CLI",
+    "qwen": "Qwen Code",
+    "opencode": "opencode",
+}
 TABLE_START, TABLE_END = "<!-- capabilities:start -->", "<!-- capabilities:end -->"
 _rows = {}  # (client, event, what) -> {"tests": set, "versions": set of the versions it passed on}
 
@@ -24,7 +43,13 @@ def client_version(item, client):
     params = getattr(item, "callspec", None)
     if client == "claude":
         return params.params["claude_bin"] if params else "?"
-    return {"codex": CODEX_VERSION, "gemini": GEMINI_VERSION}[client]
+    return {
+        "codex": CODEX_VERSION,
+        "gemini": GEMINI_VERSION,
+        "copilot": COPILOT_VERSION,
+        "qwen": QWEN_VERSION,
+        "opencode": OPENCODE_VERSION,
+    }[client]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -88,6 +113,21 @@ def codex_bin():
 
 
 @pytest.fixture
+def copilot_bin():
+    return npm_client("@github/copilot", COPILOT_VERSION, "copilot")
+
+
+@pytest.fixture
+def qwen_bin():
+    return npm_client("@qwen-code/qwen-code", QWEN_VERSION, "qwen")
+
+
+@pytest.fixture
+def opencode_bin():
+    return npm_client("opencode-ai", OPENCODE_VERSION, "opencode")
+
+
+@pytest.fixture
 def home(tmp_path):
     h = tmp_path / "home"
     h.mkdir()
@@ -129,5 +169,14 @@ def probe(tmp_path):
     def command(event):
         return f"python3 {script} {log} {event} || exit 1"  # same shape as agent-sync's hooks
 
+    def answer(event, out, tool=None, once=False):
+        """Make the probe print `out` for `event` (only for `tool`; only once)."""
+        path = tmp_path / "probe.jsonl.answers.json"
+        answers = json.loads(path.read_text()) if path.exists() else {}
+        answers[event] = {"out": out, "tool": tool, "once": once}
+        path.write_text(json.dumps(answers))
+
     command.records = lambda: [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    command.answer = answer
+    command.log = log
     return command

@@ -1,6 +1,7 @@
 """Helpers for the end-to-end tests (fixtures are in conftest.py).
 
-The REAL agent clients (Claude Code, Gemini CLI, Codex) run offline against tests/e2e/model_server.py, in a scratch git repository
+The REAL agent clients (Claude Code, Gemini CLI, Codex; and, for issue 27,
+Copilot CLI, Qwen Code and opencode) run offline against tests/e2e/model_server.py, in a scratch git repository
 where the built zipapp was installed the way the README says.
 
 Clients are npm-installed once, pinned, into a cache outside the repository
@@ -27,6 +28,9 @@ from .model_server import ModelServer  # noqa: F401 (re-exported)
 CLAUDE_VERSIONS = ("2.1.332", "2.1.197")
 GEMINI_VERSION = "0.61.0"
 CODEX_VERSION = "0.169.0"
+COPILOT_VERSION = "1.0.102"
+QWEN_VERSION = "0.24.4"
+OPENCODE_VERSION = "1.18.33"
 CLIENT_TIMEOUT = 120  # seconds for one client run
 CACHE = Path(os.environ.get("AGENT_SYNC_E2E_CACHE") or Path.home() / ".cache" / "agent-sync-e2e")
 PYZ_IN_REPO = ".claude/skills/agent-sync/agent-sync.pyz"
@@ -61,6 +65,7 @@ def npm_client(package, version, binary):
                     "--loglevel=error",
                     f"{package}@{version}",
                 ],
+                cwd=prefix,  # npm reads "pkg@ver" as a folder when the cwd holds one of that name
                 capture_output=True,
                 text=True,
                 timeout=600,
@@ -266,6 +271,103 @@ def claude_env(world, server, **extra):
     )
 
 
+# ---- Copilot CLI, Qwen Code, opencode (issue 27) ---------------------------
+# All three speak the Anthropic Messages API to the scripted server. Facts and
+# observed hook payloads: docs/clients-copilot-qwen-opencode.md.
+
+
+def copilot_env(world, server, **extra):
+    """Copilot CLI offline (BYOK provider = the scripted server). COPILOT_ALLOW_ALL
+    exactly "true" also trusts the folder, which loads .github/hooks and the
+    Claude-format hooks in .claude/settings.json. The native binary unpacks a
+    ~235 MB package on first start: into the shared cache, not every scratch HOME."""
+    return base_env(
+        world.home,
+        COPILOT_OFFLINE="true",
+        COPILOT_PROVIDER_BASE_URL=server.url,
+        COPILOT_PROVIDER_TYPE="anthropic",
+        COPILOT_PROVIDER_API_KEY="dummy",
+        COPILOT_MODEL="claude-sonnet-4.5",
+        COPILOT_ALLOW_ALL="true",
+        COPILOT_AUTO_UPDATE="false",
+        COPILOT_PKG_CACHE_HOME=CACHE / "copilot-pkg",
+        **extra,
+    )
+
+
+def run_copilot(copilot_bin, world, server, prompt="go", env=None):
+    """One non-interactive Copilot CLI session (`-p`) in world.root."""
+    r = run(
+        [copilot_bin, "-p", prompt, "--allow-all-tools", "--no-auto-update"],
+        world.root,
+        copilot_env(world, server, **(env or {})),
+    )
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    return r
+
+
+def qwen_env(world, server, **extra):
+    """Qwen Code with `--auth-type anthropic`. Its managed auto-memory and
+    auto-dream are off: otherwise a memory sub-agent replays the conversation
+    to the model after each turn."""
+    qdir = world.home / ".qwen"
+    qdir.mkdir(exist_ok=True)
+    settings = {
+        "memory": {"enableManagedAutoMemory": False, "enableManagedAutoDream": False, "enableAutoSkill": False},
+        "general": {"enableAutoUpdate": False},
+        "privacy": {"usageStatisticsEnabled": False},
+        "telemetry": {"enabled": False},
+    }
+    (qdir / "settings.json").write_text(json.dumps(settings))
+    return base_env(
+        world.home,
+        ANTHROPIC_BASE_URL=server.url,
+        ANTHROPIC_API_KEY="dummy",
+        ANTHROPIC_MODEL="claude-sonnet-4-5",
+        QWEN_CODE_SUPPRESS_YOLO_WARNING=1,
+        **extra,
+    )
+
+
+def run_qwen(qwen_bin, world, server, prompt="go", env=None):
+    """One non-interactive Qwen Code session (positional prompt, --yolo)."""
+    r = run(
+        [qwen_bin, "--auth-type", "anthropic", "--yolo", prompt], world.root, qwen_env(world, server, **(env or {}))
+    )
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    return r
+
+
+def opencode_env(world, server, **extra):
+    """opencode against the scripted server. As soon as a project has a
+    `.opencode/` folder, opencode runs `npm install @opencode-ai/plugin` into it
+    (whatever the plugin imports): an offline npm with a dead registry makes
+    that fail at once, and the plugins still load."""
+    config = {
+        "provider": {"anthropic": {"options": {"baseURL": f"{server.url}/v1", "apiKey": "dummy"}}},
+        "model": "anthropic/claude-sonnet-4-5",
+        "autoupdate": False,
+        "share": "disabled",
+    }
+    return base_env(
+        world.home,
+        OPENCODE_CONFIG_CONTENT=json.dumps(config),
+        OPENCODE_DISABLE_MODELS_FETCH=1,
+        OPENCODE_DISABLE_AUTOUPDATE=1,
+        OPENCODE_DISABLE_LSP_DOWNLOAD=1,
+        npm_config_offline="true",
+        npm_config_registry="http://127.0.0.1:9/",
+        **extra,
+    )
+
+
+def run_opencode(opencode_bin, world, server, prompt="go", env=None):
+    """One non-interactive opencode session (`opencode run`)."""
+    r = run([opencode_bin, "run", prompt], world.root, opencode_env(world, server, **(env or {})))
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    return r
+
+
 CLAUDE_FLAGS = ["--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"]
 
 
@@ -347,8 +449,54 @@ for _ in range(12):
     pid = int(stat.rsplit(")", 1)[1].split()[1])
     if pid <= 1:
         break
-keep = sorted(k for k in os.environ if k.startswith(("CLAUDE", "GEMINI", "CODEX", "AGENT_SYNC")))
+keep = sorted(k for k in os.environ if k.startswith(("CLAUDE", "GEMINI", "CODEX", "AGENT_SYNC", "COPILOT", "QWEN", "OPENCODE")))
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps({"event": sys.argv[2], "chain": chain, "env": {k: os.environ[k] for k in keep},
                         "payload": json.loads(payload or "null")}) + "\n")
+# An answer for this event (probe.answer in conftest): printed on stdout, for
+# one tool name only if "tool" is set, and only once if "once" is.
+path = sys.argv[1] + ".answers.json"
+if os.path.exists(path):
+    answers = json.load(open(path))
+    a, data = answers.get(sys.argv[2]), json.loads(payload or "null") or {}
+    if a and a.get("tool") in (None, data.get("tool_name") or data.get("toolName")):
+        print(json.dumps(a["out"]))
+        if a.get("once"):
+            del answers[sys.argv[2]]
+            json.dump(answers, open(path, "w"))
+"""
+
+# An opencode plugin (.opencode/plugins/probe.js) that logs what opencode hands
+# its plugin hooks to LOG (one JSON object a line) and answers from
+# LOG.answers.json: "deny:<tool>" (thrown), "after:<tool>" (appended to the
+# tool output), "system" (pushed to the system prompt). Imports only node:fs.
+OPENCODE_PROBE = r"""
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+const LOG = __LOG__;
+const env = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(OPENCODE|CLAUDE|AGENT_SYNC)/.test(k)));
+const log = (event, payload) => appendFileSync(LOG, JSON.stringify({ event, pid: process.pid, env: env(), payload }) + "\n");
+const answers = () => (existsSync(LOG + ".answers.json") ? JSON.parse(readFileSync(LOG + ".answers.json", "utf8")) : {});
+export const Probe = async (ctx) => {
+  log("init", { directory: ctx.directory, worktree: ctx.worktree });
+  return {
+    "tool.execute.before": async (input, output) => {
+      log("tool.execute.before", { input, output });
+      const a = answers()["deny:" + input.tool];
+      if (a) throw new Error(a);
+    },
+    "tool.execute.after": async (input, output) => {
+      log("tool.execute.after", { input, output: { title: output.title, output: output.output } });
+      const a = answers()["after:" + input.tool];
+      if (a) output.output = output.output + "\n" + a;
+    },
+    "experimental.chat.system.transform": async (input, output) => {
+      log("experimental.chat.system.transform", { sessionID: input.sessionID, model: input.model && input.model.id });
+      const a = answers().system;
+      if (a) output.system.push(a);
+    },
+    event: async ({ event }) => {
+      if (["session.created", "session.idle", "session.error"].includes(event.type)) log("event:" + event.type, event);
+    },
+  };
+};
 """

@@ -3,7 +3,10 @@
 One ``ModelServer`` per test, bound to 127.0.0.1 on an ephemeral port. It
 answers three wire formats:
 
-* Anthropic  ``POST /v1/messages`` (SSE when ``stream`` is set, else JSON);
+* Anthropic  ``POST /v1/messages`` (SSE when ``stream`` is set, else JSON):
+             Claude Code, and also Copilot CLI (COPILOT_PROVIDER_TYPE=anthropic),
+             Qwen Code (--auth-type anthropic) and opencode (provider.anthropic
+             baseURL .../v1); requests without ``tools`` (titles) answer "ok";
 * Gemini     ``POST /v1beta/models/<m>:streamGenerateContent?alt=sse`` and
              ``:generateContent`` (the model-router classifier and other
              one-shot helper calls get a JSON answer that satisfies them);
