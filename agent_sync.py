@@ -6938,6 +6938,13 @@ def client_checks(root, dialect):
     """Whether a wired client's hooks are all there and, where it asks for it, whether it trusts the folder."""
     if dialect is CLAUDE:
         return claude_checks(root)
+    if not dialect.events:  # a file install writes whole (opencode's plugin)
+        path = os.path.join(root, dialect.config)
+        current = os.path.isfile(path) and open(path, encoding="utf-8", errors="replace").read() == opencode_plugin()
+        state = (
+            "as install writes it" if current else ("differs: run install again" if os.path.isfile(path) else "missing")
+        )
+        return [(f"{dialect.name} plugin present", current, f"{dialect.config}: {state}")]
     try:
         found = wired_events(os.path.join(root, dialect.config))
     except AgentSyncError as e:
