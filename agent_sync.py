@@ -1522,6 +1522,9 @@ class Store:
     def healthy(self):
         return self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
 
+    def flush(self):
+        """Nothing waits: every statement ran when it was executed (PgStore sends writes late)."""
+
     def compact(self):
         """Give space freed by pruning back to the file system when most of it is free."""
         pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
@@ -1871,6 +1874,48 @@ class PgResult:
         return iter(self.rows)
 
 
+class PgPending:
+    """A write of a transaction not sent yet: it goes to the server with the
+    next statement whose answer is needed, or with COMMIT, in one round trip.
+    Reading its result sends it."""
+
+    __slots__ = ("store", "done")
+
+    def __init__(self, store):
+        self.store, self.done = store, None
+
+    def finished(self):
+        if self.done is None:
+            self.store.flush()
+        return self.done
+
+    @property
+    def rowcount(self):
+        return self.finished().rowcount
+
+    @property
+    def rows(self):
+        return self.finished().rows
+
+    def fetchone(self):
+        return self.finished().fetchone()
+
+    def fetchall(self):
+        return self.finished().fetchall()
+
+    def __iter__(self):
+        return iter(self.finished().rows)
+
+
+def pg_result(done):
+    """A PgResult from the driver's answer to one statement."""
+    rows = done.rows or []
+    if rows:
+        cls = row_class(tuple(c["name"] for c in done.columns))
+        rows = [cls(r) for r in rows]
+    return PgResult(rows, done.row_count)
+
+
 class PgStore:
     """The Store of team mode: one connection to the server, the same calls
     as Store, every statement naming the project's schema."""
@@ -1882,7 +1927,16 @@ class PgStore:
     def __init__(self, conn, driver, path, project, timeout):
         self.conn, self.driver, self.path, self.project, self.timeout = conn, driver, path, project, timeout
         self.schema = project_schema(project)
+        #: {our SQL: (the server's statement, whether it is a write whose answer can wait)}
         self.statements = {}
+        #: [(statement, values, PgPending or None)] of the open transaction, not sent yet
+        self.pending = []
+        #: the first statement's answer (see probe_sql), until it came back
+        self.probe = None
+        #: called with the clock offset once it is measured (open_store keeps it for the checkout)
+        self.on_clock = None
+        #: whether a transaction is open (its writes wait in `pending`)
+        self.in_tx = False
         #: seconds the server's clock is ahead of this machine's, measured on connecting
         self.offset = 0.0
 
@@ -1898,8 +1952,18 @@ class PgStore:
             raise cls.failure(shown, e) from None
         store = cls(conn, driver, shown, project, timeout)
         close_at_exit(store)
-        store.migrate()
+        store.probe = PgPending(store)
+        store.pending.append((store.probe_sql(), [], store.probe))
         return store
+
+    def probe_sql(self):
+        """The statement that goes first with a connection's first round trip:
+        the server's clock, and an error (division by zero) unless the schema
+        is the one this agent-sync writes, so that nothing after it runs."""
+        return (
+            "SELECT CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)"
+            f' / CASE WHEN version = {SCHEMA_VERSION} THEN 1 ELSE 0 END FROM "{self.schema}".meta'
+        )
 
     def close(self):
         """Say goodbye to the server (a pooler logs every silent drop); once."""
@@ -1925,42 +1989,110 @@ class PgStore:
             text = f"{text} ({exc.__cause__.__class__.__name__})"
         return EngineError(f"database {where}: {clean(text)[:300]}" + (f" [{code}]" if code else ""), code)
 
-    def run(self, sql, args=()):
-        """Run one statement; PostgreSQL text cannot hold NUL, so it is stored as
-        the visible U+2400 (SQLite keeps it)."""
-        vals = [
+    @staticmethod
+    def values(args):
+        """Parameters as the server takes them: PostgreSQL text cannot hold NUL,
+        so it is stored as the visible U+2400 (SQLite keeps it)."""
+        return [
             int(a) if a.__class__ is bool else a.replace("\x00", "\u2400") if a.__class__ is str else a for a in args
         ]
+
+    def run(self, sql, args=()):
+        """Run one statement now (after what waits), its answer the driver's."""
+        vals = self.values(args)
+        if vals or self.pending:
+            return self.send([(sql, vals, None)])[-1]
         try:
-            return self.pipelined(sql, vals) if vals else self.conn.execute_simple(sql)
+            return self.conn.execute_simple(sql)
         except (self.driver.Error, OSError) as e:
             raise self.failure(self.path, e) from None
 
-    def pipelined(self, sql, vals):
-        """One statement with parameters in one round trip: Parse, Bind,
-        Describe, Execute and Sync go out together (pg8000's execute_unnamed
-        waits for the server three times, which a distant server feels)."""
+    def send(self, items):
+        """What waits and `items` [(statement, values, handle)] in one round
+        trip; the driver's answers to `items`."""
+        asked = len(items)
+        items, self.pending = self.pending + items, []
+        if not items:
+            return []
+        before = time.time()
+        try:
+            answers = self.pipeline([(sql, vals) for sql, vals, _ in items])
+        except (self.driver.Error, OSError) as e:
+            raise self.failure(self.path, e) from None
+        if items and items[0][2] is not None and items[0][2] is self.probe:
+            self.probe = None
+            if not self.probed(answers[0], (before + time.time()) / 2):  # made or migrated: send again
+                self.pending = items[1 : len(items) - asked]
+                return self.send(items[len(items) - asked :])
+        self.raise_first_error(answers)
+        for (_, _, handle), done in zip(items, answers):
+            if handle is not None:
+                handle.done = pg_result(done)
+        return answers[len(answers) - asked :] if asked else []
+
+    def probed(self, answer, middle):
+        """The first round trip's first answer: the clock measured (True);
+        where the schema is missing or not this version's, so that nothing
+        after it ran, it is made or migrated (False: send the rest again)."""
+        if answer.error is None:
+            self.offset = float(answer.rows[0][0]) - middle
+        else:
+            failure = self.failure(self.path, answer.error)
+            if failure.code not in ("22012", "42P01", "3F000"):
+                raise failure
+            in_tx, self.in_tx = self.in_tx, False
+            try:
+                self.migrate()
+            finally:
+                self.in_tx = in_tx
+        if self.on_clock is not None:
+            self.on_clock(self.offset)
+        return answer.error is None
+
+    def raise_first_error(self, answers):
+        for done in answers:
+            if done.error is not None:
+                raise self.failure(self.path, done.error)
+
+    def flush(self):
+        """Send the writes that wait (one round trip)."""
+        if self.pending:
+            self.send([])
+
+    def pipeline(self, items):
+        """Statements [(sql, values)] in one round trip: Parse, Bind, Describe
+        and Execute for each, then one Sync (pg8000's execute_unnamed waits for
+        the server three times a statement); the driver's answer to each (an
+        error is in the answer; after one the server skipped the rest)."""
         core = sys.modules["pg8000.core"]
-        conn, context = self.conn, core.Context(sql)
-        conn.send_PARSE(core.NULL_BYTE, sql, ())
-        conn.send_BIND(core.NULL_BYTE, core.make_params(conn.py_types, vals))
-        conn._send_message(core.DESCRIBE, core.PORTAL + core.NULL_BYTE)
-        conn.send_EXECUTE()
+        conn, answers = self.conn, []
+        for sql, vals in items:
+            answers.append(core.Context(sql))
+            conn.send_PARSE(core.NULL_BYTE, sql, ())
+            conn.send_BIND(core.NULL_BYTE, core.make_params(conn.py_types, vals))
+            conn._send_message(core.DESCRIBE, core.PORTAL + core.NULL_BYTE)
+            conn.send_EXECUTE()
         core._write(conn._sock, core.SYNC_MSG)
         core._flush(conn._sock)
-        conn.handle_messages(context)
-        return context
+        i, code, ends = 0, None, (core.COMMAND_COMPLETE, core.EMPTY_QUERY_RESPONSE, core.ERROR_RESPONSE)
+        while code != core.READY_FOR_QUERY:
+            code, data_len = core.ci_unpack(core._read(conn._sock, 5))
+            conn.message_types[code](core._read(conn._sock, data_len - 4), answers[min(i, len(answers) - 1)])
+            i += code in ends
+        return answers
 
     def execute(self, sql, args=()):
-        statement = self.statements.get(sql)
-        if statement is None:
-            statement = self.statements[sql] = pg_translate(sql, self.schema)
-        done = self.run(statement, args)
-        rows = done.rows or []
-        if rows:
-            cls = row_class(tuple(c["name"] for c in done.columns))
-            rows = [cls(r) for r in rows]
-        return PgResult(rows, done.row_count)
+        known = self.statements.get(sql)
+        if known is None:
+            statement = pg_translate(sql, self.schema)
+            writes = statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and "RETURNING" not in statement
+            known = self.statements[sql] = (statement, writes)
+        statement, writes = known
+        if writes and self.in_tx:
+            handle = PgPending(self)
+            self.pending.append((statement, self.values(args), handle))
+            return handle
+        return pg_result(self.send([(statement, self.values(args), None)])[0])
 
     def executemany(self, sql, rows):
         for args in rows:
@@ -2088,23 +2220,32 @@ class PgTx:
         self.store = store
 
     def __enter__(self):
+        """Nothing is sent yet: BEGIN and the turn go with the transaction's
+        first read, or with its writes and COMMIT."""
         store = self.store
-        try:
-            store.run(
-                f"BEGIN; SET LOCAL lock_timeout = {int(store.timeout * 1000)};"
-                f" SET LOCAL idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS};"
-                f' SELECT version FROM "{store.schema}".meta FOR UPDATE'
-            )
-        except EngineError:
-            store.rollback()
-            raise
+        store.pending += [
+            ("BEGIN", [], None),
+            (f"SET LOCAL lock_timeout = {int(store.timeout * 1000)}", [], None),
+            (f"SET LOCAL idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS}", [], None),
+            (f'SELECT version FROM "{store.schema}".meta FOR UPDATE', [], None),
+        ]
+        store.in_tx = True
         return store
 
     def __exit__(self, exc_type, exc, tb):
+        store = self.store
+        store.in_tx = False
         if exc_type is None:
-            self.store.run("COMMIT")
+            try:
+                store.send([("COMMIT", [], None)])
+            except EngineError:
+                store.rollback()
+                raise
+        elif store.pending and store.pending[0][0] == "BEGIN":
+            store.pending = []  # nothing of it reached the server
         else:
-            self.store.rollback()
+            store.pending = []
+            store.rollback()
         return False
 
 
@@ -2120,6 +2261,7 @@ def open_store(ctx, create=True, timeout=30.0):
         )
     try:
         store = PgStore.open(ctx.team.url, ctx.team.project, timeout)
+        store.on_clock = lambda offset: remember_clock(ctx, offset)
     except EngineError as e:
         if e.code is not None:  # the server answered: not an outage
             raise
@@ -2128,7 +2270,6 @@ def open_store(ctx, create=True, timeout=30.0):
         when = f"coordination offline since {clock_time(since[0])}: " if since else ""
         raise EngineError(f"{when}{e}") from None
     end_outage(ctx)
-    remember_clock(ctx, store.offset)
     return store
 
 
@@ -2438,9 +2579,10 @@ def describe_lock(row, now, target=None):
     return text
 
 
-def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task_id=None):
-    """All or nothing: every target is checked before any is written."""
-    conflicts = [(t, r) for t in targets for r in foreign_holders(conn, ctx, t, now)]
+def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task_id=None, checked=False):
+    """All or nothing: every target is checked before any is written
+    (`checked`: the caller found no foreign holder in this same transaction)."""
+    conflicts = [] if checked else [(t, r) for t in targets for r in foreign_holders(conn, ctx, t, now)]
     if conflicts:
         raise Conflict("; ".join(describe_lock(r, now, t) for t, r in conflicts))
     ensure_agent(conn, ctx, now)
@@ -3151,15 +3293,31 @@ def list_decisions(conn, limit=50):
 
 def log_activity(conn, agent_id, kind, message, path, now):
     """Append to the activity log; every 256 rows, drop what is past retention,
-    so the log stays bounded without anyone running gc."""
-    row_id = conn.insert(
+    so the log stays bounded without anyone running gc.  Statements whose
+    answers nobody waits for (in team mode they go with the transaction's
+    next round trip)."""
+    conn.execute(
         "INSERT INTO activity (agent, type, message, path, created_at) VALUES (?, ?, ?, ?, ?)",
         (agent_id, kind, message[:2000], path, now),
     )
-    if row_id % 256 == 0:
-        conn.execute("DELETE FROM activity WHERE id <= ?", (row_id - keep_activity(),))
-        prune_messages(conn, now)
-    return row_id
+    conn.execute(
+        "DELETE FROM activity WHERE id <= (SELECT max(id) FROM activity) - ?"
+        " AND (SELECT max(id) FROM activity) % 256 = 0",
+        (keep_activity(),),
+    )
+    old = (
+        "SELECT m.id FROM messages m WHERE m.created_at < ? AND (SELECT max(id) FROM activity) % 256 = 0"
+        " AND NOT EXISTS (SELECT 1 FROM message_deliveries d WHERE d.message_id = m.id"
+        " AND (d.read_at IS NULL OR (m.kind = 'directive' AND d.acked_at IS NULL))) ORDER BY m.id LIMIT ?"
+    )
+    args = (now - keep_messages_seconds(), PRUNE_BATCH)
+    conn.execute(f"DELETE FROM message_deliveries WHERE message_id IN ({old})", args)  # the same ids twice:
+    conn.execute(f"DELETE FROM messages WHERE id IN ({old})", args)  # the first N by id, read by all
+
+
+def last_activity_id(conn, agent_id):
+    """The id of the agent's newest activity row (inside the transaction that wrote it)."""
+    return conn.execute("SELECT max(id) FROM activity WHERE agent=?", (agent_id,)).fetchone()[0]
 
 
 #: messages dropped per prune at most, so one prune stays short
@@ -4947,7 +5105,7 @@ def take_auto_lock(conn, ctx, target, rows, now, changed=False):
     with conn.tx():
         foreign = foreign_holders(conn, ctx, target, now) if lock else []
         if lock and not foreign:
-            acquire_locks(conn, ctx, [target], "", auto_lock_seconds(), now, auto=True)
+            acquire_locks(conn, ctx, [target], "", auto_lock_seconds(), now, auto=True, checked=True)
         if changed and not foreign:
             record_change(conn, ctx, target, now)
     return deny_for_locks(conn, ctx, target, foreign, now) if foreign else None
@@ -6580,10 +6738,10 @@ def record_tool_call(conn, ctx, tool, targets, edit, now):
             record_file_state(conn, ctx, target, edit, now)
 
 
-def deliver(conn, ctx, now, directed_only, push=True, new_turn=False):
+def deliver(conn, ctx, now, directed_only, push=True, new_turn=False, state=None):
     """Heartbeat if due and push waiting mail in one transaction; only reads
-    when there is neither."""
-    state = delivery_state(conn, ctx.agent_id, directed_only)
+    when there is neither.  `state`: delivery_state, when the caller read it."""
+    state = state or delivery_state(conn, ctx.agent_id, directed_only)
     push = push and (state is None or state["waiting"])
     if not push and not new_turn and state is not None and now - state["last_seen"] < HEARTBEAT_SECONDS:
         return [], 0
@@ -6603,7 +6761,7 @@ def midturn_delivery(conn, ctx, now, push=True):
     if state is None:
         return None
     due = push and state["waiting"] and now - state["last_push"] >= midturn_push_seconds()
-    rows, more = deliver(conn, ctx, now, directed_only=True, push=due)
+    rows, more = deliver(conn, ctx, now, directed_only=True, push=due, state=state)
     if rows:
         return {"context": push_text(rows, more, now, "agent-sync: new message(s) addressed to you arrived mid-task:")}
     return None
@@ -7312,6 +7470,7 @@ OPERATOR_FORCE = Arg("force", bool, "steer a task another agent owns", surfaces=
 @command("init", "create the database (any command does this on first use)")
 def cmd_init(ctx, args):
     conn = open_store(ctx)
+    conn.flush()  # team mode: the project's schema made now, not with the first statement
     return {
         "db": conn.path,
         "engine": conn.engine,
@@ -7731,7 +7890,8 @@ def cmd_log(ctx, args):
 
     def run(conn):
         ensure_agent(conn, ctx, now)
-        return log_activity(conn, ctx.agent_id, kind, message, path, now)
+        log_activity(conn, ctx.agent_id, kind, message, path, now)
+        return last_activity_id(conn, ctx.agent_id)
 
     _, row_id = write_tx(ctx, run)
     return {"id": row_id}, f"logged #{row_id}"
