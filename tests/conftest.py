@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,31 @@ def clean_env(**extra):
 
 
 @pytest.fixture(scope="session")
-def pyz(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist") / "agent-sync.pyz"
-    subprocess.run([sys.executable, str(ROOT / "build.py"), "-o", str(out)], check=True, capture_output=True)
+def pyz(tmp_path_factory, worker_id):
+    """The zipapp, built once for the run: under pytest-xdist the first worker
+    builds it into the run's shared temporary folder and the others wait for it."""
+    if worker_id == "master":
+        out = tmp_path_factory.mktemp("dist") / "agent-sync.pyz"
+        subprocess.run([sys.executable, str(ROOT / "build.py"), "-o", str(out)], check=True, capture_output=True)
+        return out
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent
+    out = shared / "dist" / "agent-sync.pyz"
+    with open(shared / "dist.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not out.exists():
+            out.parent.mkdir(exist_ok=True)
+            part = out.with_suffix(".part")
+            subprocess.run([sys.executable, str(ROOT / "build.py"), "-o", str(part)], check=True, capture_output=True)
+            part.rename(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def worker_id(request):
+    """pytest-xdist's worker name ("gw0", ...), or "master" without it (pytest-xdist's own fixture when installed)."""
+    return getattr(request.config, "workerinput", {}).get("workerid", "master")
 
 
 def find_interpreter(minor):
@@ -76,6 +98,24 @@ def repo(tmp_path):
 
 
 ENGINES = ("sqlite", "postgresql")
+#: the tests that run on PostgreSQL in the default run, one node id a line (tests/pg_statements.py chooses them)
+PG_SLICE = Path(__file__).with_name("pg_slice.txt")
+#: --engines / AGENT_SYNC_TEST_ENGINES: which engine instances of the `engine` tests run
+ENGINE_MODES = {
+    "slice": "every test on SQLite, and on PostgreSQL the slice in tests/pg_slice.txt (the default)",
+    "both": "the full matrix: every `engine` test on both engines",
+    "rest": "only the PostgreSQL instances outside the slice (CI runs them after the default run)",
+    "postgresql": "only the tests that use PostgreSQL (the `engine` tests' PostgreSQL instances and the team tests)",
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--engines",
+        default=os.environ.get("AGENT_SYNC_TEST_ENGINES") or "slice",
+        choices=sorted(ENGINE_MODES),
+        help="; ".join(f"{k}: {v}" for k, v in ENGINE_MODES.items()) + " (default: $AGENT_SYNC_TEST_ENGINES or slice)",
+    )
 
 
 def pytest_configure(config):
@@ -84,10 +124,40 @@ def pytest_configure(config):
 
 def pytest_generate_tests(metafunc):
     """A test that uses `engine` (directly or through `cli`) runs on both
-    engines, unless it is marked sqlite_only."""
+    engines, unless it is marked sqlite_only (--engines picks which instances run)."""
     if "engine" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("sqlite_only")
         metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES)
+
+
+def read_slice():
+    return {line.strip() for line in PG_SLICE.read_text().splitlines() if line.strip() and not line.startswith("#")}
+
+
+def item_engine(item):
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("engine") if callspec else None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep the instances --engines asks for; the others are deselected (and counted as such)."""
+    mode = config.getoption("engines")
+    if mode == "both":
+        return
+    chosen = read_slice()  # entries naming no test: tests/pg_statements.py check fails on them
+    keep, drop = [], []
+    for item in items:
+        engine = item_engine(item)
+        if mode == "slice":
+            wanted = engine != "postgresql" or item.nodeid in chosen
+        elif mode == "rest":
+            wanted = engine == "postgresql" and item.nodeid not in chosen
+        else:  # postgresql
+            wanted = engine == "postgresql" or (engine is None and "pg_url" in item.fixturenames)
+        (keep if wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")
@@ -260,3 +330,17 @@ def edit_payload(path, session="s-1", cwd=None, tool="Edit"):
 
 def denied(out):
     return bool(out) and out.get("hookSpecificOutput", {}).get("permissionDecision") == "deny"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With AGENT_SYNC_TEST_TIMELINE=FILE, append each test's wall-clock span
+    (start, end, node id) to FILE: tests/pg_statements.py charges a logged
+    statement to the test that was running when the server logged it (so
+    measure on one process, without pytest-xdist)."""
+    timeline = os.environ.get("AGENT_SYNC_TEST_TIMELINE")
+    start = time.time()
+    yield
+    if timeline:
+        with open(timeline, "a") as f:
+            f.write(f"{start:.6f}\t{time.time():.6f}\t{item.nodeid}\n")

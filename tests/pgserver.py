@@ -13,7 +13,13 @@ Module use::
 Script use::
 
     python3 tests/pgserver.py start FOLDER   # prints the URL, leaves the server running
+    python3 tests/pgserver.py start FOLDER --log-statements
     python3 tests/pgserver.py stop FOLDER
+
+With ``log_statements`` (``--log-statements``) the server logs every
+statement it runs to FOLDER/postgres.log (``log_statement = 'all'``), each
+line prefixed with its session's application_name, so that
+tests/pg_statements.py can tell which statements agent-sync issued.
 
 Layout of FOLDER: data/ (the cluster), postgres.log, the unix socket
 .s.PGSQL.<port>, and pgserver.json (the info dict, for the script's stop).
@@ -61,6 +67,13 @@ SETTINGS = {
     "log_line_prefix": "'%m [%p] '",
     "password_encryption": "'scram-sha-256'",
 }
+# Added with log_statements: every statement, and who ran it (agent-sync sets
+# application_name "agent-sync"; the tests' own pg8000 connections do not).
+LOG_STATEMENTS = {
+    "log_statement": "'all'",
+    "log_line_prefix": "'%m [%p] app=%a '",
+}
+LOG_FILE = "postgres.log"
 
 
 class PgServerError(RuntimeError):
@@ -185,10 +198,10 @@ def _grant_traverse(folder, uid, gid):
         d = os.path.dirname(d)
 
 
-def _write_conf(data, port, socket_dir):
+def _write_conf(data, port, socket_dir, log_statements=False):
     conf = os.path.join(data, "postgresql.conf")
     lines = ["", "# --- tests/pgserver.py ---"]
-    lines += ["%s = %s" % kv for kv in SETTINGS.items()]
+    lines += ["%s = %s" % kv for kv in {**SETTINGS, **(LOG_STATEMENTS if log_statements else {})}.items()]
     lines += ["port = %d" % port, "unix_socket_directories = '%s'" % socket_dir]
     with open(conf, "a") as f:
         f.write("\n".join(lines) + "\n")
@@ -215,6 +228,7 @@ def _info(folder, port, pg_ctl):
         "user": USER,
         "password": PASSWORD,
         "database": DATABASE,
+        "log": os.path.join(folder, LOG_FILE),
     }
 
 
@@ -259,8 +273,9 @@ def _pg_ctl_start(info, timeout=30):
     return rc, out
 
 
-def start(folder, timeout=30):
-    """Create (first time) and start a cluster in `folder`; return its info dict."""
+def start(folder, timeout=30, log_statements=False):
+    """Create (first time) and start a cluster in `folder`; return its info dict.
+    `log_statements`: log every statement (see LOG_STATEMENTS), for a new cluster."""
     folder = os.path.abspath(folder)
     if len(os.path.join(folder, ".s.PGSQL.65535")) > 103:
         raise PgServerError("folder path too long for a unix socket: %s" % folder)
@@ -322,7 +337,7 @@ def start(folder, timeout=30):
     for attempt in range(3):
         port = _free_port()
         if info is None:
-            _write_conf(data, port, folder)
+            _write_conf(data, port, folder, log_statements)
         else:
             _set_port(data, port)
         info = _info(folder, port, pg_ctl)
@@ -396,12 +411,13 @@ def restart(info, timeout=30):
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("start", "stop"):
-        sys.stderr.write("usage: pgserver.py start|stop FOLDER\n")
+    log_statements = "--log-statements" in argv[3:]
+    if len(argv) - log_statements != 3 or argv[1] not in ("start", "stop") or (log_statements and argv[1] != "start"):
+        sys.stderr.write("usage: pgserver.py start FOLDER [--log-statements] | stop FOLDER\n")
         return 1
     try:
         if argv[1] == "start":
-            info = start(argv[2])
+            info = start(argv[2], log_statements=log_statements)
             sys.stdout.write(info["url"] + "\n")
         else:
             stop(load(argv[2]))

@@ -217,8 +217,8 @@ def test_prompt_push_once_per_message(cli):
 def test_prompt_push_is_capped_and_pages(cli):
     register(cli, "a", "b")
     bodies = [f"message number {i} " + ("x" * 5000 if i % 3 == 0 else "") for i in range(30)]
-    for body in bodies:
-        cli.ok("send", "--to", "b", "-m", body, agent="a")
+    replies = cli.mcp_calls("a", [("send", {"to": "b", "message": body}) for body in bodies])  # one process
+    assert len(replies) == 30 and not any(r["result"]["isError"] for r in replies)
     seen = []
     for _ in range(30):
         rc, out, _ = prompt(cli, "b")

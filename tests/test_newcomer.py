@@ -45,8 +45,8 @@ def test_message_and_decision_from_standard_input(cli):
 
 
 def test_commands_exit_quietly_when_the_reader_goes_away(cli):
-    for i in range(60):
-        cli.ok("log", "--type", "t", "--message", f"entry {i} " + "z" * 150, agent="a")
+    calls = [("log", {"type": "t", "message": f"entry {i} " + "z" * 150}) for i in range(60)]
+    assert not any(r["result"]["isError"] for r in cli.mcp_calls("a", calls))  # one process, not sixty
     command = " ".join(f"'{a}'" for a in [*PY, cli.pyz, "console", "--plain"]) + " | head -1"
     pipe = subprocess.run(
         ["sh", "-c", command], cwd=cli.repo, env=cli.env("a"), input="quit\n", capture_output=True, text=True

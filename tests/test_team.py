@@ -151,6 +151,7 @@ def race_script(repo, pyz, i):
     )
 
 
+@pytest.mark.slow  # 64 processes at once, like test_robustness's sixty-four: CI's slow layer
 def test_sixty_four_processes_across_two_clones(clones):
     a, b = clones
     for i in range(40):
