@@ -145,7 +145,7 @@ def flat(value):
 def last_result(vendor, body):
     """(text, is_error) of the last tool result the model was given (hooks
     and the client may add messages after it)."""
-    if vendor == "claude":
+    if WIRE[vendor] == "claude":
         results = [
             b
             for m in body.get("messages", [])
@@ -231,7 +231,7 @@ class Agent:
 
     def check(self, result):
         text, is_error = result
-        low = text.lower()
+        low = text.lower().replace("error: (none)", "")  # Qwen Code reports every shell run so
         if "agent-sync" in low and "denied" in low:
             self.counts["denials"] += 1
             self.tried.add(self.file)
