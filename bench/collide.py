@@ -41,14 +41,21 @@ from tests.e2e.harness import (  # noqa: E402
     CLAUDE_FLAGS,
     CLAUDE_VERSIONS,
     CODEX_VERSION,
+    COPILOT_VERSION,
     GEMINI_VERSION,
+    OPENCODE_VERSION,
     PYZ_IN_REPO,
+    QWEN_VERSION,
     World,
     base_env,
     claude_env,
     codex_hook_trust,
+    copilot_env,
     gemini_env,
+    kill_tree,
     npm_client,
+    opencode_env,
+    qwen_env,
 )
 from tests.e2e.model_server import ModelServer  # noqa: E402
 
@@ -56,6 +63,26 @@ PACKAGES = {
     "claude": ("@anthropic-ai/claude-code", CLAUDE_VERSIONS[0], "claude"),
     "gemini": ("@google/gemini-cli", GEMINI_VERSION, "gemini"),
     "codex": ("@openai/codex", CODEX_VERSION, "codex"),
+    "copilot": ("@github/copilot", COPILOT_VERSION, "copilot"),
+    "qwen": ("@qwen-code/qwen-code", QWEN_VERSION, "qwen"),
+    "opencode": ("opencode-ai", OPENCODE_VERSION, "opencode"),
+}
+#: the wire format each client speaks to the model (Copilot CLI, Qwen Code and
+#: opencode speak Anthropic's Messages API, as Claude Code does)
+WIRE = {
+    "claude": "claude",
+    "gemini": "gemini",
+    "codex": "codex",
+    "copilot": "claude",
+    "qwen": "claude",
+    "opencode": "claude",
+}
+#: (read tool, its path argument), (edit tool, path, old, new), shell tool of the clients with Anthropic-style tools
+TOOLS = {
+    "claude": (("Read", "file_path"), ("Edit", "file_path", "old_string", "new_string"), "Bash"),
+    "copilot": (("view", "path"), ("edit", "path", "old_str", "new_str"), "bash"),
+    "qwen": (("read_file", "file_path"), ("edit", "file_path", "old_string", "new_string"), "run_shell_command"),
+    "opencode": (("read", "filePath"), ("edit", "filePath", "oldString", "newString"), "bash"),
 }
 #: seconds an agent "thinks" between reading a file and writing it back
 PAUSE = 0.3
@@ -74,14 +101,12 @@ TURNS_PER_EDIT = 12
 
 def tool_step(vendor, kind, path, **kw):
     """The scripted model's tool call: read, edit (old -> new) or shell (cmd)."""
-    if vendor == "claude":
+    if vendor in TOOLS:
+        (read, arg), (edit, path_arg, old_arg, new_arg), shell = TOOLS[vendor]
         return {
-            "read": {"tool": "Read", "input": {"file_path": str(path)}},
-            "edit": {
-                "tool": "Edit",
-                "input": {"file_path": str(path), "old_string": kw.get("old"), "new_string": kw.get("new")},
-            },
-            "shell": {"tool": "Bash", "input": {"command": kw.get("cmd"), "description": "edit"}},
+            "read": {"tool": read, "input": {arg: str(path)}},
+            "edit": {"tool": edit, "input": {path_arg: str(path), old_arg: kw.get("old"), new_arg: kw.get("new")}},
+            "shell": {"tool": shell, "input": {"command": kw.get("cmd"), "description": "edit"}},
         }[kind]
     if vendor == "gemini":
         return {
@@ -120,7 +145,7 @@ def flat(value):
 def last_result(vendor, body):
     """(text, is_error) of the last tool result the model was given (hooks
     and the client may add messages after it)."""
-    if vendor == "claude":
+    if WIRE[vendor] == "claude":
         results = [
             b
             for m in body.get("messages", [])
@@ -206,7 +231,7 @@ class Agent:
 
     def check(self, result):
         text, is_error = result
-        low = text.lower()
+        low = text.lower().replace("error: (none)", "")  # Qwen Code reports every shell run so
         if "agent-sync" in low and "denied" in low:
             self.counts["denials"] += 1
             self.tried.add(self.file)
@@ -265,6 +290,12 @@ def client_command(vendor, binary, world, server):
         return [binary, "-p", "make the edits", *CLAUDE_FLAGS], claude_env(world, server)
     if vendor == "gemini":
         return [binary, "--yolo", "-p", "make the edits"], gemini_env(world, server)
+    if vendor == "copilot":
+        return [binary, "-p", "make the edits", "--allow-all-tools", "--no-auto-update"], copilot_env(world, server)
+    if vendor == "qwen":
+        return [binary, "--auth-type", "anthropic", "--yolo", "make the edits"], qwen_env(world, server)
+    if vendor == "opencode":  # npm offline, a dead registry: its plugin npm install fails at once
+        return [binary, "run", "make the edits"], opencode_env(world, server)
     chome = world.home / f"codex-{server.port}"
     chome.mkdir()
     config = (
@@ -281,7 +312,11 @@ def run_workload(vendors, edits, n_files, pyz, installed, base):
     world, files = scratch_repo(base, n_files, pyz, installed, vendors)
     launcher = f"python3 {world.root / PYZ_IN_REPO}" if installed else "true"
     agents = [Agent(i, files, edits, launcher) for i in range(len(vendors))]
-    servers = [ModelServer(respond=agent) for agent in agents]
+    # the server names the wire format; the agent answers in its client's tools
+    servers = [
+        ModelServer(respond=lambda _wire, turns, body, a=agent, v=vendor: a(v, turns, body))
+        for agent, vendor in zip(agents, vendors)
+    ]
     procs = []
     started = time.monotonic()
     for vendor, server in zip(vendors, servers):
@@ -296,9 +331,15 @@ def run_workload(vendors, edits, n_files, pyz, installed, base):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
+                start_new_session=True,
             )
         )
-    errors = [p.communicate(timeout=1800)[1] for p in procs]
+    try:
+        errors = [p.communicate(timeout=1800)[1] for p in procs]
+    finally:
+        for p in procs:  # a client left running (a timeout, an exception): its whole tree goes
+            if p.poll() is None:
+                kill_tree(p.pid)
     wall = time.monotonic() - started
     for server in servers:
         server.__exit__(None, None, None)
@@ -386,7 +427,9 @@ def main():
     ap.add_argument("--sessions", type=int, default=3)
     ap.add_argument("--edits", type=int, default=10)
     ap.add_argument("--files", type=int, default=3)
-    ap.add_argument("--clients", help="comma-separated vendors, one session each: claude,gemini,codex")
+    ap.add_argument(
+        "--clients", help="comma-separated vendors, one session each: claude,gemini,codex,copilot,qwen,opencode"
+    )
     ap.add_argument("--pyz", default=str(ROOT / "dist" / "agent-sync.pyz"))
     ap.add_argument("--json", action="store_true", help="print exactly one JSON document")
     ap.add_argument("--readme", action="store_true", help="run the default and the mixed workload; write README.md")
