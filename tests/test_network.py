@@ -40,17 +40,18 @@ pytestmark = pytest.mark.network
 DELAY = 0.025
 #: the issue's target: TCP connect + startup + two SCRAM legs + one round trip for the hook's statements
 TARGET = 5
-#: round trips each hook takes today (this suite fails if one grows); the target above is not met yet
+#: round trips each hook takes today (this suite fails if one grows; before pipelining: 25, 10, 14, 7,
+#: 10, 6, 15, 6, 19); the target above is met by pre-tool-use Bash and stop, not yet by the others
 CEILING = {
-    "session-start": 25,
-    "user-prompt-submit": 10,
-    "pre-tool-use Edit (takes the automatic lock)": 14,
-    "pre-tool-use Edit (allow, lock already held)": 7,
-    "pre-tool-use Edit (deny)": 10,
-    "pre-tool-use Bash": 6,
-    "post-tool-use after an Edit": 15,
-    "stop": 6,
-    "status": 19,
+    "session-start": 21,
+    "user-prompt-submit": 6,
+    "pre-tool-use Edit (takes the automatic lock)": 9,
+    "pre-tool-use Edit (allow, lock already held)": 6,
+    "pre-tool-use Edit (deny)": 6,
+    "pre-tool-use Bash": 5,
+    "post-tool-use after an Edit": 6,
+    "stop": 5,
+    "status": 18,
 }
 BUDGET = 2
 
@@ -464,4 +465,5 @@ def test_locks_hold_across_a_server_restart(pyz, tmp_path, own_server, outage):
             pgserver.restart(own_server)
         else:
             proxy.resume()
+        time.sleep(5.2)  # after an outage a checkout's hooks try the server again every 5 s (README)
         locks_hold(net)
