@@ -1123,6 +1123,8 @@ def note_held_until(ctx, until):
         return
     try:
         if not _is_dir(folder):
+            if not ctx.in_git and not _is_dir(state_dir(ctx)):
+                return  # outside git, state is opt-in (init): a team-mode lock taken here leaves none
             make_state_dir(state_dir(ctx))
             os.makedirs(folder, mode=0o700, exist_ok=True)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -3293,31 +3295,15 @@ def list_decisions(conn, limit=50):
 
 def log_activity(conn, agent_id, kind, message, path, now):
     """Append to the activity log; every 256 rows, drop what is past retention,
-    so the log stays bounded without anyone running gc.  Statements whose
-    answers nobody waits for (in team mode they go with the transaction's
-    next round trip)."""
-    conn.execute(
+    so the log stays bounded without anyone running gc."""
+    row_id = conn.insert(
         "INSERT INTO activity (agent, type, message, path, created_at) VALUES (?, ?, ?, ?, ?)",
         (agent_id, kind, message[:2000], path, now),
     )
-    conn.execute(
-        "DELETE FROM activity WHERE id <= (SELECT max(id) FROM activity) - ?"
-        " AND (SELECT max(id) FROM activity) % 256 = 0",
-        (keep_activity(),),
-    )
-    old = (
-        "SELECT m.id FROM messages m WHERE m.created_at < ? AND (SELECT max(id) FROM activity) % 256 = 0"
-        " AND NOT EXISTS (SELECT 1 FROM message_deliveries d WHERE d.message_id = m.id"
-        " AND (d.read_at IS NULL OR (m.kind = 'directive' AND d.acked_at IS NULL))) ORDER BY m.id LIMIT ?"
-    )
-    args = (now - keep_messages_seconds(), PRUNE_BATCH)
-    conn.execute(f"DELETE FROM message_deliveries WHERE message_id IN ({old})", args)  # the same ids twice:
-    conn.execute(f"DELETE FROM messages WHERE id IN ({old})", args)  # the first N by id, read by all
-
-
-def last_activity_id(conn, agent_id):
-    """The id of the agent's newest activity row (inside the transaction that wrote it)."""
-    return conn.execute("SELECT max(id) FROM activity WHERE agent=?", (agent_id,)).fetchone()[0]
+    if row_id % 256 == 0:
+        conn.execute("DELETE FROM activity WHERE id <= ?", (row_id - keep_activity(),))
+        prune_messages(conn, now)
+    return row_id
 
 
 #: messages dropped per prune at most, so one prune stays short
@@ -3924,7 +3910,8 @@ def hook_interpreter():
 #: over those objects cost a hook 0.5 ms and free nothing in a 15 ms process.
 LAUNCHER = (
     "import gc;gc.disable();import sys;sys.version_info<(3,10)and sys.exit('agent-sync needs Python 3.10 or newer, not '+sys.version.split()[0]);"
-    "sys.path.insert(0,sys.argv.pop(1));import agent_sync_boot as b;sys.exit(b.load().main())"
+    "sys.path.insert(0,sys.argv.pop(1));exec('try:import agent_sync_boot_cp{}{} as b\\n"
+    "except ImportError:import agent_sync_boot as b'.format(*sys.version_info));sys.exit(b.load().main())"
 )
 
 
@@ -5332,7 +5319,7 @@ def settle_file(ctx, entry, blobs, taken, stamp, now):
     if after[0] and before[0] and kept is not None and read_bytes(real, SNAPSHOT_FILE_BYTES) == kept:
         return None
     owner, name = entry["owner"], entry["name"]
-    verdict = holder_verdict(ctx, owner, rel, real, taken, now)
+    verdict = holder_verdict(ctx, owner, rel, real, taken, now, kept)
     if verdict == "theirs":
         return None
     if verdict == "busy":
@@ -5351,10 +5338,12 @@ def settle_file(ctx, entry, blobs, taken, stamp, now):
     return Undo(rel, owner, name, "removed", version)
 
 
-def holder_verdict(ctx, owner, rel, real, taken, now):
+def holder_verdict(ctx, owner, rel, real, taken, now, kept):
     """Whether the holder changed the file since the snapshot: "theirs" when
-    the file is exactly what the holder wrote or is writing, "busy" when the
-    holder wrote or may be writing it (and the writer may have too), else None."""
+    the file is exactly what the holder wrote or is writing (its edit applied
+    to the snapshot, its Write's content, its file as its last call left it),
+    "busy" when the holder wrote or may be writing it (and the writer may have
+    too), else None."""
     marks = [busy_facts(ctx, owner, key, taken, now) for key in (normalise_key(rel), "*")]
     marks = [m for m in marks if m is not None]
     if not marks:
@@ -5362,36 +5351,50 @@ def holder_verdict(ctx, owner, rel, real, taken, now):
     facts = set().union(*marks)
     if signature_fact(rel, real) in facts:
         return "theirs"
-    data = read_bytes(real, SNAPSHOT_FILE_BYTES) if any(f.startswith("=") for f in facts) else None
-    return "theirs" if data is not None and content_fact(data) in facts else "busy"
-
-
-def expected_content(tool, tool_input, real):
-    """The bytes an edit tool call will leave in a file, where that can be
-    told from its input (Write, Edit, MultiEdit), else None."""
-    if tool == "Write":
-        content = tool_input.get("content")
-        return content.encode("utf-8", "surrogatepass") if isinstance(content, str) else None
-    edits = tool_input.get("edits") if tool == "MultiEdit" else [tool_input] if tool == "Edit" else None
-    data = read_bytes(real, SNAPSHOT_FILE_BYTES) if isinstance(edits, list) else None
+    data = read_bytes(real, SNAPSHOT_FILE_BYTES)
     if data is None:
+        return "busy"
+    edits = [json_loads(f[5:]) for f in facts if f.startswith("edit ")]
+    if content_fact(data) in facts or any(apply_edits(kept, e) == data for e in edits if kept is not None):
+        return "theirs"
+    return "busy"
+
+
+def edits_of(tool, tool_input):
+    """[(old, new, every occurrence)] of an Edit or MultiEdit call, or None."""
+    edits = tool_input.get("edits") if tool == "MultiEdit" else [tool_input] if tool == "Edit" else None
+    if not isinstance(edits, list):
         return None
-    text = data.decode("utf-8", "surrogateescape")
+    found = []
     for edit in edits:
         old, new = (edit.get("old_string"), edit.get("new_string")) if isinstance(edit, dict) else (None, None)
-        if not isinstance(old, str) or not isinstance(new, str) or old not in text:
+        if not isinstance(old, str) or not isinstance(new, str):
             return None
-        text = text.replace(old, new, -1 if edit.get("replace_all") else 1)
+        found.append([old, new, bool(edit.get("replace_all"))])
+    return found
+
+
+def apply_edits(data, edits):
+    """The bytes `edits` make of `data` (None where one does not apply)."""
+    text = data.decode("utf-8", "surrogateescape")
+    for old, new, every in edits:
+        if old not in text:
+            return None
+        text = text.replace(old, new, -1 if every else 1)
     return text.encode("utf-8", "surrogateescape")
 
 
 def mark_edits_pending(ctx, tool, tool_input, paths):
     """Before an allowed edit: its files are this agent's, in flight, with
-    what they will hold where the input tells."""
+    what they will hold, told by its input (a Write's content as a digest, an
+    edit's strings; the file is not read here)."""
+    content = tool_input.get("content") if tool == "Write" else None
+    edits = edits_of(tool, tool_input)
+    facts = [content_fact(content.encode("utf-8", "surrogatepass"))] if isinstance(content, str) else []
+    facts += ["edit " + json_dumps(edits)] if edits else []
     for target in targets_in_repo(ctx, paths):
         if target.kind == "file":
-            data = expected_content(tool, tool_input, target.real)
-            mark_busy(ctx, ctx.agent_id, target.key, True, [content_fact(data)] if data is not None else [])
+            mark_busy(ctx, ctx.agent_id, target.key, True, facts)
 
 
 def stat_is_dir(real):
@@ -7890,8 +7893,7 @@ def cmd_log(ctx, args):
 
     def run(conn):
         ensure_agent(conn, ctx, now)
-        log_activity(conn, ctx.agent_id, kind, message, path, now)
-        return last_activity_id(conn, ctx.agent_id)
+        return log_activity(conn, ctx.agent_id, kind, message, path, now)
 
     _, row_id = write_tx(ctx, run)
     return {"id": row_id}, f"logged #{row_id}"

@@ -8,7 +8,10 @@ start (zipimport never writes a cache), and compiling agent_sync.py costs
 more than the rest of a hook's run.  agent_sync_boot (BOOT below) compiles it
 once per interpreter and zipapp into a per-user cache and loads the bytecode
 from there; the driver's sources are compiled into the same cache on first
-use.  So the archive carries no .pyc copies and any CPython 3.10+ is fast.
+use.  So the archive carries no copy of agent_sync's bytecode and any
+CPython 3.10+ is fast; only the 2 KB boot module is there compiled for each
+interpreter found at build time (agent_sync_boot_cpXY.pyc), since it runs
+before any cache can help.
 Every CPython 3.10-3.13 found here still compiles everything once at build
 time: a syntax check for each version.
 
@@ -86,6 +89,7 @@ def save(path, data):
 def load():
     archive, FOLDER = folder()
     globals()["FOLDER"] = FOLDER
+    sys.modules["agent_sync_boot"] = sys.modules[__name__]  # agent_sync finds the cache through it
     code = cached(os.path.join(FOLDER, "agent_sync.pyc"))
     if code is None:
         import zipimport
@@ -274,7 +278,10 @@ def build(out):
             vendor = [("vendor/py.bundle", bundle(modules, [data for _, data in modules]))]
             vendor.append(("vendor/LICENSES.txt", licenses(vendored)))
             for tag, exe in sorted(interpreters().items()):  # each compiles: a syntax check per version
-                compile_all(exe, [("agent_sync.py", agent_sync), *modules])
+                pycs = compile_all(
+                    exe, [("agent_sync_boot.py", BOOT.encode()), ("agent_sync.py", agent_sync), *modules]
+                )
+                z.writestr(entry(f"agent_sync_boot_cp{tag}.pyc"), pycs[0])  # 2 KB: the boot is not compiled per run
                 compiled.append(tag)
             for name in PAYLOAD:
                 with open(os.path.join(HERE, name), "rb") as s:

@@ -362,3 +362,14 @@ def test_one_case_rule_a_mac_lock_holds_on_linux_and_back(clones):
     rc, out, err = a.hook("pre-tool-use", edit_payload(a.repo / "SRC" / "Other.PY", session="alice-1", cwd=a.repo))
     assert denied(out), (out, err)
     assert b("lock", "Src/APP.TSX", agent="bob").returncode == 1
+
+
+def test_a_team_lock_taken_outside_git_leaves_no_state_here(pyz, tmp_path, pg_url):
+    """Outside a git repository state is opt-in: a team-mode command there
+    writes to the server and nothing into the folder (nor above it)."""
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    runner = Runner(pyz, loose)
+    env = {"AGENT_SYNC_DATABASE_URL": pg_url, "AGENT_SYNC_PROJECT": f"test/{os.urandom(6).hex()}"}
+    runner.ok("lock", "x.py", agent="a", env=env)
+    assert not (loose / ".claude").exists() and not (tmp_path / ".claude").exists()
