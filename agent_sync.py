@@ -4593,6 +4593,23 @@ def uninstall_copilot(root, manifest):
     return remove_or_rewrite(root, path, config, set(manifest.get("created_files", [])), {"version": 1, "hooks": {}})
 
 
+def copilot_trust(root):
+    """Copilot CLI reads a folder's hooks only where the folder is trusted:
+    `trustedFolders` in ~/.copilot/config.json (COPILOT_HOME moves it)."""
+    home = os.environ.get("COPILOT_HOME") or os.path.join(os.path.expanduser("~"), ".copilot")
+    path = os.path.join(home, "config.json")
+    try:
+        folders = (read_json_file(path, "Copilot CLI config") or {}).get("trustedFolders") or []
+    except AgentSyncError:
+        folders = []
+    if any(isinstance(f, str) and within(os.path.realpath(root), os.path.realpath(f)) for f in folders):
+        return True, f"trusted in {path}"
+    return False, (
+        f"Copilot CLI runs this folder's hooks only once it is trusted: run `copilot` in {root} and trust the"
+        f" folder (it is added to trustedFolders in {path})"
+    )
+
+
 def copilot_stands_in(dialect):
     """Whether these are the Claude-format hooks of a Copilot CLI session in
     which our own Copilot hooks run too (they answer; these stand down)."""
@@ -4788,6 +4805,7 @@ COPILOT = Dialect(
     midturn_push=True,
     config=COPILOT_HOOKS,
     events=COPILOT_EVENTS,
+    trust=copilot_trust,
     arguments={"path": "file_path", "old_str": "old_string", "new_str": "new_string", "file_text": "content"},
 )
 QWEN = Dialect(

@@ -150,3 +150,16 @@ console.log(JSON.stringify(result));
     assert r.returncode == 0 and json.loads(r.stdout)["edit"] == "allowed", (r.stdout, r.stderr)
     held.ok("uninstall")
     assert not plugin.exists()
+
+
+def test_copilot_trust_is_named_by_install_and_checked_by_doctor(held, tmp_path):
+    home = tmp_path / "copilot-home"
+    home.mkdir()
+    env = {"COPILOT_HOME": str(home)}
+    r = held.ok("install", "--agent", "copilot", env=env)
+    assert "One step left" in r.stdout and "trust" in r.stdout
+    checks = {c["check"]: c for c in json.loads(held("doctor", "--json", env=env).stdout)["checks"]}
+    assert not checks["copilot trusts this folder"]["ok"]
+    (home / "config.json").write_text(json.dumps({"trustedFolders": [str(held.repo)]}))
+    checks = {c["check"]: c for c in json.loads(held("doctor", "--json", env=env).stdout)["checks"]}
+    assert checks["copilot trusts this folder"]["ok"]
