@@ -5219,7 +5219,9 @@ def read_bytes(real, limit):
         if os.path.islink(real):
             return None
         with open(real, "rb") as f:
-            data = f.read(limit + 1)
+            if os.fstat(f.fileno()).st_size > limit:
+                return None
+            data = f.read(limit + 1) if limit < 65536 else f.read()  # read(n) allocates n bytes first
     except OSError:
         return None
     return data if len(data) <= limit else None
