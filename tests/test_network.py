@@ -47,9 +47,9 @@ CEILING = {
     "user-prompt-submit": 6,
     "pre-tool-use Edit (takes the automatic lock)": 9,
     "pre-tool-use Edit (allow, lock already held)": 6,
-    "pre-tool-use Edit (deny)": 6,
+    "pre-tool-use Edit (deny)": 7,
     "pre-tool-use Bash": 5,
-    "post-tool-use after an Edit": 6,
+    "post-tool-use after an Edit": 7,
     "stop": 5,
     "status": 18,
 }
