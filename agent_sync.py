@@ -4245,9 +4245,11 @@ def install_cursor(root, manifest, options):
     return write_config(root, path, config, manifest)
 
 
-def uninstall_cursor(root, manifest):
-    path = os.path.join(root, ".cursor", "hooks.json")
-    config = read_json_file(path, "Cursor hooks")
+def uninstall_flat(root, manifest, relpath, what):
+    """Take our handlers out of a hooks file of the flat shape ({"version": 1,
+    "hooks": {event: [handler, ...]}}: Cursor's, Copilot CLI's)."""
+    path = os.path.join(root, relpath)
+    config = read_json_file(path, what)
     if not config or not isinstance(config.get("hooks"), dict):
         return []
     for event in list(config["hooks"]):
@@ -4255,6 +4257,10 @@ def uninstall_cursor(root, manifest):
         if not config["hooks"][event]:
             del config["hooks"][event]
     return remove_or_rewrite(root, path, config, set(manifest.get("created_files", [])), {"version": 1, "hooks": {}})
+
+
+def uninstall_cursor(root, manifest):
+    return uninstall_flat(root, manifest, os.path.join(".cursor", "hooks.json"), "Cursor hooks")
 
 
 # Gemini CLI ----------------------------------------------------------------
@@ -4295,18 +4301,28 @@ def gemini_hooks(root):
     return block
 
 
-def install_gemini(root, manifest, options):
-    path = os.path.join(root, ".gemini", "settings.json")
-    config = merge_hooks(read_json_file(path, "Gemini CLI settings") or {}, gemini_hooks(root))
-    return write_config(root, path, config, manifest)
+def settings_installer(relpath, what, hooks):
+    """(install, uninstall) for a client whose hooks live in a settings file
+    of Claude's nested shape, merged in beside the user's own entries."""
+
+    def install_into(root, manifest, options):
+        path = os.path.join(root, relpath)
+        config = merge_hooks(read_json_file(path, what) or {}, hooks(root))
+        return write_config(root, path, config, manifest)
+
+    def uninstall_from(root, manifest):
+        path = os.path.join(root, relpath)
+        config = read_json_file(path, what)
+        if config is None:
+            return []
+        return remove_or_rewrite(root, path, unmerge_hooks(config), set(manifest.get("created_files", [])), {})
+
+    return install_into, uninstall_from
 
 
-def uninstall_gemini(root, manifest):
-    path = os.path.join(root, ".gemini", "settings.json")
-    config = read_json_file(path, "Gemini CLI settings")
-    if config is None:
-        return []
-    return remove_or_rewrite(root, path, unmerge_hooks(config), set(manifest.get("created_files", [])), {})
+install_gemini, uninstall_gemini = settings_installer(
+    os.path.join(".gemini", "settings.json"), "Gemini CLI settings", gemini_hooks
+)
 
 
 # Codex ---------------------------------------------------------------------
@@ -4582,15 +4598,7 @@ def install_copilot(root, manifest, options):
 
 
 def uninstall_copilot(root, manifest):
-    path = os.path.join(root, COPILOT_HOOKS)
-    config = read_json_file(path, "Copilot CLI hooks")
-    if not config or not isinstance(config.get("hooks"), dict):
-        return []
-    for event in list(config["hooks"]):
-        strip_our_handlers_flat(config["hooks"][event])
-        if not config["hooks"][event]:
-            del config["hooks"][event]
-    return remove_or_rewrite(root, path, config, set(manifest.get("created_files", [])), {"version": 1, "hooks": {}})
+    return uninstall_flat(root, manifest, COPILOT_HOOKS, "Copilot CLI hooks")
 
 
 def copilot_trust(root):
@@ -4631,18 +4639,9 @@ def qwen_hooks(root):
     return block
 
 
-def install_qwen(root, manifest, options):
-    path = os.path.join(root, ".qwen", "settings.json")
-    config = merge_hooks(read_json_file(path, "Qwen Code settings") or {}, qwen_hooks(root))
-    return write_config(root, path, config, manifest)
-
-
-def uninstall_qwen(root, manifest):
-    path = os.path.join(root, ".qwen", "settings.json")
-    config = read_json_file(path, "Qwen Code settings")
-    if config is None:
-        return []
-    return remove_or_rewrite(root, path, unmerge_hooks(config), set(manifest.get("created_files", [])), {})
+install_qwen, uninstall_qwen = settings_installer(
+    os.path.join(".qwen", "settings.json"), "Qwen Code settings", qwen_hooks
+)
 
 
 # opencode --------------------------------------------------------------------
