@@ -604,11 +604,18 @@ def resolve_identity(session_id=None):
     return "local-" + (user or "user"), "local (no AGENT_SYNC_ID or Claude Code session)"
 
 
-def claude_pid():
-    try:
-        return int(os.environ.get("CLAUDE_PID", ""))
-    except ValueError:
-        return None
+#: the variables in which clients name their own process to hooks and shells, and the client
+CLIENT_PID_VARIABLES = (("CLAUDE_PID", "claude"), ("QWEN_CODE_LAUNCHER_PID", "qwen"), ("OPENCODE_PID", "opencode"))
+
+
+def named_client_pid():
+    """(pid, client) a client names in its environment, or (None, None)."""
+    for variable, client in CLIENT_PID_VARIABLES:
+        try:
+            return int(os.environ.get(variable, "")), client
+        except ValueError:
+            continue
+    return None, None
 
 
 # The agent client's process.  An agent's presence rests on the client process
@@ -629,6 +636,7 @@ CLIENT_NAMES = {
     "cursor-agent": "cursor",
     "copilot": "copilot",
     "qwen": "qwen",
+    "qwen-code": "qwen",
     "opencode": "opencode",
 }
 #: interpreters whose first non-option argument names the client's script
@@ -720,11 +728,12 @@ _client = []
 
 def client_process():
     """(pid, start token, client name) of the agent client this process runs
-    under, or None; CLAUDE_PID wins where set.  Looked up once per process."""
+    under, or None; a pid the client names (CLIENT_PID_VARIABLES) wins where
+    set.  Looked up once per process."""
     if not _client:
-        pid = claude_pid()
+        pid, name = named_client_pid()
         if pid:
-            _client.append((pid, process_start(pid), "claude"))
+            _client.append((pid, process_start(pid), name))
         elif sys.platform.startswith("linux"):
             _client.append(find_client(os.getppid(), _proc_entry))
         elif sys.platform != "win32":
@@ -2362,9 +2371,10 @@ def check_text(label, value, limit, allow_empty=False):
 
 def client_columns(ctx):
     """(pid, start token, client name) to record for this agent: the client
-    process where it was looked up, else CLAUDE_PID as it is (hooks on the hot
-    path never climb the process tree)."""
-    return ctx.client or (claude_pid(), None, None)
+    process where it was looked up, else the pid its client names (CLAUDE_PID,
+    QWEN_CODE_LAUNCHER_PID, OPENCODE_PID) as it is (hooks on the hot path never
+    climb the process tree)."""
+    return ctx.client or (named_client_pid()[0], None, None)
 
 
 def ensure_agent(conn, ctx, now):

@@ -196,3 +196,10 @@ def test_claude_pid_still_wins(cli, client):
     rc, out, _ = cli.hook("session-start", {"session_id": "explicit", "cwd": str(cli.repo)}, env=env)
     row = cli.sql("SELECT pid FROM agents WHERE session_id='explicit'")[0]
     assert row[0] == os.getpid()
+
+
+@pytest.mark.parametrize("variable", ["QWEN_CODE_LAUNCHER_PID", "OPENCODE_PID"])
+def test_a_pid_the_client_names_is_its_process(cli, variable):
+    """Qwen Code and opencode name their process as Claude Code does with CLAUDE_PID."""
+    rc, out, _ = cli.hook("session-start", {"session_id": variable, "cwd": str(cli.repo)}, env={variable: os.getpid()})
+    assert cli.sql("SELECT pid FROM agents WHERE session_id=?", (variable,))[0][0] == os.getpid()
