@@ -5236,23 +5236,90 @@ def read_bytes(real, limit):
     return data if len(data) <= limit else None
 
 
+def blob_path(ctx, digest):
+    return os.path.join(state_dir(ctx), "undo", "blobs", digest)
+
+
+def blob_index(ctx):
+    """{path: [size, mtime_ns, inode, digest]} of held files whose bytes are
+    kept as content-addressed blobs, so an unchanged file is not read again."""
+    try:
+        with open(os.path.join(state_dir(ctx), "undo", "index"), encoding="ascii") as f:
+            return json_loads(f.read())
+    except (OSError, ValueError):
+        return {}
+
+
+def keep_blob(ctx, rel, real, sig, limit, index, now):
+    """The digest of a held file's bytes, kept as a blob (read only when its
+    signature differs from the index's; a signature younger than a second is
+    not trusted: a same-size write in the same clock tick would not change it);
+    None when it is larger than `limit` or unreadable.  (digest, bytes read)"""
+    known = index.get(rel)
+    if known is not None and known[:3] == sig[1:4] and os.path.exists(blob_path(ctx, known[3])):
+        return known[3], 0
+    data = read_bytes(real, limit)
+    if data is None:
+        return None, 0
+    digest = content_fact(data)[1:]
+    if not os.path.exists(blob_path(ctx, digest)):
+        write_atomically(blob_path(ctx, digest), data)
+    if sig[2] < (now - 1) * 1e9:
+        index[rel] = [sig[1], sig[2], sig[3], digest]
+    return digest, len(data)
+
+
 def take_snapshot(ctx, payload, rows, now):
-    """Keep what other agents hold, before this call runs."""
+    """Keep what other agents hold, before this call runs: signatures, and
+    the bytes as blobs (an unchanged file costs a stat)."""
     files, walks = held_files(ctx, rows)
-    entries, blobs, used = [], [], 0
+    index = blob_index(ctx)
+    known = json_dumps(index)
+    entries, used = [], 0
     for rel, row in files.items():
         real = os.path.join(ctx.top, rel)
         sig = file_signature(real)
-        data = read_bytes(real, min(SNAPSHOT_FILE_BYTES, SNAPSHOT_CALL_BYTES - used)) if sig[0] else b""
         entry = {"path": rel, "sig": sig, "owner": row["owner"], "name": row["owner_name"] or row["owner"]}
-        if data is not None:
-            entry["at"], entry["len"] = used, len(data)
-            blobs.append(data)
-            used += len(data)
+        if sig[0]:
+            digest, read = keep_blob(
+                ctx, rel, real, sig, min(SNAPSHOT_FILE_BYTES, SNAPSHOT_CALL_BYTES - used), index, now
+            )
+            used += read
+            if digest is not None:
+                entry["blob"] = digest
+        else:
+            entry["blob"] = ""
         entries.append(entry)
+    if json_dumps(index) != known:
+        write_atomically(os.path.join(state_dir(ctx), "undo", "index"), json_dumps(index).encode("ascii"))
+        prune_blobs(ctx, index, now)
     walked = [[r["kind"], r["key"], r["path"], r["owner"], r["owner_name"] or r["owner"]] for r in walks]
     header = json_dumps({"taken": now, "files": entries, "walks": walked}).encode("ascii")
-    write_atomically(snapshot_path(ctx, payload), header + b"\n" + b"".join(blobs))
+    write_atomically(snapshot_path(ctx, payload), header)
+
+
+def prune_blobs(ctx, index, now):
+    """Drop blobs the index no longer names once no snapshot can still need
+    them (older than a call may last)."""
+    folder = os.path.dirname(blob_path(ctx, "x"))
+    named = {known[3] for known in index.values()}
+    try:
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if name not in named and os.stat(path).st_mtime < now - SNAPSHOT_SECONDS:
+                os.unlink(path)
+    except OSError:
+        pass
+
+
+def kept_bytes(ctx, entry):
+    """The bytes a snapshot kept of a file (b"" for one that did not exist),
+    checked against their digest; None when only its signature was kept."""
+    digest = entry.get("blob")
+    if digest == "":
+        return b""
+    data = read_bytes(blob_path(ctx, digest), SNAPSHOT_FILE_BYTES) if isinstance(digest, str) else None
+    return data if data is not None and content_fact(data)[1:] == digest else None
 
 
 def write_atomically(path, data, mode=0o600):
@@ -5290,7 +5357,7 @@ def snapshot_before_call(payload, now):
 
 
 def load_snapshot(ctx, payload, now):
-    """(header, blobs) of this call's snapshot, taken away; None without one."""
+    """This call's snapshot, taken away; None without one."""
     path = snapshot_path(ctx, payload)
     try:
         with open(path, "rb") as f:
@@ -5298,12 +5365,11 @@ def load_snapshot(ctx, payload, now):
         os.unlink(path)
     except OSError:
         return None
-    head, _, blobs = data.partition(b"\n")
     try:
-        header = json_loads(head.decode("ascii"))
+        header = json_loads(data.decode("ascii"))
     except ValueError:
         return None
-    return (header, blobs) if now - header.get("taken", 0) < SNAPSHOT_SECONDS else None
+    return header if now - header.get("taken", 0) < SNAPSHOT_SECONDS else None
 
 
 class Undo:
@@ -5336,7 +5402,7 @@ def keep_version(ctx, rel, real, stamp, suffix="", data=None):
     return os.path.relpath(dest, ctx.top).replace(os.sep, "/")
 
 
-def settle_file(ctx, entry, blobs, taken, stamp, now):
+def settle_file(ctx, entry, taken, stamp, now):
     """Compare one held file with its snapshot; put it back when this call
     changed it and its holder did not touch it meanwhile.  An Undo, or None."""
     rel, before = entry["path"], entry["sig"]
@@ -5344,7 +5410,7 @@ def settle_file(ctx, entry, blobs, taken, stamp, now):
     after = file_signature(real)
     if after[:4] == before[:4]:
         return None
-    kept = blobs[entry["at"] : entry["at"] + entry["len"]] if "at" in entry else None
+    kept = kept_bytes(ctx, entry)
     if after[0] and before[0] and kept is not None and read_bytes(real, SNAPSHOT_FILE_BYTES) == kept:
         return None
     owner, name = entry["owner"], entry["name"]
@@ -5443,16 +5509,15 @@ def created_files(ctx, header):
 
 def check_after_call(ctx, payload, now):
     """Settle every held file this call changed: [Undo]."""
-    loaded = load_snapshot(ctx, payload, now)
-    if loaded is None:
+    header = load_snapshot(ctx, payload, now)
+    if header is None:
         return []
-    header, blobs = loaded
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + short_hash(ctx.agent_id)
     entries = list(header["files"]) + list(created_files(ctx, header))
     undone = []
     for entry in entries:
         try:
-            undo = settle_file(ctx, entry, blobs, header["taken"], stamp, now)
+            undo = settle_file(ctx, entry, header["taken"], stamp, now)
         except OSError as e:
             undo = Undo(entry["path"], entry["owner"], entry["name"], f"changed (not restored: {e.strerror})", None)
         if undo is not None:
