@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -980,3 +981,20 @@ def test_the_notice_names_the_tool_as_the_client_does(world):
     denied, before, ran, after, out, _ = through_hooks(world, gemini_call(world.root, command), command)
     assert not denied and after == before
     assert '"run_shell_command" call changed' in context_of(out), out
+
+
+def test_what_is_put_back_is_the_holders_latest_version(world):
+    """The snapshot keeps bytes by content and reuses them while a file's
+    signature is unchanged: a holder's same-size edit between two of the
+    writer's calls must be what the second call's undo restores."""
+    world.fresh()
+    time.sleep(1.1)  # old enough for the snapshot index to trust its signature
+    through_hooks(world, claude_call(world.root, "cat src/a.py"), "cat src/a.py")
+    pre, post = holder_edit(world)
+    out, _ = hook(world, "pre-tool-use", pre, "holder", None)
+    assert not is_denial(out), out
+    (world.root / "src/a.py").write_bytes(EDITED)
+    hook(world, "post-tool-use", post, "holder", None)
+    command = "python3 -c \"open('src/a.py', 'w').write('writer')\""
+    through_hooks(world, claude_call(world.root, command), command)
+    assert (world.root / "src/a.py").read_bytes() == EDITED
