@@ -5290,8 +5290,9 @@ def take_snapshot(ctx, payload, rows, now):
         else:
             entry["blob"] = ""
         entries.append(entry)
-    if json_dumps(index) != known:
-        write_atomically(os.path.join(state_dir(ctx), "undo", "index"), json_dumps(index).encode("ascii"))
+    now_known = json_dumps(index)
+    if now_known != known:
+        write_atomically(os.path.join(state_dir(ctx), "undo", "index"), now_known.encode("ascii"))
         prune_blobs(ctx, index, now)
     walked = [[r["kind"], r["key"], r["path"], r["owner"], r["owner_name"] or r["owner"]] for r in walks]
     header = json_dumps({"taken": now, "files": entries, "walks": walked}).encode("ascii")
@@ -7195,10 +7196,13 @@ def client_checks(root, dialect):
         return claude_checks(root)
     if not dialect.events:  # a file install writes whole (opencode's plugin)
         path = os.path.join(root, dialect.config)
-        current = os.path.isfile(path) and open(path, encoding="utf-8", errors="replace").read() == opencode_plugin()
-        state = (
-            "as install writes it" if current else ("differs: run install again" if os.path.isfile(path) else "missing")
-        )
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            text = None
+        current = text == opencode_plugin()
+        state = "as install writes it" if current else ("differs: run install again" if text is not None else "missing")
         return [(f"{dialect.name} plugin present", current, f"{dialect.config}: {state}")]
     try:
         found = wired_events(os.path.join(root, dialect.config))
