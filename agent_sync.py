@@ -1080,14 +1080,17 @@ def make_state_dir(folder):
 # Marks on disk, for the after-check of tool calls ---------------------------
 # A shell command can write a held file in ways no reader of the command
 # predicts, so a tool call is also checked after it ran (section 9).  Two
-# small marks in the state folder keep that nearly free: `held/` says until
-# when any lock taken on this machine may last (no lock: no snapshot, no
-# database opened), and `busy/` says which agent is editing what right now
+# small marks in the state folder keep that nearly free: `held/` says which
+# locks were taken on this machine and until when they may last (no lock: no
+# snapshot; the snapshot itself opens no database), and `busy/` says which
+# agent is editing what right now
 # (a holder's own edit is never undone).  Both are local on purpose: the
 # after-check guards the working trees of this machine.
 
-#: seconds a `held/` mark is rounded up to: at most one new mark a minute
+#: seconds a `held/` mark's time is rounded up to: a renewal rewrites it at most once a minute
 HELD_MARK_SECONDS = 60
+#: seconds after its end a `held/` mark is removed
+HELD_PRUNE_SECONDS = 86400
 #: seconds an edit's "pending" mark counts as in flight (a client's tool timeout is 10 min)
 BUSY_PENDING_SECONDS = 600
 
@@ -1122,36 +1125,120 @@ def remember_clock(ctx, offset):
             pass
 
 
-def note_held_until(ctx, until):
-    """Mark that a lock may last until `until` (rounded up): an empty file
-    named by that time, made only if missing, so writers never race."""
-    folder = os.path.join(state_dir(ctx), "held")
-    stamp = int(until // HELD_MARK_SECONDS + 1) * HELD_MARK_SECONDS
-    path = os.path.join(folder, str(stamp))
-    if os.path.exists(path):
-        return
+def write_atomically(path, data, mode=0o600):
+    """`path` holds `data` whole or is untouched: a temporary file beside it, then a rename."""
+    folder = os.path.dirname(path)
+    if not _is_dir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     try:
-        if not _is_dir(folder):
+        with open(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def held_folder(ctx):
+    return os.path.join(state_dir(ctx), "held")
+
+
+def note_held(ctx, owner, targets, until):
+    """Mark that `owner` may hold `targets` until `until` (rounded up, plus a
+    step for writers racing on one mark): one small file per owner and set of
+    targets, its mtime the time, so the before-snapshot knows what is held on
+    this machine without opening the database (a false mark only costs a
+    snapshot: the after-check asks the database before it undoes anything)."""
+    rows = [[t.kind, t.key, t.path, owner] for t in targets]
+    text = json_dumps(rows)
+    path = os.path.join(held_folder(ctx), "h" + short_hash(text))
+    stamp = (int(until // HELD_MARK_SECONDS) + 2) * HELD_MARK_SECONDS
+    try:
+        if os.stat(path).st_mtime >= stamp - HELD_MARK_SECONDS:
+            return
+    except OSError:
+        pass
+    try:
+        if not _is_dir(held_folder(ctx)):
             if not ctx.in_git and not _is_dir(state_dir(ctx)):
                 return  # outside git, state is opt-in (init): a team-mode lock taken here leaves none
             make_state_dir(state_dir(ctx))
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        for name in os.listdir(folder):
-            if name.isdigit() and int(name) < time.time() - HELD_MARK_SECONDS:
-                os.unlink(os.path.join(folder, name))
+        for _ in range(2):  # a pruner may remove an expired mark between our look and utime
+            fresh = not os.path.exists(path)
+            if fresh:
+                write_atomically(path, text.encode("utf-8", "surrogateescape"))
+            try:
+                os.utime(path, (stamp, stamp))
+                break
+            except FileNotFoundError:
+                continue
+        if fresh:
+            prune_held_marks(ctx)
     except OSError:
         pass
 
 
+def prune_held_marks(ctx):
+    """Drop the marks of locks that ended more than a day ago (an expired mark
+    costs a stat per snapshot until then; pruning later keeps a race with its
+    renewal rare, and a renewal that loses it writes the mark again)."""
+    folder = held_folder(ctx)
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.stat(path).st_mtime < time.time() - HELD_PRUNE_SECONDS:
+            os.unlink(path)
+
+
 def anything_held(ctx, now):
-    """Whether a lock taken on this machine may still be live (a false yes
-    only costs a look at the database)."""
+    """Whether any lock taken on this machine, this agent's too, may still be
+    live (a false yes only costs a few marks written)."""
+    folder = held_folder(ctx)
     try:
-        names = os.listdir(os.path.join(state_dir(ctx), "held"))
+        names = os.listdir(folder)
     except OSError:
         return False
-    return any(name.isdigit() and int(name) > now for name in names)
+    try:
+        return any(
+            int(name) > now if name.isdigit() else os.stat(os.path.join(folder, name)).st_mtime > now for name in names
+        )
+    except OSError:
+        return True  # a mark removed while we looked: say yes, the cheap error
+
+
+def marked_locks(ctx, now):
+    """[{kind, key, path, owner}] of the locks marked on this machine that
+    may be live and are not this agent's: [] when none (the common case:
+    nothing is opened); None when a mark of an older version says only that
+    something is held (the database then tells what)."""
+    folder = held_folder(ctx)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    rows = {}
+    for name in names:
+        try:
+            if name.isdigit():
+                if int(name) > now:
+                    return None
+                continue
+            path = os.path.join(folder, name)
+            if not name.startswith("h") or os.stat(path).st_mtime <= now:
+                continue
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                marked = json_loads(f.read())
+        except (OSError, ValueError):
+            continue
+        for kind, key, rel, owner in marked:
+            if owner != ctx.agent_id:
+                rows[kind, key, owner] = {"kind": kind, "key": key, "path": rel, "owner": owner}
+    return list(rows.values())
 
 
 def busy_mark(ctx, agent_id, key):
@@ -2600,7 +2687,7 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
     ensure_agent(conn, ctx, now)
     if not targets:  # a task with no files: nothing to lock, nothing to log
         return
-    note_held_until(ctx, time.time() + ttl_seconds)
+    note_held(ctx, ctx.agent_id, targets, time.time() + ttl_seconds)
     for t in targets:
         mine = conn.execute(
             "SELECT auto FROM locks WHERE kind=? AND key=? AND owner=?", (t.kind, t.key, ctx.agent_id)
@@ -5279,7 +5366,7 @@ def take_snapshot(ctx, payload, rows, now):
     for rel, row in files.items():
         real = os.path.join(ctx.top, rel)
         sig = file_signature(real)
-        entry = {"path": rel, "sig": sig, "owner": row["owner"], "name": row["owner_name"] or row["owner"]}
+        entry = {"path": rel, "sig": sig, "lock": [row["kind"], row["key"]], "owner": row["owner"]}
         if sig[0]:
             digest, read = keep_blob(
                 ctx, rel, real, sig, min(SNAPSHOT_FILE_BYTES, SNAPSHOT_CALL_BYTES - used), index, now
@@ -5294,7 +5381,7 @@ def take_snapshot(ctx, payload, rows, now):
     if now_known != known:
         write_atomically(os.path.join(state_dir(ctx), "undo", "index"), now_known.encode("ascii"))
         prune_blobs(ctx, index, now)
-    walked = [[r["kind"], r["key"], r["path"], r["owner"], r["owner_name"] or r["owner"]] for r in walks]
+    walked = [[r["kind"], r["key"], r["path"], r["owner"]] for r in walks]
     header = json_dumps({"taken": now, "files": entries, "walks": walked}).encode("ascii")
     write_atomically(snapshot_path(ctx, payload), header)
 
@@ -5323,36 +5410,19 @@ def kept_bytes(ctx, entry):
     return data if data is not None and content_fact(data)[1:] == digest else None
 
 
-def write_atomically(path, data, mode=0o600):
-    """`path` holds `data` whole or is untouched: a temporary file beside it, then a rename."""
-    folder = os.path.dirname(path)
-    if not _is_dir(folder):
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    try:
-        with open(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def snapshot_before_call(payload, now):
-    """Before a call that no reader can predict: keep the held files, when
-    another agent on this machine holds any (else nothing is opened).  The
-    snapshot and the marks keep this machine's time: they are compared here."""
+    """Before a call that no reader can predict: keep the files other agents
+    hold on this machine, as the marks tell (the database only when a mark
+    of an older version does not).  The snapshot and the marks keep this
+    machine's time: they are compared here."""
     ctx = hook_context(payload)
-    if ctx is None or not anything_held(ctx, time.time()):
+    rows = marked_locks(ctx, time.time()) if ctx is not None else []
+    if rows == []:
         return
     mark_busy(ctx, ctx.agent_id, "*", True)
-    conn = hook_db(ctx)
-    rows = holders_here(conn, ctx, now) if conn is not None else []
+    if rows is None:
+        conn = hook_db(ctx)
+        rows = holders_here(conn, ctx, now) if conn is not None else []
     if rows:
         take_snapshot(ctx, payload, rows, time.time())
 
@@ -5500,25 +5570,35 @@ def stat_is_dir(real):
 def created_files(ctx, header):
     """Entries for files a call created under held directories and globs."""
     known = {e["path"] for e in header["files"]}
-    for kind, key, path, owner, name in header["walks"]:
+    for kind, key, path, owner in header["walks"]:
         row = {"kind": kind, "key": key, "path": path}
         for rel in walk_held(ctx, row, SNAPSHOT_WALK_FILES):
             if rel not in known:
                 known.add(rel)
-                yield {"path": rel, "sig": [False, 0, 0, 0, 0], "owner": owner, "name": name}
+                yield {"path": rel, "sig": [False, 0, 0, 0, 0], "lock": [kind, key], "owner": owner}
 
 
-def check_after_call(ctx, payload, now):
-    """Settle every held file this call changed: [Undo]."""
-    header = load_snapshot(ctx, payload, now)
+def check_after_call(conn, ctx, payload, now):
+    """Settle every held file this call changed: [Undo].  Only a file whose
+    lock the database says is still another live agent's is settled (the
+    snapshot followed marks, which may name locks since released)."""
+    header = load_snapshot(ctx, payload, time.time())
     if header is None:
         return []
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + short_hash(ctx.agent_id)
     entries = list(header["files"]) + list(created_files(ctx, header))
+    changed = [e for e in entries if file_signature(os.path.join(ctx.top, e["path"]))[:4] != e["sig"][:4]]
+    if not changed:
+        return []
+    live = {(r["kind"], r["key"]): r for r in holders_here(conn, ctx, now)}
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + short_hash(ctx.agent_id)
     undone = []
-    for entry in entries:
+    for entry in changed:
+        row = live.get(tuple(entry["lock"]))
+        if row is None:
+            continue
+        entry.update(owner=row["owner"], name=row["owner_name"] or row["owner"])
         try:
-            undo = settle_file(ctx, entry, header["taken"], stamp, now)
+            undo = settle_file(ctx, entry, header["taken"], stamp, time.time())
         except OSError as e:
             undo = Undo(entry["path"], entry["owner"], entry["name"], f"changed (not restored: {e.strerror})", None)
         if undo is not None:
@@ -6809,7 +6889,7 @@ def hook_post_tool_use(payload, dialect):
     targets = [t for t in targets_in_repo(ctx, paths) if t.kind == "file"]
     if targets:
         record_tool_call(conn, ctx, tool, targets, edit, now)
-    undone = [] if edit or tool in READ_TOOLS else check_after_call(ctx, payload, time.time())
+    undone = [] if edit or tool in READ_TOOLS else check_after_call(conn, ctx, payload, now)
     if not edit and os.path.exists(busy_mark(ctx, ctx.agent_id, "*")):
         mine = own_file_locks(conn, ctx.agent_id, now)
         mark_busy(ctx, ctx.agent_id, "*", False, [signature_fact(p, os.path.join(ctx.top, p)) for p in mine])
@@ -6832,7 +6912,7 @@ def record_tool_call(conn, ctx, tool, targets, edit, now):
                 renew_auto_lock(conn, ctx, target, now)
                 record_change(conn, ctx, target, now)
                 mark_busy(ctx, ctx.agent_id, target.key, False, [signature_fact(target.path, target.real)])
-                note_held_until(ctx, time.time() + auto_lock_seconds())
+                note_held(ctx, ctx.agent_id, [target], time.time() + auto_lock_seconds())
             record_file_state(conn, ctx, target, edit, now)
 
 

@@ -827,6 +827,29 @@ def machine():
     return f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.machine()}"
 
 
+#: the four shell-call rows whose per-round differences are the after-check's cost
+AFTER_CHECK_ROWS = (
+    ("pre-tool-use Bash, 20 held files", "pre-tool-use Bash, nothing held"),
+    ("post-tool-use Bash, 20 held files", "post-tool-use Bash, nothing held"),
+)
+
+
+def after_check_lines(samples, dbs):
+    """What snapshot + check add to one shell call with 20 held files: per
+    round, (pre held - pre free) + (post held - post free); the median."""
+    lines = []
+    for db in dbs:
+        s = samples[("current", db)]
+        if not all(a in s and b in s for a, b in AFTER_CHECK_ROWS):
+            return []
+        per_round = [sum(s[a][i] - s[b][i] for a, b in AFTER_CHECK_ROWS) for i in range(len(s[AFTER_CHECK_ROWS[0][0]]))]
+        lines.append(
+            f"After-check, {db} database: snapshot + check of {HELD_FILES} held files of {HELD_BYTES:,} bytes add "
+            f"{statistics.median(per_round):.1f} ms to a shell call (median of per-round differences, budget 3 ms)."
+        )
+    return ["", *lines]
+
+
 def results_table(args, flags, runs, sizes, samples, floor_samples, conc, pg):
     """The main table, the team-mode breakdown and the concurrency table as
     markdown lines; `pg` describes the PostgreSQL column (see main)."""
@@ -877,6 +900,7 @@ def results_table(args, flags, runs, sizes, samples, floor_samples, conc, pg):
             ratio = paired_ratio(team[name], samples[("current", "empty")][name])[0]
             row += f" {statistics.median(team[name]):13.1f} | {ratio:8.2f} |"
         lines.append(row)
+    lines += after_check_lines(samples, dbs)
     if team and pg.get("breakdown"):
         lines += [
             "",

@@ -998,3 +998,58 @@ def test_what_is_put_back_is_the_holders_latest_version(world):
     command = "python3 -c \"open('src/a.py', 'w').write('writer')\""
     through_hooks(world, claude_call(world.root, command), command)
     assert (world.root / "src/a.py").read_bytes() == EDITED
+
+
+# The snapshot follows this machine's marks; the database decides the undo ---------------------
+
+STATE = (".claude", "coordination")
+
+
+def test_the_snapshot_is_taken_without_the_database(world):
+    """The before-snapshot reads the `held/` marks, not the store: with the
+    database moved away during PreToolUse the held file is still kept, and
+    the write undone after (the store back in place)."""
+    world.fresh()
+    folder = world.root.joinpath(*STATE)
+    command = "python3 -c \"open('src/a.py', 'w').write('clobbered')\""
+    pre, post, _ = claude_call(world.root, command)
+    aside = world.base / "db-aside"
+    aside.mkdir(exist_ok=True)
+    moved = [p for p in folder.iterdir() if p.name.startswith("state.sqlite")]
+    for p in moved:
+        p.rename(aside / p.name)
+    try:
+        out, _ = hook(world, "pre-tool-use", pre, "writer", None)
+    finally:
+        for p in moved:
+            (aside / p.name).rename(p)
+    assert not is_denial(out), out
+    stdout, stderr = run_command(world, command)
+    assert (world.root / "src/a.py").read_bytes() == b"clobbered"
+    out, _ = hook(world, "post-tool-use", post(stdout, stderr), "writer", None)
+    assert (world.root / "src/a.py").read_bytes() == HELD
+    assert "src/a.py" in context_of(out), out
+
+
+def test_a_lock_released_during_the_call_is_not_enforced_after_it(world):
+    """A mark may outlive its lock: the after-check asks the database, so a
+    file its holder let go during the writer's call keeps the writer's bytes."""
+    world.fresh()
+    command = "python3 -c \"open('src/a.py', 'w').write('mine now')\""
+    out = writer_window(world, command, lambda: world.cli.ok("unlock", "src/a.py", agent="holder"))
+    assert (world.root / "src/a.py").read_bytes() == b"mine now"
+    assert "src/a.py" not in context_of(out), out
+
+
+def test_a_mark_of_an_older_version_still_snapshots_through_the_database(world):
+    """An empty mark named by a time (what agent-sync wrote before marks named
+    their locks) says only that something is held: the database tells what."""
+    world.fresh()
+    held = world.root.joinpath(*STATE, "held")
+    for p in held.iterdir():
+        p.unlink()
+    (held / str(int(time.time()) + 3600)).touch()
+    command = "python3 -c \"open('src/a.py', 'w').write('clobbered')\""
+    denied, before, ran, after, out, _ = through_hooks(world, claude_call(world.root, command), command)
+    assert not denied and ran != before and after == before
+    assert "src/a.py" in context_of(out), out
