@@ -1533,6 +1533,8 @@ class Store:
     tx; nothing outside storage and domain writes SQL."""
 
     engine = "sqlite"
+    #: whether sending reads ahead with writes saves round trips (a local file has none)
+    sends_ahead = False
     #: prefix of a column in a WHERE clause that keeps the planner off its index
     no_index = "+"
     #: a join that SQLite's planner keeps in the written order
@@ -1540,6 +1542,8 @@ class Store:
 
     def __init__(self, conn, path, timeout):
         self.conn, self.path, self.timeout = conn, path, timeout
+        #: a hook's store (PgStore defers its commits; a local file commits at once)
+        self.trailing = False
 
     @classmethod
     def open(cls, path, create=True, timeout=30.0):
@@ -1580,6 +1584,17 @@ class Store:
     def insert(self, sql, args=()):
         """Run an INSERT and return the new row's id."""
         return self.conn.execute(sql, args).lastrowid
+
+    def later(self, sql, args=()):
+        """A read whose answer is read later (PgStore sends it with the next
+        statement that waits; a local file has no round trip to save, but the
+        rows are taken now: a transaction may end before they are read)."""
+        cursor = self.conn.execute(sql, args)
+        return PgResult(cursor.fetchall(), cursor.rowcount)
+
+    def batched(self, read, *args):
+        """read(self, *args): PgStore sends its reads in one round trip."""
+        return read(self, *args)
 
     def tx(self, timeout=None):
         return Tx(self.conn, self.timeout if timeout is None else timeout)
@@ -1972,6 +1987,34 @@ class PgResult:
         return iter(self.rows)
 
 
+class DryRow:
+    """Any column of the row a dry run gets: None."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        return None
+
+
+class DryAnswer:
+    """What every statement of PgStore.batched's dry run gets: no rows."""
+
+    __slots__ = ()
+    rows, rowcount = (), 0
+
+    def fetchone(self):
+        return DryRow()
+
+    def fetchall(self):
+        return []
+
+    def __iter__(self):
+        return iter(())
+
+
+DRY_ANSWER = DryAnswer()
+
+
 class PgPending:
     """A write of a transaction not sent yet: it goes to the server with the
     next statement whose answer is needed, or with COMMIT, in one round trip.
@@ -2019,6 +2062,7 @@ class PgStore:
     as Store, every statement naming the project's schema."""
 
     engine = "postgresql"
+    sends_ahead = True
     no_index = ""
     join_in_order = "JOIN"
 
@@ -2037,6 +2081,12 @@ class PgStore:
         self.in_tx = False
         #: seconds the server's clock is ahead of this machine's, measured on connecting
         self.offset = 0.0
+        #: a hook's store: a COMMIT goes with the hook's next statement, or at close
+        self.trailing = False
+        #: [(statement, values)] a dry run of `batched` would send, while it runs
+        self.recorded = None
+        #: {(statement, values): [PgPending]} sent ahead by `batched`, taken by its real run
+        self.foreseen = {}
 
     @classmethod
     def open(cls, url, project, timeout=30.0):
@@ -2064,13 +2114,21 @@ class PgStore:
         )
 
     def close(self):
-        """Say goodbye to the server (a pooler logs every silent drop); once."""
+        """Say goodbye to the server (a pooler logs every silent drop); once.
+        What still waits (a hook's last COMMIT) is sent first and its answer
+        awaited: the server may write to the client before it commits, and a
+        client already gone then aborts the transaction."""
+        if self.conn is None:
+            return
+        try:
+            self.flush()
+        except EngineError:
+            pass
         conn, self.conn = self.conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except (self.driver.Error, OSError):
-                pass
+        try:
+            conn.close()
+        except (self.driver.Error, OSError):
+            pass
 
     def __del__(self):
         """A store dropped (the MCP server opens one per call) closes at once:
@@ -2138,11 +2196,11 @@ class PgStore:
             failure = self.failure(self.path, answer.error)
             if failure.code not in ("22012", "42P01", "3F000"):
                 raise failure
-            in_tx, self.in_tx = self.in_tx, False
+            (in_tx, trailing), self.in_tx, self.trailing = (self.in_tx, self.trailing), False, False
             try:
-                self.migrate()
+                self.migrate()  # committed before anything else is sent
             finally:
-                self.in_tx = in_tx
+                self.in_tx, self.trailing = in_tx, trailing
         if self.on_clock is not None:
             self.on_clock(self.offset)
         return answer.error is None
@@ -2179,13 +2237,46 @@ class PgStore:
             i += code in ends
         return answers
 
-    def execute(self, sql, args=()):
+    def translated(self, sql):
+        """(the server's statement, whether it is a write whose answer can wait)"""
         known = self.statements.get(sql)
         if known is None:
             statement = pg_translate(sql, self.schema)
             writes = statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and "RETURNING" not in statement
             known = self.statements[sql] = (statement, writes)
-        statement, writes = known
+        return known
+
+    def batched(self, read, *args):
+        """read(self, *args) with its reads in one round trip: a dry run
+        records the statements it sends (each answered with no rows; one it
+        cannot go on from ends it), they go ahead in one pipeline, and the
+        real run takes their answers.  A read the dry run did not foresee is
+        sent as usual, so the answer is the same as without: for reads that
+        mostly do not depend on each other's answers."""
+        self.recorded = []
+        try:
+            read(self, *args)
+        except Exception:
+            pass  # an empty answer it could not use: what it recorded still goes ahead
+        recorded, self.recorded = self.recorded, None
+        for statement, vals in recorded:
+            handle = PgPending(self)
+            self.pending.append((statement, vals, handle))
+            self.foreseen.setdefault((statement, repr(vals)), []).append(handle)
+        try:
+            return read(self, *args)
+        finally:
+            self.foreseen = {}
+
+    def execute(self, sql, args=()):
+        statement, writes = self.translated(sql)
+        if self.recorded is not None:
+            if not writes:
+                self.recorded.append((statement, self.values(args)))
+            return DRY_ANSWER
+        foreseen = self.foreseen.get((statement, repr(self.values(args)))) if self.foreseen else None
+        if foreseen:
+            return foreseen.pop(0).finished()
         if writes and self.in_tx:
             handle = PgPending(self)
             self.pending.append((statement, self.values(args), handle))
@@ -2200,8 +2291,14 @@ class PgStore:
         """Run an INSERT and return the new row's id."""
         return self.execute(sql + " RETURNING id", args).rows[0][0]
 
+    def later(self, sql, args=()):
+        """A read sent with the next statement that waits: its handle."""
+        handle = PgPending(self)
+        self.pending.append((self.translated(sql)[0], self.values(args), handle))
+        return handle
+
     def tx(self, timeout=None):
-        return PgTx(self)
+        return PgTx(self, self.timeout if timeout is None else min(timeout, self.timeout))
 
     def migrate(self):
         """Make the project's schema and bring it to SCHEMA_VERSION; the `meta`
@@ -2314,16 +2411,18 @@ class PgTx:
     `meta` row), as BEGIN IMMEDIATE takes SQLite's write lock: all in one
     round trip, with a wait for the turn bounded by the store's timeout."""
 
-    def __init__(self, store):
-        self.store = store
+    def __init__(self, store, timeout):
+        #: the store, and the seconds this transaction waits for the writer's turn at most
+        self.store, self.timeout = store, timeout
 
     def __enter__(self):
         """Nothing is sent yet: BEGIN and the turn go with the transaction's
         first read, or with its writes and COMMIT."""
         store = self.store
+        self.start = len(store.pending)
         store.pending += [
             ("BEGIN", [], None),
-            (f"SET LOCAL lock_timeout = {int(store.timeout * 1000)}", [], None),
+            (f"SET LOCAL lock_timeout = {max(1, int(self.timeout * 1000))}", [], None),
             (f"SET LOCAL idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS}", [], None),
             (f'SELECT version FROM "{store.schema}".meta FOR UPDATE', [], None),
         ]
@@ -2333,14 +2432,16 @@ class PgTx:
     def __exit__(self, exc_type, exc, tb):
         store = self.store
         store.in_tx = False
-        if exc_type is None:
+        if exc_type is None and store.trailing:
+            store.pending.append(("COMMIT", [], None))  # with the hook's next statement, or its goodbye
+        elif exc_type is None:
             try:
                 store.send([("COMMIT", [], None)])
             except EngineError:
                 store.rollback()
                 raise
-        elif store.pending and store.pending[0][0] == "BEGIN":
-            store.pending = []  # nothing of it reached the server
+        elif len(store.pending) > self.start and store.pending[self.start][0] == "BEGIN":
+            del store.pending[self.start :]  # nothing of it reached the server
         else:
             store.pending = []
             store.rollback()
@@ -2621,20 +2722,28 @@ LOCK_SELECT = (
 )
 
 
-def overlapping_locks(conn, target, now):
-    """Unexpired locks that can cover `target`.  Each branch is a primary-key
+def file_locks_later(conn, target, now):
+    """The unexpired locks that can cover a file: a handle whose rows are read
+    later (in team mode they travel with the hook's other statements)."""
+    q = LOCK_SELECT + f" WHERE {conn.no_index}l.expires_at > ? AND "
+    ancestors = key_ancestors(target.key)
+    marks = ",".join("?" * len(ancestors))
+    return conn.later(
+        q + "l.kind='file' AND l.key=? UNION ALL " + q + f"l.kind='dir' AND l.key IN ({marks})"
+        " UNION ALL " + q + "l.kind='glob'",
+        (now, target.key, now, *ancestors, now),
+    )
+
+
+def overlapping_locks(conn, target, now, handle=None):
+    """Unexpired locks that can cover `target` (`handle`: file_locks_later's,
+    when the caller sent the read ahead).  Each branch is a primary-key
     lookup or range, so the cost does not grow with the number of locks."""
     q = LOCK_SELECT + f" WHERE {conn.no_index}l.expires_at > ? AND "
     if target.kind == "resource":
         rows = conn.execute(q + "l.kind='resource' AND l.key=?", (now, target.key)).fetchall()
     elif target.kind == "file":
-        ancestors = key_ancestors(target.key)
-        marks = ",".join("?" * len(ancestors))
-        rows = conn.execute(
-            q + "l.kind='file' AND l.key=? UNION ALL " + q + f"l.kind='dir' AND l.key IN ({marks})"
-            " UNION ALL " + q + "l.kind='glob'",
-            (now, target.key, now, *ancestors, now),
-        ).fetchall()
+        rows = (handle or file_locks_later(conn, target, now)).fetchall()
     else:
         prefix = target.key if target.kind == "dir" else glob_prefix(target.key)
         if prefix == ROOT_DIR_KEY:
@@ -2717,6 +2826,38 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
             targets[0].path if len(targets) == 1 else None,
             now,
         )
+
+
+def take_free_auto_lock(conn, ctx, target, now):
+    """Take (or renew) this agent's automatic lock of a file, unless a lock may
+    already cover it: another agent's unexpired file lock, or anyone's
+    directory or glob lock over it (the database cannot match globs, and a
+    covering lock of this agent's own makes one needless).  An expired lock
+    of the file is replaced, an explicit one of this agent's own is left as
+    it is.  Nothing waits for an answer; the handle returned reads the
+    file's lock afterwards (team mode: all of it in the hook's one round trip)."""
+    ancestors = key_ancestors(target.key)
+    marks = ",".join("?" * len(ancestors))
+    mine = "locks.owner=excluded.owner"
+    conn.execute(
+        "INSERT INTO locks (kind, key, path, owner, reason, task_id, created_at, expires_at, auto)"
+        " SELECT 'file', ?, ?, ?, '', NULL, ?, ?, 1 WHERE NOT EXISTS (SELECT 1 FROM locks WHERE expires_at > ?"
+        f" AND ((kind='file' AND key=? AND owner<>?) OR (kind='dir' AND key IN ({marks})) OR kind='glob'))"
+        f" ON CONFLICT(kind, key) DO UPDATE SET owner=excluded.owner, path=excluded.path,"
+        f" reason=CASE WHEN {mine} THEN locks.reason ELSE '' END,"
+        f" task_id=CASE WHEN {mine} THEN locks.task_id ELSE NULL END,"
+        f" created_at=CASE WHEN {mine} THEN locks.created_at ELSE excluded.created_at END,"
+        f" expires_at=excluded.expires_at, auto=1 WHERE ({mine} AND locks.auto=1) OR locks.expires_at <= ?",
+        (target.key, target.path, ctx.agent_id, now, now + auto_lock_seconds(), now, target.key, ctx.agent_id)
+        + (*ancestors, now),
+    )
+    note_held(ctx, ctx.agent_id, [target], time.time() + auto_lock_seconds())
+    return conn.later("SELECT owner FROM locks WHERE kind='file' AND key=?", (target.key,))
+
+
+def drop_auto_lock(conn, ctx, target):
+    """Give up this agent's automatic lock of a file (taken by a call that was then denied)."""
+    conn.execute("DELETE FROM locks WHERE kind='file' AND key=? AND owner=? AND auto=1", (target.key, ctx.agent_id))
 
 
 def live_file_locks(conn, now, limit=1000):
@@ -2892,12 +3033,22 @@ def record_file_state(conn, ctx, target, edited, now):
         )
 
 
-def foreign_edit_since_view(conn, ctx, target):
+def view_later(conn, ctx, target):
+    """What this agent last saw of a file and the file's last recorded edit,
+    in one read whose rows are read later."""
+    return conn.later(
+        "SELECT v.size, v.mtime_ns, v.seen_at, e.agent_id, e.edited_at, a.name FROM file_views v"
+        " LEFT JOIN file_edits e ON e.key = v.key LEFT JOIN agents a ON a.id = e.agent_id"
+        " WHERE v.agent_id=? AND v.key=?",
+        (ctx.agent_id, target.key),
+    )
+
+
+def foreign_edit_since_view(conn, ctx, target, handle=None):
     """Another agent's recorded edit of a file that changed on disk since this
-    agent last read or wrote it (the edit row, with the editor's name), or None."""
-    view = conn.execute(
-        "SELECT size, mtime_ns, seen_at FROM file_views WHERE agent_id=? AND key=?", (ctx.agent_id, target.key)
-    ).fetchone()
+    agent last read or wrote it (the edit row, with the editor's name), or None.
+    `handle`: view_later's, when the caller sent the read ahead."""
+    view = (handle or view_later(conn, ctx, target)).fetchone()
     if view is None:
         return None
     try:
@@ -2906,14 +3057,9 @@ def foreign_edit_since_view(conn, ctx, target):
         return None
     if (st.st_size, st.st_mtime_ns) == (view["size"], view["mtime_ns"]):
         return None
-    edit = conn.execute(
-        "SELECT e.agent_id, e.edited_at, a.name FROM file_edits e LEFT JOIN agents a"
-        " ON a.id = e.agent_id WHERE e.key=?",
-        (target.key,),
-    ).fetchone()
-    if edit is None or edit["agent_id"] == ctx.agent_id or edit["edited_at"] <= view["seen_at"]:
+    if view["agent_id"] is None or view["agent_id"] == ctx.agent_id or view["edited_at"] <= view["seen_at"]:
         return None
-    return edit
+    return view
 
 
 # Tasks ---------------------------------------------------------------------
@@ -3390,36 +3536,46 @@ def list_decisions(conn, limit=50):
     ).fetchall()[::-1]
 
 
+#: activity rows between two prunes of the log (and of old read messages)
+PRUNE_EVERY = 256
+
+
 def log_activity(conn, agent_id, kind, message, path, now):
-    """Append to the activity log; every 256 rows, drop what is past retention,
-    so the log stays bounded without anyone running gc."""
-    row_id = conn.insert(
+    """Append to the activity log; every PRUNE_EVERY rows, drop what is past
+    retention, so the log stays bounded without anyone running gc.  Nothing
+    here waits for an answer (the prune decides on the server), so in team
+    mode a hook's log entry costs no round trip of its own."""
+    conn.execute(
         "INSERT INTO activity (agent, type, message, path, created_at) VALUES (?, ?, ?, ?, ?)",
         (agent_id, kind, message[:2000], path, now),
     )
-    if row_id % 256 == 0:
-        conn.execute("DELETE FROM activity WHERE id <= ?", (row_id - keep_activity(),))
-        prune_messages(conn, now)
-    return row_id
+    due = f"(SELECT max(id) FROM activity) % {PRUNE_EVERY} = 0"
+    conn.execute(f"DELETE FROM activity WHERE id <= (SELECT max(id) FROM activity) - ? AND {due}", (keep_activity(),))
+    cutoff = (now - keep_messages_seconds(), PRUNE_BATCH)
+    conn.execute(f"DELETE FROM message_deliveries WHERE message_id IN ({PRUNABLE_MESSAGES}) AND {due}", cutoff)
+    conn.execute(f"DELETE FROM messages WHERE id IN ({PRUNABLE_MESSAGES}) AND {due}", cutoff)
+
+
+def last_activity_id(conn, agent_id):
+    """The id of the newest activity row an agent wrote (under the writer's turn: its own last)."""
+    return conn.execute("SELECT max(id) FROM activity WHERE agent=?", (agent_id,)).fetchone()[0]
 
 
 #: messages dropped per prune at most, so one prune stays short
 PRUNE_BATCH = 5000
+#: messages past retention (created before the first parameter) that every recipient has read
+#: (and, for a directive, acknowledged), at most the second parameter of them
+PRUNABLE_MESSAGES = (
+    "SELECT m.id FROM messages m WHERE m.created_at < ? AND NOT EXISTS (SELECT 1 FROM message_deliveries d"
+    " WHERE d.message_id = m.id AND (d.read_at IS NULL OR (m.kind = 'directive' AND d.acked_at IS NULL))) LIMIT ?"
+)
 
 
 def prune_messages(conn, now):
     """Drop messages past retention that every recipient has read (and, for a
     directive, acknowledged); an unread message is never dropped.  Decisions
     are not messages: they stay."""
-    old = [
-        (r["id"],)
-        for r in conn.execute(
-            "SELECT m.id FROM messages m WHERE m.created_at < ? AND NOT EXISTS (SELECT 1 FROM message_deliveries d"
-            " WHERE d.message_id = m.id AND (d.read_at IS NULL OR (m.kind = 'directive' AND d.acked_at IS NULL)))"
-            " LIMIT ?",
-            (now - keep_messages_seconds(), PRUNE_BATCH),
-        )
-    ]
+    old = [(r["id"],) for r in conn.execute(PRUNABLE_MESSAGES, (now - keep_messages_seconds(), PRUNE_BATCH))]
     conn.executemany("DELETE FROM message_deliveries WHERE message_id=?", old)
     conn.executemany("DELETE FROM messages WHERE id=?", old)
     return len(old)
@@ -3573,7 +3729,12 @@ def collect_garbage(conn, ctx, now):
 
 
 def snapshot(conn, ctx, now, limit=20):
-    """Everything `status` shows, bounded so that a huge history costs nothing."""
+    """Everything `status` shows, bounded so that a huge history costs nothing
+    (team mode: its reads in one round trip)."""
+    return conn.batched(read_snapshot, ctx, now, limit)
+
+
+def read_snapshot(conn, ctx, now, limit):
     stale, offline = thresholds()
     agents = conn.execute(
         "SELECT a.*, t.title AS task_title FROM agents a LEFT JOIN tasks t ON t.id = a.current_task"
@@ -5023,12 +5184,15 @@ def hook_db(ctx, create=False):
         sys.stderr.write(f"agent-sync: coordination offline since {clock_time(outage[0])}; allowed, unguarded\n")
         return None
     try:
-        return open_store(ctx, create=create, timeout=min(timeout, OUTAGE_CONNECT_SECONDS) if outage else timeout)
+        store = open_store(ctx, create=create, timeout=min(timeout, OUTAGE_CONNECT_SECONDS) if outage else timeout)
     except EngineError as e:
         if not ctx.team or e.code is not None:
             raise
         sys.stderr.write(f"agent-sync: {clean(e)[:300]}; allowed, unguarded\n")
         return None
+    if store is not None:
+        store.trailing = True
+    return store
 
 
 def outage_notice(ctx):
@@ -5140,10 +5304,10 @@ def note_denial(conn, ctx, rule, path, holder, now):
         pass
 
 
-def stale_write(conn, ctx, target, now):
+def stale_write(conn, ctx, target, now, view=None):
     """A denial when the file changed on disk, through another agent's recorded
-    edit, since this agent last read or wrote it."""
-    edit = foreign_edit_since_view(conn, ctx, target)
+    edit, since this agent last read or wrote it (`view`: view_later's handle)."""
+    edit = foreign_edit_since_view(conn, ctx, target, view)
     if edit is None:
         return None
     note_denial(conn, ctx, "stale write", target.path, edit["agent_id"], now)
@@ -5188,12 +5352,45 @@ def foreign_denial(conn, ctx, target, now, rows=None):
 
 def guard_edit(conn, ctx, target, now):
     """Deny an edit tool's write to a held or stale file; otherwise take the
-    automatic lock that tells others this agent is editing it."""
+    automatic lock that tells others this agent is editing it.  Reads come
+    first, so a busy database still denies; a store with round trips to save
+    sends reads and lock at once, and reads alone if the writer's turn is
+    not to be had in time."""
+    if target.kind != "file":
+        return foreign_denial(conn, ctx, target, now)
+    if conn.sends_ahead:
+        try:
+            return guard_edit_at_once(conn, ctx, target, now)
+        except EngineError as e:
+            if e.code != "55P03":  # lock_timeout: another writer holds the turn
+                raise
+            conn.rollback()
     rows = overlapping_locks(conn, target, now)
     denial = foreign_denial(conn, ctx, target, now, rows)
-    if denial or target.kind != "file":
+    return denial or stale_write(conn, ctx, target, now) or take_auto_lock(conn, ctx, target, rows, now)
+
+
+def guard_edit_at_once(conn, ctx, target, now):
+    """guard_edit's reads and the automatic lock's conditional write in one
+    transaction whose statements travel together (team mode: one round
+    trip); the lock is given back when the edit is denied, and taken the
+    slow way when the database could not tell (a dead holder's lock, a glob)."""
+    lock = auto_lock_enabled()
+    with conn.tx():
+        view, locks = view_later(conn, ctx, target), file_locks_later(conn, target, now)
+        if lock:
+            ensure_agent(conn, ctx, now)
+        owner = take_free_auto_lock(conn, ctx, target, now) if lock else None
+    rows = overlapping_locks(conn, target, now, locks)
+    mine = any(r["owner"] == ctx.agent_id for r in rows)
+    taken = owner is not None and not mine and (owner.fetchone() or {"owner": None})["owner"] == ctx.agent_id
+    denial = foreign_denial(conn, ctx, target, now, rows) or stale_write(conn, ctx, target, now, view)
+    if denial and taken:
+        with conn.tx():
+            drop_auto_lock(conn, ctx, target)
+    if denial or not lock or mine or taken:
         return denial
-    return stale_write(conn, ctx, target, now) or take_auto_lock(conn, ctx, target, rows, now)
+    return take_auto_lock(conn, ctx, target, rows, now)
 
 
 def take_auto_lock(conn, ctx, target, rows, now, changed=False):
@@ -6918,15 +7115,18 @@ def record_tool_call(conn, ctx, tool, targets, edit, now):
 
 def deliver(conn, ctx, now, directed_only, push=True, new_turn=False, state=None):
     """Heartbeat if due and push waiting mail in one transaction; only reads
-    when there is neither.  `state`: delivery_state, when the caller read it."""
+    when there is neither (a new turn is written first, in a transaction of
+    its own).  `state`: delivery_state, when the caller read it."""
+    if new_turn:  # a turn always writes: sent with the read below (team mode: one round trip)
+        with conn.tx():
+            ensure_agent(conn, ctx, now)
+            start_turn(conn, ctx.agent_id, now)
     state = state or delivery_state(conn, ctx.agent_id, directed_only)
     push = push and (state is None or state["waiting"])
-    if not push and not new_turn and state is not None and now - state["last_seen"] < HEARTBEAT_SECONDS:
+    if not push and (new_turn or (state is not None and now - state["last_seen"] < HEARTBEAT_SECONDS)):
         return [], 0
     with conn.tx():
         ensure_agent(conn, ctx, now)
-        if new_turn:
-            start_turn(conn, ctx.agent_id, now)
         rows, more = take_pushes(conn, ctx.agent_id, now, directed_only) if push else ([], 0)
     return rows, more
 
@@ -8071,7 +8271,8 @@ def cmd_log(ctx, args):
 
     def run(conn):
         ensure_agent(conn, ctx, now)
-        return log_activity(conn, ctx.agent_id, kind, message, path, now)
+        log_activity(conn, ctx.agent_id, kind, message, path, now)
+        return last_activity_id(conn, ctx.agent_id)
 
     _, row_id = write_tx(ctx, run)
     return {"id": row_id}, f"logged #{row_id}"
