@@ -1145,6 +1145,15 @@ def write_atomically(path, data, mode=0o600):
         raise
 
 
+def read_text_file(path):
+    """A small state file's text, or None when it is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def held_folder(ctx):
     return os.path.join(state_dir(ctx), "held")
 
@@ -1448,6 +1457,15 @@ MIGRATIONS = (
     ALTER TABLE agents ADD COLUMN clock_offset REAL NOT NULL DEFAULT 0;
     """,
     "fold_path_keys",
+    # v6: waking idle agents: a delivery that wakes its recipient (`send --wake`); since when an
+    # agent is idle (its turn ended), and what can wake it meanwhile (its client's waiter or
+    # `wrap`) with that process's pid.
+    """
+    ALTER TABLE message_deliveries ADD COLUMN wake INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN idle_since REAL NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN wake_by TEXT;
+    ALTER TABLE agents ADD COLUMN wake_pid INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the tables whose `key` column is a path key, and the rest of each one's primary key
@@ -2521,6 +2539,13 @@ def presence(status, last_seen, pid=None, host=None, now=None, start=None):
     return "stale" if age >= stale else "active"
 
 
+def wakeable_by(row):
+    """What can wake this idle agent now (its client's waiter, `wrap`), or None."""
+    if not row["wake_by"] or not row["idle_since"] or process_gone(row["wake_pid"], row["host"]):
+        return None
+    return row["wake_by"]
+
+
 def agent_presence(row, now):
     """active, idle, stale or offline for a row of the agents table."""
     return presence(row["status"], row["last_seen"], row["pid"], row["host"], now, row["pid_start"])
@@ -3352,13 +3377,15 @@ def resolve_recipients(conn, ctx, to, now, directive=False):
 MAX_MESSAGE_CHARS = 1_000_000
 
 
-def send_message(conn, ctx, to, body, reply_to, now, directive=False):
+def send_message(conn, ctx, to, body, reply_to, now, directive=False, wake=False):
     body = check_text("message", body, MAX_MESSAGE_CHARS)
     kind, deliveries = resolve_recipients(conn, ctx, to, now, directive)
     if reply_to is not None and not visible_message(conn, ctx.agent_id, reply_to):
         raise NotFound(f"no message #{reply_to} to reply to")
     ensure_agent(conn, ctx, now)
     message_id = store_message(conn, ctx.agent_id, to.strip(), kind, body, reply_to, deliveries, now)
+    if wake:
+        mark_wake(conn, message_id)
     # the log says that a message went out, never what it said: bodies stay with their recipients
     log_activity(conn, ctx.agent_id, "message", f"#{message_id} -> {to.strip()} ({kind})", None, now)
     return message_id, kind, [a for a, _ in deliveries]
@@ -3435,21 +3462,25 @@ def delivery_state(conn, agent_id, directed_only):
     ).fetchone()
 
 
-def take_pushes(conn, agent_id, now, directed_only):
+#: which waiting deliveries a push takes: every one, those directed to the agent, those that wake it
+DELIVERY_FILTERS = {"all": "", "directed": " AND d.directed=1", "wake": " AND (d.directed=1 OR d.wake=1)"}
+
+
+def take_pushes(conn, agent_id, now, directed_only, which=None):
     """Messages not yet pushed into this agent's context, within the push cap
     and the turn's budget, senders taking turns; marked pushed in the same
-    transaction: each is pushed once per agent.  (rows, how many still wait)."""
+    transaction: each is pushed once per agent.  (rows, how many still wait).
+    `which`: a DELIVERY_FILTERS key (default: "directed" or "all")."""
+    only = DELIVERY_FILTERS[which or ("directed" if directed_only else "all")]
     q = MESSAGE_SELECT.replace(" FROM ", ", row_number() OVER (PARTITION BY m.sender ORDER BY m.id) AS nth FROM ", 1)
-    q += " WHERE d.agent_id=? AND d.pushed_at IS NULL" + (" AND d.directed=1" if directed_only else "")
+    q += " WHERE d.agent_id=? AND d.pushed_at IS NULL" + only
     rows = conn.execute(
         f"SELECT * FROM ({q}) oldest WHERE nth <= ? ORDER BY id LIMIT ?", (agent_id, PUSH_MAX_MESSAGES, PUSH_CANDIDATES)
     ).fetchall()
     if not rows:
         return [], 0
     total = conn.execute(
-        "SELECT count(*) FROM message_deliveries WHERE agent_id=? AND pushed_at IS NULL"
-        + (" AND directed=1" if directed_only else ""),
-        (agent_id,),
+        "SELECT count(*) FROM message_deliveries d WHERE d.agent_id=? AND d.pushed_at IS NULL" + only, (agent_id,)
     ).fetchone()[0]
     spent = pushed_this_turn(conn, agent_id, now)
     taken, size = [], 0
@@ -3489,7 +3520,32 @@ def pushed_this_turn(conn, agent_id, now):
 
 def start_turn(conn, agent_id, now):
     """An agent's turn starts (its prompt): the push budget is full again."""
-    conn.execute("UPDATE agents SET turn_started=? WHERE id=?", (now, agent_id))
+    conn.execute("UPDATE agents SET turn_started=?, idle_since=0 WHERE id=?", (now, agent_id))
+
+
+# Waking an idle agent: its client's waiter or `wrap` arms, takes the mail that
+# wakes, and disarms; `status` shows who is idle and wakeable.
+
+
+def arm_waker(conn, agent_id, by, pid, now):
+    """`by` (a process with `pid`) can wake the agent, idle since `now`."""
+    conn.execute("UPDATE agents SET idle_since=?, wake_by=?, wake_pid=? WHERE id=?", (now, by, pid, agent_id))
+
+
+def disarm_waker(conn, agent_id, pid):
+    """The waker with `pid` is gone (a newer one may have armed since: it stays)."""
+    conn.execute("UPDATE agents SET wake_by=NULL, wake_pid=NULL WHERE id=? AND wake_pid=?", (agent_id, pid))
+
+
+def turn_started_at(conn, agent_id):
+    """When the agent's current turn started (0: never), or None for an unknown agent."""
+    row = conn.execute("SELECT turn_started FROM agents WHERE id=?", (agent_id,)).fetchone()
+    return None if row is None else row["turn_started"]
+
+
+def mark_wake(conn, message_id):
+    """`send --wake`: the message wakes its idle recipients, a broadcast too."""
+    conn.execute("UPDATE message_deliveries SET wake=1 WHERE message_id=?", (message_id,))
 
 
 def fair_order(rows):
@@ -3796,6 +3852,8 @@ def agent_dict(row, now):
         "last_seen": row["last_seen"],
         "session_id": row["session_id"],
         "branch": row["branch"],
+        "idle_since": row["idle_since"] or None,
+        "wakeable_by": wakeable_by(row),
     }
 
 
@@ -3879,7 +3937,10 @@ def agent_line(row, now):
     if task and "task_title" in row.keys() and row["task_title"]:
         task += f" {clean(row['task_title'])[:40]}"
     role = f" {clean(row['role'])[:40]}" if row["role"] else ""
-    return f"{clean(row['name'])[:30]} [{agent_presence(row, now)}]{role}{task} (seen {ago(row['last_seen'], now)})"
+    waker = wakeable_by(row)
+    idle = f" idle {ago(row['idle_since'], now)}" if row["idle_since"] else ""
+    wake = f", wakeable ({clean(waker)[:20]})" if waker else ""
+    return f"{clean(row['name'])[:30]} [{agent_presence(row, now)}]{role}{task} (seen {ago(row['last_seen'], now)}{idle}{wake})"
 
 
 def lock_line(row, now):
@@ -7222,6 +7283,107 @@ def hook_session_end(payload, dialect):
     return None
 
 
+# The waiter: a long hook that wakes an idle Claude Code session.  Installed
+# with "asyncRewake" on SessionStart and Stop, it runs in the background while
+# the session waits for its human; when mail that should wake the agent comes
+# (WAKE_RULES), it takes it as a push (marked, so it wakes once) and exits 2
+# with it on stderr, which the client turns into a new turn.  It ends without
+# a word when the agent's next turn starts, when a newer waiter of the same
+# agent starts, when the client is gone, and after WAIT_SECONDS; in print mode
+# it returns at once (the client would wait for it there).
+
+#: seconds a waiter waits at most (its hook's timeout in hooks.json is a little longer)
+WAIT_SECONDS = 6 * 3600
+#: seconds between two looks at the store (SQLite: PRAGMA data_version, nearly free;
+#: team mode: one small query, one round trip)
+WAIT_POLL_SECONDS = {"sqlite": 0.5, "postgresql": 2.0}
+#: CLAUDE_CODE_ENTRYPOINT values of a run without a terminal (-p, the SDKs), for a client
+#: that does not set CLAUDE_CODE_SESSION_ATTENDED (observed on 2.1.332: 0 with -p, 1 interactive)
+PRINT_ENTRYPOINTS = ("sdk-cli", "sdk-ts", "sdk-py", "sdk-go")
+WAKE_INTRO = "agent-sync: while you were idle, message(s) arrived that need you (this woke you):"
+
+
+def unattended():
+    """Whether the client runs without a person at a terminal (claude -p, an
+    SDK): it waits for an asyncRewake hook there, so a waiter must not wait."""
+    attended = os.environ.get("CLAUDE_CODE_SESSION_ATTENDED")
+    if attended is not None:
+        return attended.strip() == "0"
+    return os.environ.get("CLAUDE_CODE_ENTRYPOINT") in PRINT_ENTRYPOINTS
+
+
+def waiter_mark(ctx):
+    """The file naming the pid of this agent's current waiter (the newest takes over)."""
+    return os.path.join(state_dir(ctx), "waiters", short_hash(ctx.agent_id))
+
+
+def wake_rule():
+    """Which waiting mail wakes an idle agent: directed and `--wake` messages,
+    or everything with AGENT_SYNC_WAKE_ON_BROADCAST=1."""
+    return "all" if env_flag("AGENT_SYNC_WAKE_ON_BROADCAST") else "wake"
+
+
+def hook_wait(payload, dialect):
+    """Wait for mail that should wake this agent: the exit code (2: woken, the
+    push on stderr) for the client."""
+    ctx = hook_context(payload)
+    if ctx is None or unattended():
+        return 0
+    me = os.getpid()
+    write_atomically(waiter_mark(ctx), str(me).encode("ascii"))
+    conn = open_store(ctx, create=False)
+    if conn is None:
+        return 0
+    armed = wall_now()
+    with conn.tx():
+        arm_waker(conn, ctx.agent_id, dialect.name, me, armed)
+    try:
+        text = wait_for_wake(conn, ctx, me, armed)
+    finally:
+        with conn.tx():
+            disarm_waker(conn, ctx.agent_id, me)
+    if text is None:
+        return 0
+    sys.stderr.write(text + "\n")
+    return 2
+
+
+def wait_for_wake(conn, ctx, me, armed):
+    """The push text that wakes the agent, or None when the waiter should end."""
+    client, seen, start = client_process(), None, time.monotonic()
+    poll = WAIT_POLL_SECONDS.get(conn.engine, 2.0)
+    while time.monotonic() - start < WAIT_SECONDS:
+        if read_text_file(waiter_mark(ctx)) != str(me):
+            return None  # a newer waiter of this agent took over
+        if client and process_gone(client[0], host_name(), client[1]):
+            return None  # the session is over
+        version = conn.data_version()
+        if version != seen:
+            seen = version
+            started = turn_started_at(conn, ctx.agent_id)
+            if started is None or started > armed:
+                return None  # busy again: its own hooks deliver
+            text = take_wake(conn, ctx)
+            if text:
+                return text
+        time.sleep(poll)
+    return None
+
+
+def take_wake(conn, ctx):
+    """The mail that wakes the agent, taken as a push (so it wakes once) and
+    logged in the feed; None when there is none."""
+    now = wall_now()
+    with conn.tx():
+        rows, more = take_pushes(conn, ctx.agent_id, now, False, which=wake_rule())
+        if rows:
+            senders = sorted({r["sender_name"] or r["sender"] for r in rows})
+            log_activity(
+                conn, ctx.agent_id, "wake", f"woken by {len(rows)} message(s) from {', '.join(senders)}", None, now
+            )
+    return push_text(rows, more, now, WAKE_INTRO) if rows else None
+
+
 #: our hook events and their handlers
 HOOKS = {
     "session-start": hook_session_start,
@@ -7232,6 +7394,8 @@ HOOKS = {
     "stop": hook_stop,
     "session-end": hook_session_end,
 }
+#: hook events that run long, in the client's background: no time budget; their answer is an exit code
+LONG_HOOKS = {"wait": hook_wait}
 
 
 def arm_budget():
@@ -7282,10 +7446,13 @@ def run_hook(argv):
     """Entry for `agent-sync hook EVENT [--agent NAME]`: never raises, never exits non-zero."""
     event = argv[0] if argv else ""
     name = argv[argv.index("--agent") + 1] if "--agent" in argv[:-1] else None
+    if event in LONG_HOOKS:
+        return run_long_hook(event, name)
     arm_budget()
     try:
         if event not in HOOKS:
-            sys.stderr.write(f"agent-sync: unknown hook event {clean(event)[:60]!r}; events: {', '.join(HOOKS)}\n")
+            known = ", ".join([*HOOKS, *LONG_HOOKS])
+            sys.stderr.write(f"agent-sync: unknown hook event {clean(event)[:60]!r}; events: {known}\n")
             return 0
         if name is not None and name not in DIALECTS:
             sys.stderr.write(f"agent-sync: unknown --agent {clean(name)[:60]!r}; agents: {', '.join(DIALECTS)}\n")
@@ -7307,6 +7474,19 @@ def run_hook(argv):
     finally:
         disarm_budget()
     return 0
+
+
+def run_long_hook(event, name):
+    """A LONG_HOOKS event: its exit code; any failure ends it quietly (0)."""
+    try:
+        payload = read_hook_payload()
+        dialect = DIALECTS.get(name) if name else (detect_dialect(payload) if payload is not None else None)
+        if payload is None or dialect is None:
+            return 0
+        return LONG_HOOKS[event](dialect.normalise(payload), dialect)
+    except Exception as e:
+        sys.stderr.write(f"agent-sync: {event} hook ended ({clean(e)[:300]})\n")
+        return 0
 
 
 # ---------------------------------------------------------------------------
@@ -8136,6 +8316,7 @@ def cmd_locks(ctx, args):
     ),
     Arg("reply_to", int, "message id"),
     Arg("directive", bool, "directed: 'all' gives a copy to every active agent", surfaces=("console",)),
+    Arg("wake", bool, "wake idle recipients of a broadcast or role message too (a directed one always does)"),
     mcp="Message an agent id, name, role, or all.",
     console={"send <to> <message>": {}, "directive <to> <message>": {"directive": True}},
 )
@@ -8143,7 +8324,7 @@ def cmd_send(ctx, args):
     now = wall_now()
     body = text_or_stdin(args.message, args.surface)
     _, (message_id, kind, recipients) = write_tx(
-        ctx, lambda c: send_message(c, ctx, args.to, body, args.reply_to, now, args.directive)
+        ctx, lambda c: send_message(c, ctx, args.to, body, args.reply_to, now, args.directive, args.wake)
     )
     text = f"sent {'directive ' if args.directive else ''}#{message_id} to {len(recipients)} agent(s)"
     if not recipients:
