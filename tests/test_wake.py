@@ -78,7 +78,8 @@ def test_a_directed_message_wakes_the_idle_agent_once(team, client):
     assert time.monotonic() - start < 5
     for part in ("woke you", "stop, main is broken", "bob"):
         assert part in err, (part, err)
-    assert err.count("</agent-sync-state>") == 1 and err.rstrip().endswith("</agent-sync-state>"), err  # framed: the sender cannot close it
+    # framed: the sender's text cannot close the frame
+    assert err.count("</agent-sync-state>") == 1 and err.rstrip().endswith("</agent-sync-state>"), err
     assert any("woken by 1 message(s) from bob" in a["message"] for a in team.json("activity")[1]["activity"])
     again = start_waiter(team, "alice", client)  # the woken turn's Stop arms a new waiter: the same mail does not wake
     assert ended(again, 3) == (None, "")
@@ -129,7 +130,8 @@ def test_the_waiter_ends_quietly_when_it_is_not_needed(team, client):
 
 
 @pytest.mark.parametrize(
-    "env", [{"CLAUDE_CODE_SESSION_ATTENDED": "0", "CLAUDE_CODE_ENTRYPOINT": "cli"}, {"CLAUDE_CODE_ENTRYPOINT": "sdk-cli"}]
+    "env",
+    [{"CLAUDE_CODE_SESSION_ATTENDED": "0", "CLAUDE_CODE_ENTRYPOINT": "cli"}, {"CLAUDE_CODE_ENTRYPOINT": "sdk-cli"}],
 )
 def test_print_mode_returns_at_once(team, client, env):
     """claude -p runs an asyncRewake hook synchronously: a waiter there would
