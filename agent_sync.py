@@ -3543,6 +3543,19 @@ def turn_started_at(conn, agent_id):
     return None if row is None else row["turn_started"]
 
 
+def wake_mail(conn, agent_id, after, which):
+    """Mail waiting for an agent that should wake it (DELIVERY_FILTERS key
+    `which`), newer than message `after`: [(id, sender's name)]."""
+    return conn.execute(
+        "SELECT m.id, COALESCE(s.name, m.sender) AS sender FROM message_deliveries d"
+        " JOIN messages m ON m.id = d.message_id LEFT JOIN agents s ON s.id = m.sender"
+        " WHERE d.agent_id=? AND d.pushed_at IS NULL AND d.read_at IS NULL AND m.id > ?"
+        + DELIVERY_FILTERS[which]
+        + " ORDER BY m.id LIMIT 50",
+        (agent_id, after),
+    ).fetchall()
+
+
 def mark_wake(conn, message_id):
     """`send --wake`: the message wakes its idle recipients, a broadcast too."""
     conn.execute("UPDATE message_deliveries SET wake=1 WHERE message_id=?", (message_id,))
@@ -7463,6 +7476,8 @@ def run_hook(argv):
         dialect = DIALECTS[name] if name else detect_dialect(payload)
         if copilot_stands_in(dialect):
             return 0
+        if event in WRAPPED_STATES and os.environ.get("AGENT_SYNC_WRAP"):
+            note_wrapped(payload, WRAPPED_STATES[event])
         result = runnable(HOOKS[event](dialect.normalise(payload), dialect))
         if result and "deny" in result:
             sys.stderr.write(result["deny"].split(". ")[0] + "\n")
@@ -7474,6 +7489,26 @@ def run_hook(argv):
     finally:
         disarm_budget()
     return 0
+
+
+#: what a hook event says about a client run under `agent-sync wrap`: idle (its turn ended) or busy
+WRAPPED_STATES = {"session-start": "idle", "user-prompt-submit": "busy", "pre-tool-use": "busy", "stop": "idle"}
+
+
+def wrapped_file(ctx, token):
+    """Where the hooks of a client under `wrap` (AGENT_SYNC_WRAP=token) say who it is and whether it is idle."""
+    return os.path.join(state_dir(ctx), "wrapped", token)
+
+
+def note_wrapped(payload, state):
+    """Tell the wrapper of this client its agent's id and state (written only when it changes)."""
+    token = os.environ["AGENT_SYNC_WRAP"]
+    ctx = hook_context(payload) if re.fullmatch(r"[0-9a-f]{8,32}", token) else None
+    if ctx is None or not _is_dir(state_dir(ctx)):
+        return
+    text = f"{ctx.agent_id}\n{state}\n"
+    if read_text_file(wrapped_file(ctx, token)) != text:
+        write_atomically(wrapped_file(ctx, token), text.encode("utf-8", "surrogateescape"))
 
 
 def run_long_hook(event, name):
@@ -8782,6 +8817,223 @@ def cmd_hook(ctx, args):
     return {}, ""
 
 
+# Wrap: a client in a pseudo-terminal, woken by typing ---------------------------
+# `agent-sync wrap -- codex` runs the client under a pty and relays every byte
+# both ways untouched (the window's size too).  A watcher thread looks at the
+# store; when the agent is idle (its Stop hook said so, or, for a client
+# without hooks, it printed nothing for a while) and mail that wakes it is
+# waiting, the relay types one line and Enter into the client, never while the
+# human typed in the last few seconds.  POSIX only: Windows has no pty here.
+
+#: seconds without a key from the human before the wrapper may type
+WRAP_QUIET_SECONDS = 3.0
+#: seconds between the typed line and its Enter (Codex and Gemini CLI drop an Enter that comes with the text)
+WRAP_ENTER_DELAY = 0.5
+#: seconds between two looks at the store by the watcher
+WRAP_POLL_SECONDS = 1.0
+
+
+class Wrapped:
+    """The state one wrap shares between the relay (main thread) and the watcher."""
+
+    def __init__(self, ctx, token, pid, master, idle_after):
+        #: the repository's context (the wrapper's own agent, when the client has no hooks)
+        self.ctx = ctx
+        #: the token the client's hooks name their agent by (AGENT_SYNC_WRAP)
+        self.token = token
+        #: the client's pid and the pty's master side
+        self.pid, self.master = pid, master
+        #: seconds of silence after which a client without hooks counts as idle
+        self.idle_after = idle_after
+        #: monotonic times of the last key from the human and of the client's last output
+        self.last_key = self.last_output = time.monotonic()
+        #: a line the watcher wants typed, and when its Enter is due (None: none pending)
+        self.line, self.enter_at = None, None
+        #: the newest message id a typed line announced (each wakes once)
+        self.woken = 0
+        #: set when the client has exited
+        self.done = False
+
+    def agent_state(self):
+        """(agent id, idle?) as the client's hooks said, else the wrapper's agent and the silence."""
+        text = read_text_file(wrapped_file(self.ctx, self.token))
+        if text and text.count("\n") >= 2:
+            agent, state = text.split("\n")[:2]
+            return agent, state == "idle"
+        return self.ctx.agent_id, time.monotonic() - self.last_output > self.idle_after
+
+    def type_due(self):
+        """Type the pending line when the human is quiet, and its Enter once due."""
+        now = time.monotonic()
+        if self.enter_at is not None and now >= self.enter_at:
+            os.write(self.master, b"\r")
+            self.enter_at = None
+        elif self.line is not None and self.enter_at is None and now - self.last_key > WRAP_QUIET_SECONDS:
+            line, self.line = self.line, None
+            os.write(self.master, line.encode("utf-8"))
+            self.enter_at = now + WRAP_ENTER_DELAY
+
+
+def wake_line(rows):
+    """The line typed into an idle client: who wrote, and how to read it (printable text only)."""
+    senders = sorted({clean(r["sender"])[:40] for r in rows})
+    text = f"agent-sync: {len(rows)} new message(s) from {', '.join(senders)[:120]}; run `agent-sync inbox` and act on them"
+    return "".join(c for c in text if c.isprintable())
+
+
+def watch_for_wake(w):
+    """The watcher thread: arm the agent as wakeable while it is idle, and
+    queue a line when mail that wakes it arrives.  It never raises."""
+    conn, armed = None, None
+    while not w.done:
+        try:
+            conn = conn or open_store(w.ctx, create=False, timeout=2.0)
+            agent, idle = w.agent_state()
+            if conn is not None and idle and w.line is None and w.enter_at is None:
+                armed = arm_wrapped(conn, w.ctx, agent, armed)
+                rows = wake_mail(conn, agent, w.woken, wake_rule())
+                if rows:
+                    w.woken = rows[-1]["id"]
+                    with conn.tx():
+                        log_activity(conn, agent, "wake", f"woken by wrap: {len(rows)} message(s)", None, wall_now())
+                    w.line = wake_line(rows)
+        except Exception:
+            conn = None  # the store went away: look again later
+        time.sleep(WRAP_POLL_SECONDS)
+    if conn is not None and armed:
+        with conn.tx():
+            disarm_waker(conn, armed, os.getpid())
+
+
+def arm_wrapped(conn, ctx, agent, armed):
+    """Mark `agent` wakeable by this wrapper once (again if the agent changed);
+    the agent armed.  A client without hooks is the wrapper's own agent, made
+    present here, so mail can reach it."""
+    if armed != agent:
+        with conn.tx():
+            if agent == ctx.agent_id:
+                ensure_agent(conn, ctx, wall_now())
+            arm_waker(conn, agent, "wrap", os.getpid(), wall_now())
+    return agent
+
+
+def spawn_in_pty(argv, env):
+    """(pid, master fd) of `argv` started in a new pseudo-terminal of this window's size."""
+    import fcntl
+    import pty
+    import termios
+
+    size = fcntl.ioctl(1, termios.TIOCGWINSZ, b"\0" * 8) if os.isatty(1) else None
+    pid, master = pty.fork()
+    if pid == 0:
+        try:
+            if size:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, size)
+            os.execvpe(argv[0], argv, env)
+        except OSError as e:
+            os.write(2, f"agent-sync wrap: cannot run {argv[0]}: {e.strerror}\r\n".encode())
+        os._exit(127)
+    return pid, master
+
+
+def relay(w):
+    """Copy bytes both ways until the client's side closes; type what is due."""
+    import select
+
+    sources = [w.master, 0]
+    while True:
+        ready = select.select(sources, [], [], 0.1)[0]
+        if w.master in ready:
+            try:
+                data = os.read(w.master, 65536)
+            except OSError:  # EIO: the client side is closed
+                data = b""
+            if not data:
+                return
+            write_all(1, data)
+            w.last_output = time.monotonic()
+        if 0 in ready:
+            data = os.read(0, 65536)
+            if data:
+                write_all(w.master, data)
+                w.last_key = time.monotonic()
+            else:
+                sources.remove(0)  # no more input: keep relaying the client's output
+        w.type_due()
+
+
+def write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def copy_window_size(master):
+    """Give the client's terminal this window's size (the kernel then signals the client)."""
+    import fcntl
+    import termios
+
+    try:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(1, termios.TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        pass
+
+
+def run_wrapped(ctx, argv, idle_after):
+    """Run `argv` under a pty with the wake watcher: the client's exit code.
+    The terminal is put back on every way out (the client's exit, a signal, an error)."""
+    import signal
+    import termios
+    import threading
+    import tty
+
+    token = os.urandom(8).hex()
+    pid, master = spawn_in_pty(argv, {**os.environ, "AGENT_SYNC_WRAP": token})
+    w = Wrapped(ctx, token, pid, master, idle_after)
+    saved = termios.tcgetattr(0) if os.isatty(0) else None
+    handlers = {
+        signal.SIGTERM: lambda signum, frame: os.kill(pid, signum),
+        signal.SIGHUP: lambda signum, frame: os.kill(pid, signum),
+        signal.SIGWINCH: lambda signum, frame: copy_window_size(master),
+    }
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    watcher = threading.Thread(target=watch_for_wake, args=(w,), daemon=True)
+    watcher.start()
+    try:
+        if saved is not None:
+            tty.setraw(0)
+        relay(w)
+    finally:
+        w.done = True
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSAFLUSH, saved)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        watcher.join(WRAP_POLL_SECONDS + 2)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+@command(
+    "wrap",
+    "run an agent client in a terminal agent-sync can type into: an idle agent is woken by its mail",
+    Arg("client", many=True, positional=True, help="the client and its arguments, after --", surfaces=("cli",)),
+    Arg(
+        "idle",
+        float,
+        "seconds of silence after which a client without hooks counts as idle",
+        default=10.0,
+        surfaces=("cli",),
+    ),
+)
+def cmd_wrap(ctx, args):
+    if os.name != "posix":
+        raise UsageError(
+            "wrap needs a POSIX terminal (Linux, macOS, WSL); on Windows only Claude Code's waiter wakes agents"
+        )
+    if not args.client:
+        raise UsageError("wrap: name the client to run, e.g. `agent-sync wrap -- codex`")
+    raise SystemExit(run_wrapped(ctx, list(args.client), args.idle))
+
+
 # ---------------------------------------------------------------------------
 # 12. Console: a live view for the human in charge.  It acts as the reserved
 # agent "operator" (active while it runs, left out of the active count, idle
@@ -9402,6 +9654,7 @@ def unknown_option(argv):
     known = {"--json", "--help"} | {f for arg in options for f in arg.cli_spec()[0]}
     takes_value = {f for arg in options if arg.type is not bool for f in arg.cli_spec()[0]}
     after = argv[argv.index(cmd.name) + 1 :]
+    after = after[: after.index("--")] if "--" in after else after  # the rest is another program's
     for i, word in enumerate(after):
         flag = word.split("=", 1)[0]
         if word.startswith("--") and flag not in known and (i == 0 or after[i - 1] not in takes_value):
@@ -9443,7 +9696,7 @@ def print_error(message, as_json, code, data=None):
 
 
 def run_cli(argv):
-    as_json = "--json" in argv
+    as_json = "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
     try:
         problem = unknown_option(argv)
         if problem:

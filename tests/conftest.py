@@ -6,10 +6,13 @@ server too (AGENT_SYNC_TEST_DATABASE_URL, or one started here for the run)."""
 import hashlib
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -344,3 +347,54 @@ def pytest_runtest_protocol(item, nextitem):
     if timeline:
         with open(timeline, "a") as f:
             f.write(f"{start:.6f}\t{time.time():.6f}\t{item.nodeid}\n")
+
+
+# A real terminal: tmux ------------------------------------------------------------------------
+
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Terminal:
+    """An agent-sync command (the console by default) running in a detached
+    tmux session of its own server, in a clean environment."""
+
+    def __init__(self, cli, width=100, height=30, args=("console", "--interval", "0.3"), shell=None, **env_extra):
+        self.cli, self.socket = cli, f"agent-sync-test-{uuid.uuid4().hex[:8]}"
+        env = " ".join(
+            f"{k}={shlex.quote(v)}"
+            for k, v in clean_env(TERM="xterm-256color", **env_extra).items()
+            if k in ("PATH", "HOME", "TERM", "LANG", "LC_ALL", "USER") or k.startswith("AGENT_SYNC_")
+        )
+        command = f"env -i {env} " + (shell or " ".join(shlex.quote(a) for a in [*self.python(cli), *args]))
+        self.tmux("new-session", "-d", "-x", str(width), "-y", str(height), "-s", "c", "-c", str(cli.repo), command)
+        self.tmux("set-option", "-t", "c", "remain-on-exit", "on")
+
+    @staticmethod
+    def python(cli):
+        """The command line that runs the zipapp."""
+        return [*PY, str(cli.pyz)]
+
+    def tmux(self, *args):
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
+
+    def screen(self, escapes=False):
+        return self.tmux("capture-pane", "-p", "-t", "c", *(["-e"] if escapes else [])).stdout
+
+    def wait_for(self, text, timeout=5.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            screen = self.screen()
+            if text(screen) if callable(text) else text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not on screen within {timeout}s:\n{self.screen()}")
+
+    def type(self, line):
+        self.tmux("send-keys", "-t", "c", "-l", line)
+        self.tmux("send-keys", "-t", "c", "Enter")
+
+    def dead(self):
+        return self.tmux("list-panes", "-t", "c", "-F", "#{pane_dead}").stdout.strip() == "1"
+
+    def close(self):
+        self.tmux("kill-server")
