@@ -7343,6 +7343,9 @@ def hook_wait(payload, dialect):
     if ctx is None or unattended():
         return 0
     me = os.getpid()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # the client ends its hooks so: disarm first
     write_atomically(waiter_mark(ctx), str(me).encode("ascii"))
     conn = open_store(ctx, create=False)
     if conn is None:
