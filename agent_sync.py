@@ -1650,6 +1650,21 @@ class Store:
         """A number that changes whenever another connection commits."""
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
+    def notify(self):
+        """Tell waiting agents that something they may wait for was written
+        (PgStore: NOTIFY at commit; a local file is watched by its version)."""
+
+    def changed(self, seconds, poll=0.5):
+        """Wait up to `seconds` for another connection's commit: whether one came
+        (PRAGMA data_version, looked at every `poll` seconds: nearly free)."""
+        first = self.data_version()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(min(poll, max(0.0, end - time.monotonic())))
+            if self.data_version() != first:
+                return True
+        return False
+
     def healthy(self):
         return self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
 
@@ -2105,6 +2120,8 @@ class PgStore:
         self.recorded = None
         #: {(statement, values): [PgPending]} sent ahead by `batched`, taken by its real run
         self.foreseen = {}
+        #: whether this connection LISTENs on the project's channel (see changed)
+        self.listening = False
 
     @classmethod
     def open(cls, url, project, timeout=30.0):
@@ -2376,6 +2393,28 @@ class PgStore:
             self.run("ROLLBACK")
         except EngineError:
             pass
+
+    def notify(self):
+        """NOTIFY the project's channel when this transaction commits (sent with it: no round trip)."""
+        self.pending.append((f"SELECT pg_notify('{self.schema}', '')", [], None))
+
+    def changed(self, seconds, poll=None):
+        """Wait up to `seconds` for a NOTIFY on the project's channel (LISTEN
+        from the first call): whether one came.  The connection sleeps in
+        select(); nothing is sent while nobody writes."""
+        import select
+
+        if not self.listening:
+            self.run(f'LISTEN "{self.schema}"')
+            self.listening = True
+        if self.conn.notifications:
+            self.conn.notifications.clear()
+            return True
+        if not select.select([self.conn._usock], [], [], seconds)[0]:
+            return False
+        self.run("SELECT 1")  # reads what came: the notification
+        self.conn.notifications.clear()
+        return True
 
     def data_version(self):
         """What changes when another agent acts: the newest activity and message, the locks."""
@@ -3346,6 +3385,7 @@ def store_message(conn, sender, recipient, kind, body, reply_to, deliveries, now
         "INSERT INTO message_deliveries (agent_id, message_id, directed) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         [(agent, message_id, directed) for agent, directed in deliveries],
     )
+    conn.notify()
     return message_id
 
 
@@ -3521,6 +3561,7 @@ def pushed_this_turn(conn, agent_id, now):
 def start_turn(conn, agent_id, now):
     """An agent's turn starts (its prompt): the push budget is full again."""
     conn.execute("UPDATE agents SET turn_started=?, idle_since=0 WHERE id=?", (now, agent_id))
+    conn.notify()  # its waiter, if any, ends
 
 
 # Waking an idle agent: its client's waiter or `wrap` arms, takes the mail that
@@ -7307,9 +7348,8 @@ def hook_session_end(payload, dialect):
 
 #: seconds a waiter waits at most (its hook's timeout in hooks.json is a little longer)
 WAIT_SECONDS = 6 * 3600
-#: seconds between two looks at the store (SQLite: PRAGMA data_version, nearly free;
-#: team mode: one small query, one round trip)
-WAIT_POLL_SECONDS = {"sqlite": 0.5, "postgresql": 2.0}
+#: seconds between two looks of a waiter at its own end (a newer waiter, the client gone)
+WAIT_CHECK_SECONDS = 2.0
 #: CLAUDE_CODE_ENTRYPOINT values of a run without a terminal (-p, the SDKs), for a client
 #: that does not set CLAUDE_CODE_SESSION_ATTENDED (observed on 2.1.332: 0 with -p, 1 interactive)
 PRINT_ENTRYPOINTS = ("sdk-cli", "sdk-ts", "sdk-py", "sdk-go")
@@ -7365,24 +7405,24 @@ def hook_wait(payload, dialect):
 
 
 def wait_for_wake(conn, ctx, me, armed):
-    """The push text that wakes the agent, or None when the waiter should end."""
-    client, seen, start = client_process(), None, time.monotonic()
-    poll = WAIT_POLL_SECONDS.get(conn.engine, 2.0)
+    """The push text that wakes the agent, or None when the waiter should end.
+    It looks at the store when another agent wrote (conn.changed: SQLite's
+    data version, PostgreSQL's LISTEN), and at its own end at least every
+    WAIT_CHECK_SECONDS."""
+    client, start, changed = client_process(), time.monotonic(), True
     while time.monotonic() - start < WAIT_SECONDS:
         if read_text_file(waiter_mark(ctx)) != str(me):
             return None  # a newer waiter of this agent took over
         if client and process_gone(client[0], host_name(), client[1]):
             return None  # the session is over
-        version = conn.data_version()
-        if version != seen:
-            seen = version
+        if changed:
             started = turn_started_at(conn, ctx.agent_id)
             if started is None or started > armed:
                 return None  # busy again: its own hooks deliver
             text = take_wake(conn, ctx)
             if text:
                 return text
-        time.sleep(poll)
+        changed = conn.changed(WAIT_CHECK_SECONDS)
     return None
 
 

@@ -501,3 +501,41 @@ def test_a_held_writer_turn_still_denies_a_real_conflict(pyz, tmp_path, pg_url):
         blocker.close()
     assert rc == 0 and "Traceback" not in err and denied(out), (out, err)
     assert seconds < 6.5, seconds  # the turn waited for once (4 s), the denial's bookkeeping 1 s at most
+
+
+# A waiter in team mode sleeps on LISTEN: nothing goes over the network while nobody writes ----
+
+
+def test_an_idle_waiter_sends_nothing_until_mail_comes(pyz, tmp_path, pg_url, proxy):
+    net = make_net(pyz, tmp_path, through(proxy, pg_url), "waiter")
+    for name in ("alice", "bob"):
+        net.ok("register", "--name", name, agent=name)
+    client = subprocess.Popen(["sleep", "600"])
+    payload = {"session_id": "s-alice", "cwd": str(net.repo), "hook_event_name": "Stop", "stop_hook_active": False}
+    waiter = subprocess.Popen(
+        PY + [str(pyz), "hook", "wait"],
+        cwd=str(net.repo),
+        env=net.env("alice", CLAUDE_PID=str(client.pid)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    waiter.stdin.write(json.dumps(payload).encode())
+    waiter.stdin.close()
+    try:
+        time.sleep(4)  # armed, listening
+        assert waiter.poll() is None, waiter.stderr.read()
+        open_now = [c for c in proxy.connections() if c["open"]]
+        assert len(open_now) == 1, open_now  # the waiter's connection
+        before = open_now[0]["bursts"]
+        time.sleep(8)
+        idle = [c for c in proxy.connections() if c["id"] == open_now[0]["id"]][0]
+        assert idle["bursts"] == before, (before, idle)  # no polling: it sleeps in select() on LISTEN
+        start = time.monotonic()
+        net.ok("send", "--to", "alice", "--message", "wake up", agent="bob")
+        waiter.wait(timeout=10)
+        assert waiter.returncode == 2 and "wake up" in waiter.stderr.read().decode()
+        assert time.monotonic() - start < 3  # woken by the NOTIFY (at 50 ms RTT), not by a poll
+    finally:
+        waiter.kill()
+        client.kill()
