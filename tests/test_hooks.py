@@ -659,6 +659,15 @@ def sh(command, repo, payload, **env):
     return r.returncode, (json.loads(out) if out.strip() else None), r.stderr.decode()
 
 
+def split_waiters(cmds):
+    """({event: [(matcher, handler)]} of the hooks that answer, {event: ...} of the asyncRewake waiters)."""
+    split = ({}, {})
+    for event, handlers in cmds.items():
+        for m, h in handlers:
+            split[bool(h.get("asyncRewake"))].setdefault(event, []).append((m, h))
+    return split
+
+
 def test_install_lays_out_everything_and_every_settings_command_works(cli):
     make_files(cli.repo, "src/app.py", "src/free.py")
     r = cli.ok("install")
@@ -670,9 +679,12 @@ def test_install_lays_out_everything_and_every_settings_command_works(cli):
     assert (cli.repo / ".claude" / "coordination").is_dir()
     assert ".claude/coordination/" in (cli.repo / ".gitignore").read_text().splitlines()
     settings = json.loads((cli.repo / ".claude" / "settings.json").read_text())
-    cmds = settings_commands(settings)
+    cmds, waiters = split_waiters(settings_commands(settings))
     assert set(cmds) == set(EVENT_NAMES.values())
     assert all(len(v) == 1 for v in cmds.values()), cmds
+    assert set(waiters) == {"SessionStart", "Stop"}, waiters
+    for [(_, h)] in waiters.values():
+        assert h["command"].endswith(" hook wait") and h["timeout"] > 6 * 3600, h  # longer than the wait
     matcher = cmds["PreToolUse"][0][0]
     for tool in ("Edit", "Write", "NotebookEdit", "Bash", "mcp__fs__write_file"):
         assert re.search(matcher, tool), (matcher, tool)
@@ -798,7 +810,7 @@ def test_install_twice_changes_no_byte(cli):
     assert {f: (cli.repo / f).read_bytes() for f in files} == before
     assert tree(cli.repo) == snapshot
     settings = json.loads(before[".claude/settings.json"])
-    assert all(len(v) == 1 for v in settings_commands(settings).values())
+    assert all(len(v) == 1 for v in split_waiters(settings_commands(settings))[0].values())
 
 
 def test_user_settings_survive_install_and_uninstall(cli):

@@ -164,7 +164,7 @@ def test_hooks_start_the_zipapp_through_the_launcher():
     writes for other clients start the zipapp the same, runpy-free way."""
     hooks = json.loads((ROOT / "hooks.json").read_text(encoding="utf-8"))["hooks"]
     commands = [h["command"] for groups in hooks.values() for g in groups for h in g["hooks"]]
-    assert len(commands) == 7
+    assert len(commands) == 9  # seven events, and the waiter on SessionStart and Stop
     for command in commands:
         assert command.startswith(f'python3 -I -S -c "{agent_sync.LAUNCHER}" "$CLAUDE_PROJECT_DIR/'), command
     assert f'-c "{agent_sync.LAUNCHER}" "x.pyz" hook stop' in agent_sync.hook_command(
