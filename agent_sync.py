@@ -4292,8 +4292,17 @@ def hook_command(interpreter, pyz, event, agent):
     return f'{interpreter} -I -S -c "{LAUNCHER}" "{pyz}" hook {event} --agent {agent} || exit 1'
 
 
+#: our MCP server's name in .mcp.json, and its tool behind Claude Code's mcp_tool hooks (never in
+#: tools/list, so no model is offered it)
+MCP_SERVER, HOOK_TOOL = "agent-sync", "agent_sync_hook"
+
+
 def is_our_handler(handler):
-    command = (handler.get("command") or handler.get("bash") or "") if isinstance(handler, dict) else ""
+    if not isinstance(handler, dict):
+        return False
+    if handler.get("type") == "mcp_tool":
+        return handler.get("server") == MCP_SERVER and handler.get("tool") == HOOK_TOOL
+    command = handler.get("command") or handler.get("bash") or ""
     return isinstance(command, str) and "agent-sync.pyz" in command and " hook " in command
 
 
@@ -4407,6 +4416,7 @@ class Dialect:
         "trust",
         "arguments",
         "stop_broadcasts",
+        "wrap_args",
     )
 
     def __init__(
@@ -4425,6 +4435,7 @@ class Dialect:
         trust=None,
         arguments=None,
         stop_broadcasts=False,
+        wrap_args=(),
     ):
         self.name, self.tools, self.recognise, self.adapt = name, tools, recognise, adapt
         self.answer, self.install, self.uninstall = answer, install, uninstall
@@ -4437,6 +4448,8 @@ class Dialect:
         self.arguments = arguments or {}
         #: the stop event is this client's one sure push point: it carries broadcasts too
         self.stop_broadcasts = stop_broadcasts
+        #: arguments `wrap` adds to the client's command line, so its hooks run under the wrapper
+        self.wrap_args = tuple(wrap_args)
 
     def normalise(self, payload):
         """The payload in the Claude shape the handlers read."""
@@ -4504,7 +4517,9 @@ def our_hooks_block(pyz=None):
     for groups in block.values():
         for group in groups:
             for handler in group["hooks"]:
-                command = interpreter + handler["command"][len("python3") :]
+                if handler["type"] != "command":
+                    continue  # an mcp_tool hook names the server, not an interpreter
+                command = handler["command"].replace("python3 -I -S", interpreter + " -I -S", 1)
                 handler["command"] = command.replace("$CLAUDE_PROJECT_DIR/" + PYZ_IN_REPO, pyz) if pyz else command
     return block
 
@@ -4535,9 +4550,28 @@ def install_claude(root, manifest, options):
     # repo-root settings.local.json is found from there (2.1.211+), so it
     # names the zipapp by its absolute path.  It is personal: never committed.
     pyz = shell_safe_path(os.path.join(root, PYZ_IN_REPO)) if options.local else None
-    if write_if_changed(path, json_text(merge_hooks(settings or {}, our_hooks_block(pyz)))):
+    settings = merge_hooks(settings or {}, our_hooks_block(pyz))
+    enable_our_server(settings, manifest)
+    if write_if_changed(path, json_text(settings)):
         return [os.path.join(".claude", settings_file)]
     return []
+
+
+def enable_our_server(settings, manifest):
+    """Let Claude Code start our MCP server without asking (it answers the
+    mcp_tool hooks); remembered in the manifest so uninstall takes back only that."""
+    enabled = settings.setdefault("enabledMcpjsonServers", [])
+    if isinstance(enabled, list) and MCP_SERVER not in enabled:
+        enabled.append(MCP_SERVER)
+        manifest["enabled_mcp_server"] = True
+
+
+def disable_our_server(settings, manifest):
+    enabled = settings.get("enabledMcpjsonServers")
+    if manifest.get("enabled_mcp_server") and isinstance(enabled, list) and MCP_SERVER in enabled:
+        enabled.remove(MCP_SERVER)
+        if not enabled:
+            del settings["enabledMcpjsonServers"]
 
 
 def uninstall_claude(root, manifest):
@@ -4548,6 +4582,7 @@ def uninstall_claude(root, manifest):
         if settings is None:
             continue
         cleaned = unmerge_hooks(json.loads(json.dumps(settings)))
+        disable_our_server(cleaned, manifest)
         if cleaned == settings:
             continue
         if not cleaned and settings_file in manifest.get("created_settings", []):
@@ -5147,6 +5182,9 @@ CODEX = Dialect(
     config=os.path.join(".codex", "hooks.json"),
     events=[EVENTS[e] for e in CODEX_EVENTS],
     trust=codex_trust,
+    # interactive Codex 0.169 runs sessions (and their hooks) in a shared background server that
+    # keeps the environment of whichever client started it: under wrap, each client runs its own
+    wrap_args=("--disable", "daemon_auto_start"),
 )
 GEMINI = Dialect(
     "gemini",
@@ -5281,6 +5319,21 @@ def hook_context(payload):
     return Context(cwd=cwd, session_id=session)
 
 
+#: a long-lived process that answers hooks (the MCP server) keeps its stores open:
+#: `stores` is {database path: store} there, None in a hook's own process
+RESIDENT = SimpleNamespace(stores=None)
+
+
+def settle_resident():
+    """After a hook answered in the resident process: what waits is sent (a
+    hook's COMMIT), and a store that failed is dropped, to be opened again."""
+    for path, store in list((RESIDENT.stores or {}).items()):
+        try:
+            store.flush()
+        except DB_ERRORS:
+            del RESIDENT.stores[path]  # a PgStore closes when dropped; a file's connection with its object
+
+
 def hook_budget():
     """Seconds a hook may take before it gives up and fails open (AGENT_SYNC_HOOK_BUDGET)."""
     return env_number("AGENT_SYNC_HOOK_BUDGET", 8)
@@ -5298,6 +5351,8 @@ def hook_db(ctx, create=False):
     if outage and time.time() - outage[1] < outage_retry_seconds():
         sys.stderr.write(f"agent-sync: coordination offline since {clock_time(outage[0])}; allowed, unguarded\n")
         return None
+    if RESIDENT.stores is not None and ctx.db_path in RESIDENT.stores:
+        return RESIDENT.stores[ctx.db_path]
     try:
         store = open_store(ctx, create=create, timeout=min(timeout, OUTAGE_CONNECT_SECONDS) if outage else timeout)
     except EngineError as e:
@@ -5307,6 +5362,8 @@ def hook_db(ctx, create=False):
         return None
     if store is not None:
         store.trailing = True
+        if RESIDENT.stores is not None:
+            RESIDENT.stores[ctx.db_path] = store
     return store
 
 
@@ -7517,21 +7574,29 @@ def run_hook(argv):
         if payload is None:
             return 0
         dialect = DIALECTS[name] if name else detect_dialect(payload)
-        if copilot_stands_in(dialect):
-            return 0
-        if event in WRAPPED_STATES and os.environ.get("AGENT_SYNC_WRAP"):
-            note_wrapped(payload, WRAPPED_STATES[event])
-        result = runnable(HOOKS[event](dialect.normalise(payload), dialect))
-        if result and "deny" in result:
-            sys.stderr.write(result["deny"].split(". ")[0] + "\n")
-        out = dialect.answer(event, result)
+        out = hook_answer(event, payload, dialect)
         if out is not None:
-            sys.stdout.write(json_dumps(out) + "\n")
+            sys.stdout.write(out + "\n")
     except Exception as e:
         sys.stderr.write(f"agent-sync: {event} hook skipped ({clean(e)[:300]})\n")
     finally:
         disarm_budget()
     return 0
+
+
+def hook_answer(event, payload, dialect):
+    """The answer of one hook event as its client reads it (JSON text), or
+    None: the one implementation behind the command hooks and the resident
+    MCP server's.  A denial's summary also goes to stderr."""
+    if copilot_stands_in(dialect):
+        return None
+    if event in WRAPPED_STATES and os.environ.get("AGENT_SYNC_WRAP"):
+        note_wrapped(payload, WRAPPED_STATES[event])
+    result = runnable(HOOKS[event](dialect.normalise(payload), dialect))
+    if result and "deny" in result:
+        sys.stderr.write(result["deny"].split(". ")[0] + "\n")
+    out = dialect.answer(event, result)
+    return None if out is None else json_dumps(out)
 
 
 #: what a hook event says about a client run under `agent-sync wrap`: idle (its turn ended) or busy
@@ -7624,7 +7689,7 @@ def install(options):
     if ensure_gitignore_line(os.path.join(root, ".gitignore"), manifest):
         changed.append(".gitignore")
     changed += wired
-    if options.mcp:
+    if options.mcp or options.agent == "claude":  # Claude Code's hooks are answered by it (mcp_tool)
         changed += install_mcp_json(root, manifest)
     if options.git_hook and install_git_hook(root):
         changed.append("git pre-commit hook")
@@ -7847,16 +7912,16 @@ def install_mcp_json(root, manifest):
     servers = config.setdefault("mcpServers", {})
     if not isinstance(servers, dict):
         raise AgentSyncError(f"{path}: mcpServers is not an object; left untouched")
-    servers["agent-sync"] = mcp_server_entry(hook_interpreter())
+    servers[MCP_SERVER] = mcp_server_entry(hook_interpreter())
     return write_config(root, path, config, manifest)
 
 
 def uninstall_mcp_json(root, manifest):
     path = os.path.join(root, ".mcp.json")
     config = read_json_file(path, "MCP configuration")
-    if not config or not isinstance(config.get("mcpServers"), dict) or "agent-sync" not in config["mcpServers"]:
+    if not config or not isinstance(config.get("mcpServers"), dict) or MCP_SERVER not in config["mcpServers"]:
         return []
-    del config["mcpServers"]["agent-sync"]
+    del config["mcpServers"][MCP_SERVER]
     return remove_or_rewrite(root, path, config, set(manifest.get("created_files", [])), {"mcpServers": {}})
 
 
@@ -8898,12 +8963,19 @@ class Wrapped:
         self.done = False
 
     def agent_state(self):
-        """(agent id, idle?) as the client's hooks said, else the wrapper's agent and the silence."""
-        text = read_text_file(wrapped_file(self.ctx, self.token))
+        """(agent id, idle?, which idle spell) as the client's hooks said (a
+        new idle note is a new spell: a turn came between, however short),
+        else the wrapper's own agent and the client's silence."""
+        path = wrapped_file(self.ctx, self.token)
+        text = read_text_file(path)
         if text and text.count("\n") >= 2:
             agent, state = text.split("\n")[:2]
-            return agent, state == "idle"
-        return self.ctx.agent_id, time.monotonic() - self.last_output > self.idle_after
+            try:
+                spell = os.stat(path).st_mtime_ns
+            except OSError:
+                spell = 0
+            return agent, state == "idle", (agent, spell)
+        return self.ctx.agent_id, time.monotonic() - self.last_output > self.idle_after, (self.ctx.agent_id, 0)
 
     def type_due(self):
         """Type the pending line when the human is quiet, and its Enter once due."""
@@ -8931,9 +9003,9 @@ def watch_for_wake(w):
     while not w.done:
         try:
             conn = conn or open_store(w.ctx, create=False, timeout=2.0)
-            agent, idle = w.agent_state()
+            agent, idle, spell = w.agent_state()
             if conn is not None and idle and w.line is None and w.enter_at is None:
-                armed = arm_wrapped(conn, w.ctx, agent, armed)
+                armed = arm_wrapped(conn, w.ctx, agent, spell, armed)  # each turn clears the idle mark
                 rows = wake_mail(conn, agent, w.woken, wake_rule())
                 if rows:
                     w.woken = rows[-1]["id"]
@@ -8943,21 +9015,21 @@ def watch_for_wake(w):
         except Exception:
             conn = None  # the store went away: look again later
         time.sleep(WRAP_POLL_SECONDS)
-    if conn is not None and armed:
+    if conn is not None:
         with conn.tx():
-            disarm_waker(conn, armed, os.getpid())
+            disarm_waker(conn, w.agent_state()[0], os.getpid())
 
 
-def arm_wrapped(conn, ctx, agent, armed):
-    """Mark `agent` wakeable by this wrapper once (again if the agent changed);
-    the agent armed.  A client without hooks is the wrapper's own agent, made
-    present here, so mail can reach it."""
-    if armed != agent:
+def arm_wrapped(conn, ctx, agent, spell, armed):
+    """Mark `agent` wakeable by this wrapper once per idle spell; the spell
+    armed.  A client without hooks is the wrapper's own agent, made present
+    here, so mail can reach it."""
+    if armed != spell:
         with conn.tx():
             if agent == ctx.agent_id:
                 ensure_agent(conn, ctx, wall_now())
             arm_waker(conn, agent, "wrap", os.getpid(), wall_now())
-    return agent
+    return spell
 
 
 def spawn_in_pty(argv, env):
@@ -9052,6 +9124,10 @@ def run_wrapped(ctx, argv, idle_after):
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         watcher.join(WRAP_POLL_SECONDS + 2)
+        try:
+            os.unlink(wrapped_file(ctx, token))
+        except OSError:
+            pass
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
@@ -9074,7 +9150,14 @@ def cmd_wrap(ctx, args):
         )
     if not args.client:
         raise UsageError("wrap: name the client to run, e.g. `agent-sync wrap -- codex`")
-    raise SystemExit(run_wrapped(ctx, list(args.client), args.idle))
+    raise SystemExit(run_wrapped(ctx, wrapped_argv(list(args.client)), args.idle))
+
+
+def wrapped_argv(argv):
+    """The client's command line with what its dialect needs under wrap (the client named by its program)."""
+    dialect = DIALECTS.get(os.path.basename(argv[0]))
+    extra = [a for a in dialect.wrap_args if a not in argv] if dialect else []
+    return argv[:1] + (list(dialect.wrap_args) if extra else []) + argv[1:]
 
 
 # ---------------------------------------------------------------------------
@@ -9555,8 +9638,58 @@ def mcp_type_error(name, arg, value):
     return None
 
 
+#: Claude Code's names of the events the resident server answers, and ours
+RESIDENT_EVENTS = {
+    "PreToolUse": "pre-tool-use",
+    "PostToolUse": "post-tool-use",
+    "UserPromptSubmit": "user-prompt-submit",
+    "Stop": "stop",
+}
+
+
+def resident_mark(ctx, session):
+    """The file that tells this session's command hooks that its MCP server answers for them (its pid)."""
+    return os.path.join(state_dir(ctx), "resident", session)
+
+
+def mcp_hook(arguments):
+    """(is_error, text, data) for one mcp_tool hook: what the command hook
+    would print, from this process (store open, module loaded).  After its
+    first answer for a session it marks itself, so the session's command
+    hooks stand down while it lives; it fails open like them."""
+    event = RESIDENT_EVENTS.get(arguments.get("hook_event_name"))
+    if event is None:
+        return False, "", None
+    payload = dict(arguments)
+    if isinstance(payload.get("tool_input"), str):
+        payload["tool_input"] = json_or_none(payload["tool_input"]) or {}
+    arm_budget()
+    try:
+        out = hook_answer(event, payload, CLAUDE)
+    except Exception as e:
+        sys.stderr.write(f"agent-sync: {event} hook skipped ({clean(e)[:300]})\n")
+        out = None
+    finally:
+        disarm_budget()
+        settle_resident()
+    mark_resident(payload)
+    return False, out or "", None
+
+
+def mark_resident(payload):
+    """Name this process as the session's hook server (once per session)."""
+    session, ctx = payload.get("session_id"), hook_context(payload)
+    if ctx is None or not isinstance(session, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", session):
+        return
+    mark = f"{os.getpid()}\n"  # a line: the shell's `read` fails on text without its newline
+    if read_text_file(resident_mark(ctx, session)) != mark and _is_dir(state_dir(ctx)):
+        write_atomically(resident_mark(ctx, session), mark.encode("ascii"))
+
+
 def mcp_call(ctx, name, arguments):
     """(is_error, text, data) for one tool call; errors are the CLI's one-liners."""
+    if name == HOOK_TOOL:
+        return mcp_hook(arguments if isinstance(arguments, dict) else {})
     cmd = mcp_tools().get(name) if isinstance(name, str) else None
     if cmd is None:
         return True, f"unknown tool {clean(name)!r}", None
@@ -9650,6 +9783,7 @@ def mcp_answer(ctx, line):
 def run_mcp():
     cwd = os.environ.get("CLAUDE_PROJECT_DIR")
     ctx = Context(cwd=cwd if cwd and _is_dir(cwd) else None)
+    RESIDENT.stores = {}
     out = sys.stdout
     sys.stdin.reconfigure(errors="replace")
     for line in sys.stdin:

@@ -1,0 +1,140 @@
+"""Claude Code's hooks answered by the session's own agent-sync process: the
+MCP server (`agent-sync mcp`, which Claude Code starts for the session)
+answers the mcp_tool hooks `install` writes, with the same decisions as the
+command hooks, and the command hooks stand down while it lives.  Run as the
+client runs them: the built zipapp's server over stdio, and the installed
+hooks' shell commands through `sh -c` with the client's environment."""
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import PY, clean_env, denied, edit_payload
+
+SESSION = "0b9c5a0e-1111-4222-8333-944455556666"
+
+
+class Server:
+    """`agent-sync mcp` as Claude Code starts it for a session, spoken to line by line."""
+
+    def __init__(self, cli, env=None):
+        self.proc = subprocess.Popen(
+            PY + [str(cli.pyz), "mcp"],
+            cwd=str(cli.repo),
+            env=clean_env(CLAUDE_PROJECT_DIR=str(cli.repo), CLAUDE_CODE_SESSION_ID=SESSION, **(env or {})),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.ids = 0
+        self.ask("initialize", {"protocolVersion": "2025-06-18", "clientInfo": {"name": "claude-code"}})
+
+    def ask(self, method, params):
+        self.ids += 1
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())["result"]
+
+    def hook(self, hook_input):
+        """An mcp_tool hook's call, its arguments substituted as Claude Code does: the answer's text."""
+        result = self.ask("tools/call", {"name": "agent_sync_hook", "arguments": hook_input})
+        return result["content"][0]["text"]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def hook_input(cli, payload, event):
+    """The installed mcp_tool hook's input for `payload`, with Claude Code's substitutions."""
+    settings = json.loads((cli.repo / ".claude" / "settings.json").read_text())
+    [handler] = [h for g in settings["hooks"][event] for h in g["hooks"] if h["type"] == "mcp_tool"]
+    assert handler["server"] == "agent-sync" and handler["tool"] == "agent_sync_hook"
+    values = {
+        "hook_event_name": event,
+        "session_id": payload["session_id"],
+        "cwd": payload["cwd"],
+        "tool_name": payload.get("tool_name", ""),
+        "tool_input": json.dumps(payload.get("tool_input", "")) if "tool_input" in payload else "",
+        "tool_use_id": payload.get("tool_use_id", ""),
+    }
+    out = {}
+    for key, template in handler["input"].items():
+        for name, value in values.items():
+            template = template.replace("${" + name + "}", value)
+        out[key] = template
+    return out
+
+
+def command_hook(cli, event, payload):
+    """The installed command hook of `event`, run as Claude Code runs it: (exit code, stdout)."""
+    settings = json.loads((cli.repo / ".claude" / "settings.json").read_text())
+    [handler] = [
+        h for g in settings["hooks"][event] for h in g["hooks"] if h["type"] == "command" and not h.get("asyncRewake")
+    ]
+    r = subprocess.run(
+        ["sh", "-c", handler["command"]],
+        cwd=str(cli.repo),
+        env=clean_env(CLAUDE_PROJECT_DIR=str(cli.repo), CLAUDE_CODE_SESSION_ID=SESSION),
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return r.returncode, r.stdout
+
+
+@pytest.fixture
+def installed(cli):
+    (cli.repo / "src").mkdir()
+    (cli.repo / "src" / "a.py").write_text("a\n")
+    cli.ok("install")
+    cli.ok("lock", "src/a.py", "--reason", "mine", agent="holder")
+    return cli
+
+
+@pytest.mark.sqlite_only
+def test_the_server_answers_a_hook_as_the_command_hook_would_and_offers_the_model_no_hook_tool(installed):
+    payload = {**edit_payload(installed.repo / "src" / "a.py", session=SESSION), "cwd": str(installed.repo)}
+    server = Server(installed)
+    try:
+        tools = [t["name"] for t in server.ask("tools/list", {})["tools"]]
+        assert "agent_sync_hook" not in tools and "status" in tools
+        answer = json.loads(server.hook(hook_input(installed, payload, "PreToolUse")))
+        rc, out, _ = installed.hook("pre-tool-use", payload)
+        assert answer == out and denied(answer), (answer, out)
+        mark = installed.repo / ".claude" / "coordination" / "resident" / SESSION
+        assert mark.read_text() == f"{server.proc.pid}\n"
+    finally:
+        server.stop()
+
+
+@pytest.mark.sqlite_only
+def test_the_command_hooks_stand_down_while_the_server_lives_and_hold_when_it_is_gone(installed):
+    payload = {**edit_payload(installed.repo / "src" / "a.py", session=SESSION), "cwd": str(installed.repo)}
+    rc, out = command_hook(installed, "PreToolUse", payload)
+    assert rc == 0 and denied(json.loads(out))  # no server yet: the command hook decides
+    server = Server(installed)
+    try:
+        assert denied(json.loads(server.hook(hook_input(installed, payload, "PreToolUse"))))
+        assert command_hook(installed, "PreToolUse", payload) == (0, "")  # the server answers: no second run
+    finally:
+        server.stop()
+    rc, out = command_hook(installed, "PreToolUse", payload)
+    assert rc == 0 and denied(json.loads(out))  # killed: the command path holds again
+
+
+def test_the_server_keeps_its_store_and_pushes_messages_at_the_prompt(installed):
+    installed.ok("register", "--name", "bob", agent="bob")
+    server = Server(installed)
+    try:
+        base = {"session_id": SESSION, "cwd": str(installed.repo)}
+        assert server.hook(hook_input(installed, base, "UserPromptSubmit")) == ""  # nothing waits: nothing said
+        me = json.loads(installed.ok("whoami", "--json", env={"CLAUDE_CODE_SESSION_ID": SESSION}).stdout)["id"]
+        installed.ok("send", "--to", me, "--message", "hello from bob", agent="bob")
+        answer = json.loads(server.hook(hook_input(installed, base, "UserPromptSubmit")))
+        assert "hello from bob" in answer["hookSpecificOutput"]["additionalContext"], answer
+    finally:
+        server.stop()
