@@ -7777,10 +7777,53 @@ def installed_hook_events(root):
     return found, problems
 
 
+#: folders of interpreter shims (pyenv, asdf, mise): a shim starts a shell before Python, per hook
+SHIM_FOLDERS = ("/.pyenv/shims/", "/.asdf/shims/", "/mise/shims/")
+
+
+def hook_path_check(root):
+    """Which path Claude Code's tool events take: the session's MCP server
+    (mcp_tool hooks, the command hooks standing in when it is not running),
+    or a command hook, and so a Python start, on every tool call."""
+    config = read_json_file(os.path.join(root, ".mcp.json"), "MCP configuration") or {}
+    served = MCP_SERVER in (config.get("mcpServers") or {})
+    settings = read_json_file(os.path.join(root, ".claude", "settings.json"), "Claude Code settings") or {}
+    groups = [g for gs in (settings.get("hooks") or {}).values() if isinstance(gs, list) for g in gs]
+    wired = any(is_our_handler(h) and h.get("type") == "mcp_tool" for g in groups for h in g.get("hooks") or [])
+    if served and wired:
+        return (
+            "hook path",
+            True,
+            "tool events: the session's agent-sync MCP server (command hooks stand in when it is not running)",
+        )
+    return (
+        "hook path",
+        None,
+        "every tool event starts Python (a command hook): `install` again registers the MCP server that answers them",
+    )
+
+
+def shim_check():
+    """Whether the hooks' `python3` is a version manager's shim, and what that costs."""
+    import shutil
+
+    found = os.path.realpath(shutil.which(hook_interpreter().split()[0]) or "")
+    shim = next((f for f in SHIM_FOLDERS if f in found), None)
+    if shim is None:
+        return ("hooks' python is no shim", True, found or "not found")
+    return (
+        "hooks' python is no shim",
+        None,
+        f"{found} is a {shim.strip('/').split('/')[-2].lstrip('.')} shim: every command hook pays its shell start (~80 ms); "
+        "the MCP server (started once per session) answers the tool events, so mainly SessionStart pays it",
+    )
+
+
 def claude_checks(root):
     hooks_found, checks = installed_hook_events(root)
     missing = [e for e in EVENTS.values() if e not in hooks_found]
     checks.append(("hooks present", not missing, "all six events" if not missing else "missing: " + ", ".join(missing)))
+    checks += [hook_path_check(root), shim_check()]
     if hooks_found and "settings.local.json" not in hooks_found.values():
         checks.append(
             (

@@ -138,3 +138,18 @@ def test_the_server_keeps_its_store_and_pushes_messages_at_the_prompt(installed)
         assert "hello from bob" in answer["hookSpecificOutput"]["additionalContext"], answer
     finally:
         server.stop()
+
+
+def test_doctor_says_which_path_each_event_takes_and_names_a_shim(installed, tmp_path):
+    out = installed("doctor").stdout
+    assert "[ok] hook path: tool events: the session's agent-sync MCP server" in out, out
+    shims = tmp_path / ".pyenv" / "shims"
+    shims.mkdir(parents=True)
+    shim = shims / "python3"
+    shim.write_text(f'#!/bin/sh\nexec {PY[0]} "$@"\n')
+    shim.chmod(0o755)
+    env = {"PATH": f"{shims}:{clean_env()['PATH']}"}
+    (installed.repo / ".mcp.json").unlink()
+    out = installed("doctor", env=env).stdout
+    assert "[--] hooks' python is no shim" in out and "pyenv shim" in out, out
+    assert "[--] hook path: every tool event starts Python" in out, out
