@@ -70,7 +70,7 @@ def hook_flags(pyz):
     try:
         with zipfile.ZipFile(pyz) as z:
             command = json.loads(z.read("hooks.json"))["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
-        words = shlex.split(command)
+        words = shlex.split(command.split("&& exit 0; ", 1)[-1])  # past the resident server's stand-down test
         return words[1 : next(i for i, w in enumerate(words) if w.endswith("agent-sync.pyz"))]
     except (OSError, ValueError, KeyError, StopIteration, zipfile.BadZipFile):
         return ["-I", "-S"]
