@@ -41,7 +41,7 @@ def post(cli, agent, path, tool, **env):
     return cli.hook("post-tool-use", p, agent=agent, env=env)
 
 
-def post_bash(cli, agent):
+def post_bash(cli, agent, **env):
     p = {
         "hook_event_name": "PostToolUse",
         "cwd": str(cli.repo),
@@ -49,7 +49,7 @@ def post_bash(cli, agent):
         "tool_input": {"command": "ls"},
         "tool_response": {"stdout": "", "stderr": "", "interrupted": False},
     }
-    return cli.hook("post-tool-use", p, agent=agent)
+    return cli.hook("post-tool-use", p, agent=agent, env=env)
 
 
 def reason_of(out):
@@ -222,12 +222,17 @@ def receipts_for(cli, sender, body, recipient):
     return next(r for r in m["receipts"] if r["agent"] == recipient)
 
 
+#: the throttle window of the test below: wide enough that a loaded machine's four commands fit in it
+WINDOW = 5.0
+
+
 def test_mid_turn_delivery_is_immediate_once_and_throttled(cli):
     start(cli, "A", "B")
+    window = {"AGENT_SYNC_MIDTURN_SECONDS": str(WINDOW)}
     before = time.time()
     cli.ok("send", "--to", "A", "--message", "ping-1 please stop touching the schema", agent="B")
     assert receipts_for(cli, "B", "ping-1 please stop touching the schema", "A")["pushed_at"] is None
-    rc, out, err = post_bash(cli, "A")
+    rc, out, err = post_bash(cli, "A", **window)
     assert rc == 0
     ctx = context_of(out, "PostToolUse")
     assert ctx.count("ping-1") == 1
@@ -237,19 +242,19 @@ def test_mid_turn_delivery_is_immediate_once_and_throttled(cli):
     # within the throttle window a new directed message waits...
     cli.ok("send", "--to", "A", "--message", "ping-2", agent="B")
     cli.ok("send", "--to", "all", "--message", "bcast-1", agent="B")
-    rc, out, err = post_bash(cli, "A")
+    rc, out, err = post_bash(cli, "A", **window)
     assert rc == 0 and (out is None or "ping-2" not in json.dumps(out)), out
     assert receipts_for(cli, "B", "ping-2", "A")["pushed_at"] is None
     # ...and goes out with the first tool call after it; broadcasts wait for the prompt
-    time.sleep(MIDTURN_SECONDS + 0.2)
-    rc, out, err = post(cli, "A", "README.md", "Read")
+    time.sleep(WINDOW + 0.2)
+    rc, out, err = post(cli, "A", "README.md", "Read", **window)
     ctx = context_of(out, "PostToolUse")
     assert "ping-2" in ctx and "ping-1" not in ctx and "bcast-1" not in ctx
     assert receipts_for(cli, "B", "ping-2", "A")["pushed_at"] is not None
 
     # never pushed again: not mid-turn (even after the throttle), not at the prompt, not at stop
-    time.sleep(MIDTURN_SECONDS + 0.2)
-    rc, out, err = post_bash(cli, "A")
+    time.sleep(WINDOW + 0.2)
+    rc, out, err = post_bash(cli, "A", **window)
     assert out is None, out
     rc, out, err = cli.hook("user-prompt-submit", {"prompt": "next"}, agent="A")
     ctx = context_of(out, "UserPromptSubmit")
