@@ -10,7 +10,10 @@ run in the same rounds, in an order rotated from round to round:
               answers the tool events through mcp_tool hooks; the command
               hooks stand down while it lives);
   * command:  the same install with the MCP server unregistered, so every
-              event runs the command hooks (Python per call).
+              event runs the command hooks (Python per call);
+  * mcp-only: the same install without the command hooks of the events the
+              server answers (no fallback: what the client's `sh` starts for
+              the stand-down test cost, by difference with `resident`).
 
 Each setting runs a session of N calls and one of 2N calls in every round,
 so what a session costs once (starting, SessionStart, the MCP server's
@@ -36,7 +39,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from e2e.harness import CLAUDE_VERSIONS, npm_client  # noqa: E402
 from e2e.model_server import ModelServer  # noqa: E402
 
-SETTINGS = ("none", "resident", "command")
+SETTINGS = ("none", "resident", "command", "mcp-only")
 
 
 def make_repo(base, name, pyz, setting):
@@ -57,6 +60,15 @@ def make_repo(base, name, pyz, setting):
         subprocess.run([sys.executable, pyz, "install"], cwd=repo, check=True, capture_output=True)
     if setting == "command":
         os.remove(os.path.join(repo, ".mcp.json"))
+    if setting == "mcp-only":
+        path = os.path.join(repo, ".claude", "settings.json")
+        with open(path) as f:
+            settings = json.load(f)
+        for event in ("PreToolUse", "PostToolUse", "UserPromptSubmit", "Stop"):
+            for group in settings["hooks"][event]:
+                group["hooks"] = [h for h in group["hooks"] if h["type"] != "command" or h.get("asyncRewake")]
+        with open(path, "w") as f:
+            json.dump(settings, f)
     return repo
 
 
@@ -111,7 +123,8 @@ def main():
     seconds = {(s, n): [] for s in SETTINGS for n in (1, 2)}
     chars = {}
     for i in range(args.rounds + 1):  # the first round warms caches and is not counted
-        order = [(s, n) for s in SETTINGS[i % 3 :] + SETTINGS[: i % 3] for n in (1, 2)]
+        k = i % len(SETTINGS)
+        order = [(s, n) for s in SETTINGS[k:] + SETTINGS[:k] for n in (1, 2)]
         for setting, n in order:
             with ModelServer(script=[call] * (args.calls * n) + [{"text": "done"}]) as server:
                 server.httpd.RequestHandlerClass.disable_nagle_algorithm = True
