@@ -5785,10 +5785,10 @@ def snapshot_before_call(payload, now):
     of an older version does not).  The snapshot and the marks keep this
     machine's time: they are compared here."""
     ctx = hook_context(payload)
-    rows = marked_locks(ctx, time.time()) if ctx is not None else []
-    if rows == []:
+    if ctx is None or not anything_held(ctx, time.time()):
         return
-    mark_busy(ctx, ctx.agent_id, "*", True)
+    mark_busy(ctx, ctx.agent_id, "*", True)  # this agent's own held files may change now: never undo that
+    rows = marked_locks(ctx, time.time())
     if rows is None:
         conn = hook_db(ctx)
         rows = holders_here(conn, ctx, now) if conn is not None else []

@@ -958,7 +958,10 @@ def test_holder_in_flight_and_writer_both_write_keeps_both_and_tells_both(world)
     assert "src/a.py" in inbox and "Your version from before their call" in inbox, inbox
 
 
-def test_holder_shell_write_inside_the_writers_call_survives(world):
+@pytest.mark.parametrize("command", ["sed -i s/y/w/ src/b.py", "cat src/b.py"])
+def test_holder_shell_write_inside_the_writers_call_survives(world, command):
+    """Also when the writer's call holds nothing (a read): the holder, the only
+    agent holding anything, must still mark its shell call busy."""
     world.fresh()
     mine, mine_post, _ = claude_call(world.root, "printf 'x = 9  # the holder\\047s next edit\\n' > src/a.py")
     mine["session_id"] = "s-h"
@@ -969,7 +972,7 @@ def test_holder_shell_write_inside_the_writers_call_survives(world):
         stdout, stderr = run_command(world, mine["tool_input"]["command"])
         hook(world, "post-tool-use", {**mine_post(stdout, stderr), "session_id": "s-h"}, "holder", None)
 
-    out = writer_window(world, "sed -i s/y/w/ src/b.py", inside)
+    out = writer_window(world, command, inside)
     assert (world.root / "src/a.py").read_bytes() == NEW
     assert "src/a.py" not in context_of(out), out
 
