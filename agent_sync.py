@@ -5320,8 +5320,9 @@ def hook_context(payload):
 
 
 #: a long-lived process that answers hooks (the MCP server) keeps its stores open:
-#: `stores` is {database path: store} there, None in a hook's own process
-RESIDENT = SimpleNamespace(stores=None)
+#: `stores` is {database path: store} there, None in a hook's own process; `marked`: the
+#: sessions whose command hooks it has told to stand down (see mark_resident)
+RESIDENT = SimpleNamespace(stores=None, marked=set())
 
 
 def settle_resident():
@@ -9720,13 +9721,20 @@ def mcp_hook(arguments):
 
 
 def mark_resident(payload):
-    """Name this process as the session's hook server (once per session)."""
-    session, ctx = payload.get("session_id"), hook_context(payload)
+    """Name this process as the session's hook server (once per session:
+    later calls of a session it named cost a set lookup, not a context)."""
+    session = payload.get("session_id")
+    if session in RESIDENT.marked:
+        return
+    ctx = hook_context(payload)
     if ctx is None or not isinstance(session, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", session):
         return
     mark = f"{os.getpid()}\n"  # a line: the shell's `read` fails on text without its newline
-    if read_text_file(resident_mark(ctx, session)) != mark and _is_dir(state_dir(ctx)):
+    if not _is_dir(state_dir(ctx)):
+        return  # no state here yet: name itself on a later call
+    if read_text_file(resident_mark(ctx, session)) != mark:
         write_atomically(resident_mark(ctx, session), mark.encode("ascii"))
+    RESIDENT.marked.add(session)
 
 
 def mcp_call(ctx, name, arguments):
