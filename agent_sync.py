@@ -2665,6 +2665,23 @@ def name_holder(conn, ctx, name, now):
     return next((r["id"] for r in rows if agent_presence(r, now) != "offline"), None)
 
 
+#: the columns register writes, and what it changes of a row already there
+AGENT_INSERT = "INSERT INTO agents (id, name, role, session_id, pid, pid_start, client, host, cwd, branch, status, created_at, last_seen)"
+AGENT_UPDATE = (
+    " ON CONFLICT(id) DO UPDATE SET name=excluded.name, role=COALESCE(?, agents.role),"
+    " session_id=COALESCE(excluded.session_id, agents.session_id),"
+    " pid_start=CASE WHEN excluded.pid IS NULL THEN agents.pid_start ELSE excluded.pid_start END,"
+    " client=COALESCE(excluded.client, agents.client), pid=COALESCE(excluded.pid, agents.pid),"
+    " host=excluded.host, cwd=excluded.cwd, branch=excluded.branch, status='active',"
+    " last_seen=excluded.last_seen"
+)
+
+
+def agent_values(ctx, now):
+    """The values of an agent's row after its name and role: session, client, place, times."""
+    return (ctx.session_id, *client_columns(ctx), host_name(), ctx.cwd, current_branch(ctx.top), now, now)
+
+
 def register(conn, ctx, name, role, now):
     name = check_text("name", name, 200)
     holder = name_holder(conn, ctx, name, now)
@@ -2672,29 +2689,37 @@ def register(conn, ctx, name, role, now):
         raise Conflict(f"the name {clean(name)[:60]!r} is taken by live agent {holder}: choose another")
     role = check_text("role", role, 200, allow_empty=True) if role is not None else None
     conn.execute(
-        "INSERT INTO agents (id, name, role, session_id, pid, pid_start, client, host, cwd, branch, status,"
-        " created_at, last_seen) VALUES (?, ?, COALESCE(?, ''), ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)"
-        " ON CONFLICT(id) DO UPDATE SET name=excluded.name, role=COALESCE(?, agents.role),"
-        " session_id=COALESCE(excluded.session_id, agents.session_id),"
-        " pid_start=CASE WHEN excluded.pid IS NULL THEN agents.pid_start ELSE excluded.pid_start END,"
-        " client=COALESCE(excluded.client, agents.client), pid=COALESCE(excluded.pid, agents.pid),"
-        " host=excluded.host, cwd=excluded.cwd, branch=excluded.branch, status='active',"
-        " last_seen=excluded.last_seen",
-        (
-            ctx.agent_id,
-            name,
-            role,
-            ctx.session_id,
-            *client_columns(ctx),
-            host_name(),
-            ctx.cwd,
-            current_branch(ctx.top),
-            now,
-            now,
-            role,
-        ),
+        AGENT_INSERT + " VALUES (?, ?, COALESCE(?, ''), ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)" + AGENT_UPDATE,
+        (ctx.agent_id, name, role, *agent_values(ctx, now), role),
     )
     return agent_row(conn, ctx.agent_id)
+
+
+#: the name an agent registers under at the start of a session: its own, else the default given
+SESSION_NAME = "COALESCE((SELECT name FROM agents WHERE id=?), ?)"
+
+
+def register_session(conn, ctx, name, now):
+    """SessionStart's registration, written without waiting for an answer (team
+    mode: with the snapshot's reads, one round trip): the agent under its own
+    name, else `name`, unless another agent seen within the offline time goes
+    by it.  Returns a handle on those agents: when any is there, nothing was
+    written and the caller registers the slow way (register decides)."""
+    name = check_text("name", name, 200)
+    named, recent = (ctx.agent_id, name), now - offline_seconds()
+    holders = conn.later(
+        f"SELECT id, last_seen FROM agents WHERE lower(name)=lower({SESSION_NAME}) AND id<>? AND last_seen > ?",
+        (*named, ctx.agent_id, recent),
+    )
+    session, pid, start, *rest = agent_values(ctx, now)
+    conn.execute(
+        AGENT_INSERT
+        + f" SELECT ?, {SESSION_NAME}, '', ?, CAST(? AS BIGINT), CAST(? AS TEXT), ?, ?, ?, ?, 'active', ?, ?"
+        f" WHERE NOT EXISTS (SELECT 1 FROM agents WHERE lower(name)=lower({SESSION_NAME}) AND id<>? AND last_seen > ?)"
+        + AGENT_UPDATE,
+        (ctx.agent_id, *named, session, pid, start, *rest, *named, ctx.agent_id, recent, None),
+    )
+    return holders
 
 
 def agent_row(conn, agent_id):
@@ -2706,6 +2731,10 @@ def agent_name(conn, agent_id):
     return row["name"] if row else agent_id
 
 
+#: the agents of one client process on one host but this agent (pid, host, id, start, start)
+CLIENT_AGENTS = "pid=? AND host=? AND id<>? AND (pid_start IS NULL OR CAST(? AS TEXT) IS NULL OR pid_start=?)"
+
+
 def client_agents(conn, ctx):
     """Other agents recorded for this agent's client process on this host,
     newest first: earlier sessions of the same process, its MCP server, its
@@ -2714,8 +2743,7 @@ def client_agents(conn, ctx):
     if pid is None:
         return []
     return conn.execute(
-        "SELECT id, session_id FROM agents WHERE pid=? AND host=? AND id<>?"
-        " AND (pid_start IS NULL OR CAST(? AS TEXT) IS NULL OR pid_start=?) ORDER BY last_seen DESC",
+        f"SELECT id, session_id FROM agents WHERE {CLIENT_AGENTS} ORDER BY last_seen DESC",
         (pid, host_name(), ctx.agent_id, start, start),
     ).fetchall()
 
@@ -2749,18 +2777,24 @@ def open_as_agent(ctx, create=True):
 def adopt_previous_session(conn, ctx, now):
     """/clear, compact, resume and fork give a session a new id while the same
     client process goes on; its MCP server may have acted before the first hook.
-    Carry their locks and tasks over, so its own locks never look foreign to it."""
-    olds = [r["id"] for r in client_agents(conn, ctx)]
-    for old in olds:
-        conn.execute("UPDATE locks SET owner=? WHERE owner=?", (ctx.agent_id, old))
-        conn.execute("UPDATE tasks SET owner=? WHERE owner=? AND status<>'done'", (ctx.agent_id, old))
-        conn.execute(
-            "UPDATE agents SET current_task=COALESCE(current_task,"
-            " (SELECT current_task FROM agents WHERE id=?)) WHERE id=?",
-            (old, ctx.agent_id),
-        )
-        conn.execute("UPDATE agents SET status='idle', current_task=NULL, pid=NULL WHERE id=?", (old,))
-    return olds
+    Carry their locks and tasks over, so its own locks never look foreign to it.
+    Nothing waits for an answer: the handle returned reads the ids adopted
+    (None: no client process is known)."""
+    pid, start, _ = client_columns(ctx)
+    if pid is None:
+        return None
+    olds = f"SELECT id FROM agents WHERE {CLIENT_AGENTS}"
+    of_client = (pid, host_name(), ctx.agent_id, start, start)
+    adopted = conn.later(olds + " ORDER BY last_seen DESC", of_client)
+    conn.execute(f"UPDATE locks SET owner=? WHERE owner IN ({olds})", (ctx.agent_id, *of_client))
+    conn.execute(f"UPDATE tasks SET owner=? WHERE status<>'done' AND owner IN ({olds})", (ctx.agent_id, *of_client))
+    conn.execute(
+        "UPDATE agents SET current_task=COALESCE(current_task, (SELECT current_task FROM agents"
+        f" WHERE {CLIENT_AGENTS} AND current_task IS NOT NULL ORDER BY last_seen DESC LIMIT 1)) WHERE id=?",
+        (*of_client, ctx.agent_id),
+    )
+    conn.execute(f"UPDATE agents SET status='idle', current_task=NULL, pid=NULL WHERE {CLIENT_AGENTS}", of_client)
+    return adopted
 
 
 def leave(conn, agent_id, now):
@@ -3734,6 +3768,50 @@ def record_denial(conn, ctx, rule, path, holder, now):
     """A prevented conflict, for the console feed, `status` and `report`."""
     held = f" held by {holder}" if holder else ""
     log_activity(conn, ctx.agent_id, DENIED, f"{rule}: {path}{held}", path, now)
+
+
+#: the rule behind a denial, by the kind of lock that caused it
+DENIAL_RULES = {"file": "lock", "dir": "directory lock", "glob": "glob lock"}
+
+
+#: another agent's unexpired lock of exactly this file (key, owner, now): the denial
+#: note_denial_ahead writes before anyone knows whether the edit is denied
+FOREIGN_FILE_LOCK = "FROM locks WHERE kind='file' AND key=? AND owner<>? AND expires_at > ?"
+
+
+def note_denial_ahead(conn, ctx, target, now):
+    """A denial's bookkeeping (the waiter, the prevented conflict), written
+    in the edit guard's transaction on the condition that another agent
+    holds the file, so a denied edit costs no round trip more than an
+    allowed one (team mode).  The caller takes it back (unnote_denial)
+    when the edit is not denied by that lock after all: its holder is gone."""
+    mine = (target.key, ctx.agent_id, now)
+    conn.execute(
+        f"INSERT INTO lock_waiters (kind, key, agent_id, path, at) SELECT kind, key, ?, path, ? {FOREIGN_FILE_LOCK}"
+        " ON CONFLICT(kind, key, agent_id) DO UPDATE SET path=excluded.path, at=excluded.at",
+        (ctx.agent_id, now, *mine),
+    )
+    conn.execute(
+        "INSERT INTO activity (agent, type, message, path, created_at)"
+        f" SELECT ?, ?, ? || owner, ?, ? {FOREIGN_FILE_LOCK}",
+        (ctx.agent_id, DENIED, f"{DENIAL_RULES['file']}: {target.path[:1900]} held by ", target.path, now, *mine),
+    )
+
+
+def unnote_denial(conn, ctx, target, now):
+    """Take back what note_denial_ahead wrote, best effort."""
+    try:
+        with conn.tx(1.0):
+            conn.execute(
+                "DELETE FROM lock_waiters WHERE kind='file' AND key=? AND agent_id=? AND at=?",
+                (target.key, ctx.agent_id, now),
+            )
+            conn.execute(
+                "DELETE FROM activity WHERE agent=? AND type=? AND path=? AND created_at=?",
+                (ctx.agent_id, DENIED, target.path, now),
+            )
+    except DB_ERRORS:
+        pass
 
 
 #: the report's rule for a held file that a tool call changed and agent-sync put back
@@ -5450,19 +5528,22 @@ def lock_denial(ctx, rows, target, now):
     )
 
 
-#: the rule behind a denial, by the kind of lock that caused it
-DENIAL_RULES = {"file": "lock", "dir": "directory lock", "glob": "glob lock"}
-
-
-def deny_for_locks(conn, ctx, target, rows, now):
+def deny_for_locks(conn, ctx, target, rows, now, noted=None):
     """The denial, after noting the agent as a waiter for a "now free" notice
     and recording the prevented conflict; both best effort, so a read-only
-    database still denies."""
+    database still denies.  `noted`: the lock whose waiter and denial were
+    written already, in the transaction that read it (note_denial_ahead)."""
+    first = noted is not None and (rows[0]["kind"], rows[0]["key"]) == noted
+    waits = [r for r in rows if (r["kind"], r["key"]) != noted]
+    if first and not waits:
+        return {"deny": lock_denial(ctx, rows, target, now)}
     try:
         with conn.tx(1.0):
-            for r in rows:
+            for r in waits:
                 remember_waiter(conn, ctx.agent_id, r, now)
-            record_denial(conn, ctx, DENIAL_RULES.get(rows[0]["kind"], "lock"), target.path, rows[0]["owner"], now)
+            if not first:
+                rule = DENIAL_RULES.get(rows[0]["kind"], "lock")
+                record_denial(conn, ctx, rule, target.path, rows[0]["owner"], now)
     except DB_ERRORS:
         pass
     return {"deny": lock_denial(ctx, rows, target, now)}
@@ -5511,15 +5592,16 @@ def hardlink_aliases(conn, ctx, target, now):
     return aliases
 
 
-def foreign_denial(conn, ctx, target, now, rows=None):
+def foreign_denial(conn, ctx, target, now, rows=None, noted=None):
     """The denial when another live agent holds the target (or a hard link to
-    it); `rows`: the target's overlapping locks, when the caller has read them."""
+    it); `rows`: the target's overlapping locks, when the caller has read
+    them; `noted`: see deny_for_locks."""
     checks = [(target, overlapping_locks(conn, target, now) if rows is None else rows)]
     checks += [(t, overlapping_locks(conn, t, now)) for t in hardlink_aliases(conn, ctx, target, now)]
     for _, held in checks:
         foreign = [r for r in held if r["owner"] != ctx.agent_id and holder_live(r, now)]
         if foreign:
-            return deny_for_locks(conn, ctx, target, foreign, now)
+            return deny_for_locks(conn, ctx, target, foreign, now, noted)
     return None
 
 
@@ -5551,13 +5633,18 @@ def guard_edit_at_once(conn, ctx, target, now):
     lock = auto_lock_enabled()
     with conn.tx():
         view, locks = view_later(conn, ctx, target), file_locks_later(conn, target, now)
+        note_denial_ahead(conn, ctx, target, now)
         if lock:
             ensure_agent(conn, ctx, now)
         owner = take_free_auto_lock(conn, ctx, target, now) if lock else None
     rows = overlapping_locks(conn, target, now, locks)
     mine = any(r["owner"] == ctx.agent_id for r in rows)
     taken = owner is not None and not mine and (owner.fetchone() or {"owner": None})["owner"] == ctx.agent_id
-    denial = foreign_denial(conn, ctx, target, now, rows) or stale_write(conn, ctx, target, now, view)
+    held = [r for r in rows if r["kind"] == "file" and r["owner"] != ctx.agent_id]  # what was noted ahead
+    noted = ("file", target.key) if held and holder_live(held[0], now) else None
+    denial = foreign_denial(conn, ctx, target, now, rows, noted) or stale_write(conn, ctx, target, now, view)
+    if held and not noted:
+        unnote_denial(conn, ctx, target, now)
     if denial and taken:
         with conn.tx():
             drop_auto_lock(conn, ctx, target)
@@ -7358,19 +7445,25 @@ def hook_session_start(payload, dialect):
     conn = hook_db(ctx, create=True)
     if conn is None:
         return outage_notice(ctx)
-    now = wall_now()
-    notes = []
+    now, notes = wall_now(), []
+    ctx.client = client_process()
     with conn.tx():
-        existing = agent_row(conn, ctx.agent_id)
-        ctx.client = client_process()
-        register(conn, ctx, existing["name"] if existing else default_name(ctx), None, now)
+        holders = register_session(conn, ctx, default_name(ctx), now)
         adopted = adopt_previous_session(conn, ctx, now)
         purge_expired_locks(conn, now)
-    if adopted:
-        notes.append(f"Locks and tasks of your previous session id(s) {', '.join(adopted)} are now yours.")
+    status = snapshot(conn, ctx, now)  # team mode: with the writes above, one round trip
+    if holders.fetchall():  # another agent goes by the name: register decides, the slow way
+        with conn.tx():
+            existing = agent_row(conn, ctx.agent_id)
+            register(conn, ctx, existing["name"] if existing else default_name(ctx), None, now)
+        status = snapshot(conn, ctx, now)
+    olds = [r["id"] for r in adopted.fetchall()] if adopted else []
+    if olds:
+        notes.append(f"Locks and tasks of your previous session id(s) {', '.join(olds)} are now yours.")
     if env_flag("AGENT_SYNC_AUTO_CLAIM"):
         notes.append(auto_claim(conn, ctx, now))
-    return {"context": compact_status(snapshot(conn, ctx, now), ctx, now, notes)}
+        status = snapshot(conn, ctx, now)
+    return {"context": compact_status(status, ctx, now, notes)}
 
 
 def auto_claim(conn, ctx, now):

@@ -259,6 +259,27 @@ def test_session_start_registers_and_injects_status(cli):
     assert doc["me"]["name"] == "frontend" and doc["me"]["presence"] == "active"
 
 
+def test_session_start_takes_a_name_only_from_an_agent_that_is_gone(cli):
+    """SessionStart writes its registration without waiting (one round trip in
+    team mode) unless another agent seen lately goes by the name; then the
+    slow path decides: a live holder keeps it, a holder whose process is gone
+    gives it up."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    start = {"cwd": str(cli.repo), "source": "startup"}
+    named = {"AGENT_SYNC_NAME": "frontend"}
+    rc, _, err = cli.hook("session-start", {**start, "session_id": "s-old"}, env={**named, "CLAUDE_PID": str(dead.pid)})
+    assert rc == 0 and "Traceback" not in err, err
+    rc, out, err = cli.hook(
+        "session-start", {**start, "session_id": "s-new"}, env={**named, "CLAUDE_PID": str(os.getpid())}
+    )
+    assert rc == 0 and "Traceback" not in err, err
+    assert cli.json("status", env={"CLAUDE_CODE_SESSION_ID": "s-new"})[1]["me"]["name"] == "frontend"
+    rc, out, err = cli.hook("session-start", {**start, "session_id": "s-third"}, env=named)
+    assert rc == 0 and "Traceback" not in err and "frontend" in err and "taken" in err, err
+    assert cli.json("status", env={"CLAUDE_CODE_SESSION_ID": "s-third"})[1]["me"].get("name") != "frontend"
+
+
 def test_session_start_auto_claim(cli):
     cli.ok("create-task", "first job", "--priority", "3", agent="boss")
     payload = {"session_id": "worker-1", "cwd": str(cli.repo), "source": "startup"}

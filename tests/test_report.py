@@ -44,6 +44,24 @@ def test_every_denial_is_recorded_with_its_rule_and_counted(cli):
     assert text.startswith("since 1d ago: 4 conflicts prevented") and "a.py: 2 / 0 / 0" in text
 
 
+def test_an_edit_allowed_past_a_gone_holder_is_not_counted(cli):
+    """Team mode writes a denial's bookkeeping before it knows the edit is
+    denied (on the condition that another agent holds the file) and takes it
+    back when the holder turns out to be gone: nothing is counted, nobody waits."""
+    (cli.repo / "o.py").write_text("x\n")
+    cli.ok("lock", "o.py", agent="gone")
+    time.sleep(0.8)
+    offline = {"AGENT_SYNC_OFFLINE_MINUTES": "0.01", "AGENT_SYNC_STALE_MINUTES": "0.005"}
+    rc, out, err = cli.hook("pre-tool-use", edit_payload(cli.repo / "o.py", session="bob"), env=offline)
+    assert rc == 0 and not denied(out), (out, err)
+    _, activity = cli.json("activity", agent="x")
+    assert [a for a in activity["activity"] if a["type"] == "denied"] == []
+    assert cli.json("status", agent="x", env=offline)[1]["conflicts_today"] == 0
+    cli.ok("unlock", "o.py", "--force", agent="x")
+    rc, out, _ = cli.hook("user-prompt-submit", {"session_id": "bob", "cwd": str(cli.repo), "prompt": "x"})
+    assert "o.py" not in json.dumps(out)  # no "now free" notice: it never waited
+
+
 def test_a_stale_write_denial_is_recorded(cli):
     target = cli.repo / "s.py"
     target.write_text("v1\n")
