@@ -850,6 +850,21 @@ def after_check_lines(samples, dbs):
     return ["", *lines]
 
 
+def rtt_table(args, pg_url, runs):
+    """bench/rtt.py's table at --rtt (lines), on the team-mode column's server;
+    [] when there is none or --rtt is empty."""
+    rtts = [int(x) for x in args.rtt.split(",") if x.strip()]
+    if not pg_url or not rtts:
+        return []
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import rtt
+    finally:
+        sys.path.pop(0)
+    counted, samples, denied = rtt.measure(args.pyz, pg_url, rtts, max(3, runs // 3))
+    return rtt.table(counted, samples, rtts, max(3, runs // 3), denied)
+
+
 def results_table(args, flags, runs, sizes, samples, floor_samples, conc, pg):
     """The main table, the team-mode breakdown and the concurrency table as
     markdown lines; `pg` describes the PostgreSQL column (see main)."""
@@ -1080,6 +1095,12 @@ def main():
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip the team-mode (PostgreSQL) column")
     parser.add_argument("--no-growth", action="store_true", help="skip the state-file growth run")
+    parser.add_argument(
+        "--rtt",
+        default="0,50",
+        help="team mode through a delaying proxy at these round trip times (ms, comma-separated; "
+        "round trips counted at the largest; '' skips it); default 0,50",
+    )
     args = parser.parse_args()
     ensure_pyz(args.pyz)
     if args.compare and not os.path.exists(args.compare):
@@ -1096,6 +1117,7 @@ def main():
         print(f"note: no PostgreSQL column: {pg_source}", flush=True)
     try:
         samples, floor_samples, notes, imports, pg = measure_setups(args, variants, sizes, floors, runs, pg_url, pg)
+        network = rtt_table(args, pg_url, runs)
     finally:
         if pg_stop:
             pg_stop()
@@ -1131,6 +1153,8 @@ def main():
     print(f"|{'-' * 34}|{'-' * 10}|{'-' * 11}|")
     for name, self_us, cum_us in imports:
         print(f"| {name:<32} | {self_us:8.0f} | {cum_us:9.0f} |")
+    if network:
+        print("\n" + "\n".join(network))
     comp = compare_table(samples, args.compare) if args.compare else []
     if comp:
         print("\ncomparison:\n")
