@@ -4366,6 +4366,36 @@ LAUNCHER = (
 )
 
 
+#: where a checkout's Claude Code hooks find the interpreter to start (its path, one line),
+#: written by the first hook that runs without one: a version manager's `python3` shim
+#: (pyenv, asdf: a shell script, ~80 ms) is then passed once, not on every hook.  In
+#: the state folder, which git ignores, so one machine's path never reaches the
+#: committed settings; a recorded interpreter that is gone falls back to `python3`.
+PYTHON_RECORD = os.path.join(".claude", "coordination", "python")
+#: the start of every command hook in hooks.json: which interpreter, in $p
+PYTHON_CHOICE = (
+    'p=python3; { read -r p < "$CLAUDE_PROJECT_DIR/.claude/coordination/python" && [ -x "$p" ]; } 2>/dev/null'
+    " || p=python3; "
+)
+
+
+def remember_interpreter():
+    """Record this interpreter for the hooks' shell (PYTHON_RECORD) when the
+    checkout has none that runs: one small read per hook otherwise."""
+    project = os.environ.get("CLAUDE_PROJECT_DIR")
+    if not project or not sys.executable or "\n" in sys.executable:
+        return
+    record = os.path.join(project, PYTHON_RECORD)
+    known = read_text_file(record)
+    if known is None and not _is_dir(os.path.dirname(record)):
+        return  # no state here: nothing is created for this
+    if known is None or not os.access(known.rstrip("\n"), os.X_OK):
+        try:
+            write_atomically(record, (sys.executable + "\n").encode("utf-8"), mode=0o644)
+        except OSError:
+            pass
+
+
 def hook_command(interpreter, pyz, event, agent):
     return f'{interpreter} -I -S -c "{LAUNCHER}" "{pyz}" hook {event} --agent {agent} || exit 1'
 
@@ -4597,7 +4627,10 @@ def our_hooks_block(pyz=None):
             for handler in group["hooks"]:
                 if handler["type"] != "command":
                     continue  # an mcp_tool hook names the server, not an interpreter
-                command = handler["command"].replace("python3 -I -S", interpreter + " -I -S", 1)
+                command = handler["command"]
+                if " " in interpreter:  # `py -3`: one word in "$p" cannot hold it; no record then
+                    command = command.replace(PYTHON_CHOICE, "").replace('"$p" -I -S', interpreter + " -I -S")
+                command = command.replace("p=python3", "p=" + interpreter)
                 handler["command"] = command.replace("$CLAUDE_PROJECT_DIR/" + PYZ_IN_REPO, pyz) if pyz else command
     return block
 
@@ -5398,9 +5431,10 @@ def hook_context(payload):
 
 
 #: a long-lived process that answers hooks (the MCP server) keeps its stores open:
-#: `stores` is {database path: store} there, None in a hook's own process; `marked`: the
-#: sessions whose command hooks it has told to stand down (see mark_resident)
-RESIDENT = SimpleNamespace(stores=None, marked=set())
+#: `stores` is {database path: store} there, None in a hook's own process; `marked`:
+#: {session: its mark} for the sessions whose command hooks it has told to stand down
+#: (see mark_resident)
+RESIDENT = SimpleNamespace(stores=None, marked={})
 
 
 def settle_resident():
@@ -7667,6 +7701,7 @@ def run_hook(argv):
         payload = read_hook_payload()
         if payload is None:
             return 0
+        remember_interpreter()
         dialect = DIALECTS[name] if name else detect_dialect(payload)
         out = hook_answer(event, payload, dialect)
         if out is not None:
@@ -7897,7 +7932,7 @@ def hook_path_check(root):
     )
 
 
-def shim_check():
+def shim_check(root):
     """Whether the hooks' `python3` is a version manager's shim, and what that costs."""
     import shutil
 
@@ -7905,11 +7940,15 @@ def shim_check():
     shim = next((f for f in SHIM_FOLDERS if f in found), None)
     if shim is None:
         return ("hooks' python is no shim", True, found or "not found")
+    recorded = (read_text_file(os.path.join(root, PYTHON_RECORD)) or "").rstrip("\n")
+    kind = shim.strip("/").split("/")[-2].lstrip(".")
+    if recorded and os.access(recorded, os.X_OK) and not any(f in recorded for f in SHIM_FOLDERS):
+        return ("hooks' python is no shim", True, f"{found} is a {kind} shim; the hooks start {recorded} (recorded)")
     return (
         "hooks' python is no shim",
         None,
-        f"{found} is a {shim.strip('/').split('/')[-2].lstrip('.')} shim: every command hook pays its shell start (~80 ms); "
-        "the MCP server (started once per session) answers the tool events, so mainly SessionStart pays it",
+        f"{found} is a {kind} shim (~80 ms a start): the first hook records the interpreter behind it in "
+        f"{PYTHON_RECORD}, and the hooks start that one after it",
     )
 
 
@@ -7917,7 +7956,7 @@ def claude_checks(root):
     hooks_found, checks = installed_hook_events(root)
     missing = [e for e in EVENTS.values() if e not in hooks_found]
     checks.append(("hooks present", not missing, "all six events" if not missing else "missing: " + ", ".join(missing)))
-    checks += [hook_path_check(root), shim_check()]
+    checks += [hook_path_check(root), shim_check(root)]
     if hooks_found and "settings.local.json" not in hooks_found.values():
         checks.append(
             (
@@ -9827,7 +9866,31 @@ def mark_resident(payload):
         return  # no state here yet: name itself on a later call
     if read_text_file(resident_mark(ctx, session)) != mark:
         write_atomically(resident_mark(ctx, session), mark.encode("ascii"))
-    RESIDENT.marked.add(session)
+    RESIDENT.marked[session] = resident_mark(ctx, session)
+
+
+def stand_aside():
+    """Before the server runs a tool call of its own (one that may wait, as
+    `lock --wait` does): the hooks of its sessions would queue behind it and
+    time out, failing open, so its marks come down for that time and the
+    command hooks decide.  Returns the marks, for stand_in."""
+    marks = list(RESIDENT.marked.values())
+    for mark in marks:
+        try:
+            os.unlink(mark)
+        except OSError:
+            pass
+    return marks
+
+
+def stand_in(marks):
+    """After the tool call: the marks go up again."""
+    pid = f"{os.getpid()}\n".encode("ascii")
+    for mark in marks:
+        try:
+            write_atomically(mark, pid)
+        except OSError:
+            pass
 
 
 def mcp_call(ctx, name, arguments):
@@ -9848,12 +9911,15 @@ def mcp_call(ctx, name, arguments):
     missing = [a.name for a in declared.values() if a.required and a.name not in arguments]
     if missing:
         return True, f"{name}: missing {', '.join(missing)}", None
+    marks = stand_aside()
     try:
         data, text = cmd.fn(ctx, cmd.arguments(arguments, "mcp"))
     except AgentSyncError as e:
         return True, clean(str(e)), None
     except DB_ERRORS as e:
         return True, str(storage_error(ctx.db_path, e)), None
+    finally:
+        stand_in(marks)
     return False, text, data
 
 

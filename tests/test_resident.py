@@ -68,7 +68,7 @@ def hook_input(cli, payload, event):
     return out
 
 
-def command_hook(cli, event, payload):
+def command_hook(cli, event, payload, **env):
     """The installed command hook of `event`, run as Claude Code runs it: (exit code, stdout)."""
     settings = json.loads((cli.repo / ".claude" / "settings.json").read_text())
     [handler] = [
@@ -77,7 +77,7 @@ def command_hook(cli, event, payload):
     r = subprocess.run(
         ["sh", "-c", handler["command"]],
         cwd=str(cli.repo),
-        env=clean_env(CLAUDE_PROJECT_DIR=str(cli.repo), CLAUDE_CODE_SESSION_ID=SESSION),
+        env=clean_env(CLAUDE_PROJECT_DIR=str(cli.repo), CLAUDE_CODE_SESSION_ID=SESSION, **env),
         input=json.dumps(payload),
         capture_output=True,
         text=True,
@@ -153,3 +153,74 @@ def test_doctor_says_which_path_each_event_takes_and_names_a_shim(installed, tmp
     out = installed("doctor", env=env).stdout
     assert "[--] hooks' python is no shim" in out and "pyenv shim" in out, out
     assert "[--] hook path: every tool event starts Python" in out, out
+
+
+@pytest.mark.sqlite_only
+def test_the_command_hooks_take_over_while_the_server_is_busy_with_a_long_tool_call(installed):
+    """The server answers one request at a time: while a tool call of its own
+    waits (`lock` with `wait`), its session's hooks would time out and fail
+    open, so it takes its mark down for that time and the command path holds."""
+    import threading
+    import time
+
+    payload = {**edit_payload(installed.repo / "src" / "a.py", session=SESSION), "cwd": str(installed.repo)}
+    mark = installed.repo / ".claude" / "coordination" / "resident" / SESSION
+    server = Server(installed)
+    try:
+        assert denied(json.loads(server.hook(hook_input(installed, payload, "PreToolUse"))))
+        assert mark.exists()
+        answer = {}
+        waiter = threading.Thread(
+            target=lambda: answer.update(
+                server.ask("tools/call", {"name": "lock", "arguments": {"paths": ["src/a.py"], "wait": 30}})
+            )
+        )
+        waiter.start()
+        deadline = time.time() + 10
+        while mark.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert not mark.exists()
+        rc, out = command_hook(installed, "PreToolUse", payload)
+        assert rc == 0 and denied(json.loads(out))  # the command path decides while the server waits
+        installed.ok("unlock", "src/a.py", agent="holder")
+        waiter.join(30)
+        assert answer and not answer["isError"], answer
+        assert mark.read_text() == f"{server.proc.pid}\n"  # back: the hooks stand down again
+        assert command_hook(installed, "PreToolUse", payload) == (0, "")
+    finally:
+        server.stop()
+
+
+def test_a_python3_shim_is_passed_once_not_on_every_hook(installed, tmp_path):
+    """The first command hook through a version manager's shim records the
+    interpreter behind it in the (ignored) state folder; the next hooks start
+    that one, and a recorded interpreter that is gone falls back to python3."""
+    shims = tmp_path / ".pyenv" / "shims"
+    shims.mkdir(parents=True)
+    log = tmp_path / "shim.log"
+    (shims / "python3").write_text(f'#!/bin/sh\necho x >> {log}\nexec {PY[0]} "$@"\n')
+    (shims / "python3").chmod(0o755)
+    path = f"{shims}:{clean_env()['PATH']}"
+    payload = {**edit_payload(installed.repo / "src" / "a.py", session=SESSION), "cwd": str(installed.repo)}
+    record = installed.repo / ".claude" / "coordination" / "python"
+    assert not record.exists()
+    for _ in range(3):
+        rc, out = command_hook(installed, "PreToolUse", payload, PATH=path)
+        assert rc == 0 and denied(json.loads(out))
+    assert log.read_text().count("x") == 1  # only the first hook went through the shim
+    assert (
+        record.read_text()
+        == subprocess.run([*PY, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True).stdout
+    )
+    assert "is a pyenv shim; the hooks start" in installed("doctor", env={"PATH": path}).stdout
+    assert (
+        "record"
+        not in subprocess.run(
+            ["git", "status", "--porcelain"], cwd=installed.repo, capture_output=True, text=True
+        ).stdout
+    )
+    record.write_text(str(tmp_path / "gone" / "python3") + "\n")
+    before = log.read_text().count("x")
+    rc, out = command_hook(installed, "PreToolUse", payload, PATH=path)
+    assert rc == 0 and denied(json.loads(out)) and log.read_text().count("x") == before + 1
+    assert record.read_text() != str(tmp_path / "gone" / "python3") + "\n"  # recorded anew

@@ -169,7 +169,10 @@ def test_hooks_start_the_zipapp_through_the_launcher():
     for command in commands:
         # the events the resident MCP server answers stand down while it lives (a shell builtin test)
         command = command.split("&& exit 0; ", 1)[-1]
-        assert command.startswith(f'python3 -I -S -c "{agent_sync.LAUNCHER}" "$CLAUDE_PROJECT_DIR/'), command
+        # the interpreter recorded for this checkout, else python3 (a shim is passed once, not per hook)
+        assert command.startswith(agent_sync.PYTHON_CHOICE), command
+        command = command[len(agent_sync.PYTHON_CHOICE) :]
+        assert command.startswith(f'"$p" -I -S -c "{agent_sync.LAUNCHER}" "$CLAUDE_PROJECT_DIR/'), command
     served = {e for e, groups in hooks.items() for g in groups for h in g["hooks"] if h["type"] == "mcp_tool"}
     assert served == set(agent_sync.RESIDENT_EVENTS), served
     assert f'-c "{agent_sync.LAUNCHER}" "x.pyz" hook stop' in agent_sync.hook_command(

@@ -37,6 +37,10 @@ def shimmed(world, tmp_path):
 
 def session(claude_bin, world, server, shimmed, script):
     path, _ = shimmed
+    # the hooks start the interpreter recorded for the checkout: the shim, so that it sees every start
+    record = world.root / ".claude" / "coordination" / "python"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(path.rstrip(os.pathsep) + "/python3\n")
     server.script = script
     env = claude_env(world, server)
     env["PATH"] = path + env["PATH"]
