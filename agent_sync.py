@@ -5438,8 +5438,8 @@ RESIDENT = SimpleNamespace(stores=None, marked={})
 
 
 def settle_resident():
-    """After a hook answered in the resident process: what waits is sent (a
-    hook's COMMIT), and a store that failed is dropped, to be opened again."""
+    """After the resident process answered: what waits is sent (a hook's
+    COMMIT), and a store that failed is dropped, to be opened again."""
     for path, store in list((RESIDENT.stores or {}).items()):
         try:
             store.flush()
@@ -9847,7 +9847,6 @@ def mcp_hook(arguments):
         out = None
     finally:
         disarm_budget()
-        settle_resident()
     mark_resident(payload)
     return False, out or "", None
 
@@ -10001,6 +10000,7 @@ def run_mcp():
         if reply:
             out.write(json.dumps(reply) + "\n")
             out.flush()
+        settle_resident()  # after the answer: a hook's COMMIT costs the client no round trip
     return 0
 
 
