@@ -12,17 +12,18 @@ The module reads top to bottom; each section uses only the sections above it:
    1. Settings and errors    constants, environment knobs, the error hierarchy
    2. Untrusted text         sanitising for terminals, quoting and framing for models
    3. Places and identity    worktree, repository, database path, agent id, lock targets
-   4. Storage                the engine seam: open, transaction, execute, migrate (SQLite)
-   5. Domain                 presence, locks, tasks, messages, decisions, activity, gc
-   6. Rendering              one renderer per entity and audience: terminal, model, JSON
-   7. Config files           the JSON and TOML files install merges into and takes back out
-   8. Client dialects        one record per agent client (Claude Code, Cursor, Gemini CLI, Codex)
-   9. Hooks                  the event handlers and their fail-open entry point
-  10. Installer              install, uninstall, doctor, the git pre-commit guard
-  11. Commands               each command declared once; CLI, MCP and console are generated from it
-  12. Console                the operator's live view
-  13. MCP server             the commands as MCP tools over stdio
-  14. CLI and main           argparse (built lazily: hooks never import it) and the entry point
+   4. Source definitions     the interface scanner: definitions, their changes, their uses
+   5. Storage                the engine seam: open, transaction, execute, migrate (SQLite, PostgreSQL)
+   6. Domain                 presence, locks, tasks, messages, decisions, activity, gc
+   7. Rendering              one renderer per entity and audience: terminal, model, JSON
+   8. Config files           the JSON and TOML files install merges into and takes back out
+   9. Client dialects        one record per agent client (Claude Code, Cursor, Gemini CLI, Codex, ...)
+  10. Hooks                  the event handlers and their fail-open entry point
+  11. Installer              install, uninstall, doctor, the git pre-commit guard
+  12. Commands               each command declared once; CLI, MCP and console are generated from it
+  13. Console                the operator's live view
+  14. MCP server             the commands as MCP tools over stdio
+  15. CLI and main           argparse (built lazily: hooks never import it) and the entry point
 """
 
 import os
@@ -107,6 +108,19 @@ class LazyModule:
 
 json = LazyModule("json")
 re = LazyModule("re")
+
+
+class LazyPattern:
+    """A regular expression compiled where it is first used (through re's
+    own cache): the definition scanner's tables cost a hook nothing until an
+    edit touches a definition line."""
+
+    def __init__(self, pattern, flags=0):
+        #: the pattern's text, and re's flags for it
+        self.pattern, self.flags = pattern, flags
+
+    def __getattr__(self, attr):
+        return getattr(re.compile(self.pattern, self.flags), attr)
 
 
 class JsonScanContext:
@@ -1362,7 +1376,632 @@ def told_file(ctx):
 
 
 # ---------------------------------------------------------------------------
-# 4. Storage: the seam between the domain and a database engine.  A Store
+# 4. Source definitions: which top-level definitions (functions, classes,
+# methods, exported constants, types) a source file has, which of them an
+# edit changed, renamed or removed, and where another file uses a name.
+# Python is read with ast and tokenize (exact); the other languages with the
+# LANGUAGES table, one row each: a tokeniser from its comment and quote
+# columns blanks comments and strings, a bracket-depth tracker (indentation
+# for Ruby) tells top level from class bodies from function bodies, and the
+# row's patterns find definition lines there.  Pure and lazy: the patterns
+# are compiled where an edit first touches a definition line.
+# ---------------------------------------------------------------------------
+
+JS_ID = r"[A-Za-z_$][\w$]*"  #: a JavaScript/TypeScript identifier
+TS_EXPORT = r"^\s*export\s+(?:default\s+)?(?:declare\s+)?"  #: exported-declaration prefix
+TS_MODS = r"(?:(?:public|protected|static|async|readonly|abstract|override|declare|get|set|accessor)\s+)*"  #: non-private class-member modifiers
+RUST_PUB = r"^\s*pub(?:\s*\([^)]*\))?\s+"  #: pub, pub(crate), pub(super): visible beyond the item
+JAVA_VIS = r"^\s*(?:@[\w.]+(?:\([^)]*\))?\s+)*(?=(?:[\w<>\[\],.?]+\s+)*?(?:public|protected)\b)"  #: public/protected among the leading words
+CS_VIS = r"^\s*(?:\[[^\]]*\]\s*)*(?=(?:[\w<>\[\],.?]+\s+)*?(?:public|protected)\b)"  #: as Java, with [Attributes]
+KT_VIS = (
+    r"^\s*(?:@[\w.:]+(?:\([^)]*\))?\s+)*(?!(?:\w+\s+)*?(?:private|internal)\b)"
+    r"(?:(?:public|protected|open|override|abstract|final|suspend|inline|operator|infix|tailrec"
+    r"|external|data|sealed|enum|annotation|inner|value|const|lateinit|actual|expect|fun)\s+)*"
+)  #: Kotlin's default is public; private/internal are not
+TYPE_WORDS = r"(?:[\w<>\[\],.?&*:]+\s+)+"  #: modifiers and a return/field type before the name (Java, C#)
+
+
+def definition_patterns(*rows):
+    """Compile (kind, pattern) pairs; the pattern captures `name`."""
+    return [(kind, LazyPattern(pattern)) for kind, pattern in rows]
+
+
+#: TypeScript/JavaScript top-level definitions: exported ones only
+TS_TOP = definition_patterns(
+    ("function", TS_EXPORT + r"(?:async\s+)?function\b\s*\*?\s*(?P<name>" + JS_ID + ")"),
+    ("class", TS_EXPORT + r"(?:abstract\s+)?class\s+(?P<name>" + JS_ID + ")"),
+    ("class", TS_EXPORT + r"interface\s+(?P<name>" + JS_ID + ")"),
+    ("class", TS_EXPORT + r"(?:const\s+)?enum\s+(?P<name>" + JS_ID + ")"),
+    ("class", TS_EXPORT + r"type\s+(?P<name>" + JS_ID + r")(?:<.*>)?\s*=\s*\{"),
+    ("type", TS_EXPORT + r"type\s+(?P<name>" + JS_ID + ")"),
+    ("const", TS_EXPORT + r"(?:const|let|var)\s+(?P<name>" + JS_ID + ")"),
+    ("namespace", TS_EXPORT + r"(?:namespace|module)\s+(?P<name>" + JS_ID + ")"),
+)
+#: TypeScript/JavaScript class members (not private)
+TS_MEMBER = definition_patterns(
+    ("method", r"^\s*" + TS_MODS + r"(?:\*\s*)?(?P<name>" + JS_ID + r")\s*[?!]?\s*(?:<[^>]*>\s*)?\("),
+    ("field", r"^\s*" + TS_MODS + r"(?P<name>" + JS_ID + r")\s*[?!]?\s*(?::|=(?![=>])|;|,|$)"),
+)
+#: Go top-level definitions: exported (capitalised) ones, methods by receiver
+GO_TOP = definition_patterns(
+    ("function", r"^func\s+(?P<name>[A-Z]\w*)\s*[(\[]"),
+    ("method", r"^func\s+\(\s*\w*\s*\*?\s*(?P<owner>\w+)(?:\[[^\]]*\])?\s*\)\s*(?P<name>[A-Z]\w*)"),
+    ("class", r"^type\s+(?P<name>[A-Z]\w*)(?:\[[^\]]*\])?\s+(?:struct|interface)\b"),
+    ("type", r"^type\s+(?P<name>[A-Z]\w*)\b"),
+    ("const", r"^(?:const|var)\s+(?P<name>[A-Z]\w*)\b"),
+    ("group", r"^(?P<name>const|var|type)\s*\("),
+)
+#: Go struct and interface members
+GO_MEMBER = definition_patterns(("field", r"^\s*(?P<name>[A-Z]\w*)(?:\s*\(|\s+[^\s=,])"))
+#: Go names inside const ( ... ) and var ( ... )
+GO_GROUP = definition_patterns(("const", r"^\s*(?P<name>[A-Z]\w*)\b(?!\s*[.(])"))
+#: Rust items: pub ones, and the impl blocks that hold methods
+RUST_ITEMS = definition_patterns(
+    ("function", RUST_PUB + r"(?:(?:const|async|unsafe|extern)\s+)*fn\s+(?P<name>\w+)"),
+    ("class", RUST_PUB + r"(?:struct|enum|union|trait)\s+(?P<name>\w+)"),
+    ("type", RUST_PUB + r"type\s+(?P<name>\w+)"),
+    ("const", RUST_PUB + r"(?:const|static)\s+(?:mut\s+)?(?P<name>\w+)"),
+    ("namespace", RUST_PUB + r"mod\s+(?P<name>\w+)"),
+    ("impl", r"^\s*(?:unsafe\s+)?impl\b(?:\s*<[^{]*?>)?\s+(?:[\w:]+(?:<[^{]*?>)?\s+for\s+)?(?:\w+::)*(?P<name>\w+)"),
+)
+#: Rust members of an impl or struct
+RUST_MEMBER = RUST_ITEMS + definition_patterns(("field", RUST_PUB + r"(?P<name>\w+)\s*:"))
+#: Java types (public or protected)
+JAVA_CLASS = definition_patterns(
+    ("class", JAVA_VIS + r"(?:\w+\s+)*?(?:class|interface|enum|record|@interface)\s+(?P<name>\w+)")
+)
+#: Java members (public or protected)
+JAVA_MEMBER = JAVA_CLASS + definition_patterns(
+    ("method", JAVA_VIS + TYPE_WORDS + r"(?P<name>\w+)\s*\("),
+    ("field", JAVA_VIS + TYPE_WORDS + r"(?P<name>\w+)\s*(?:=|;)"),
+)
+#: Kotlin definitions (public by default)
+KOTLIN = definition_patterns(
+    ("class", KT_VIS + r"(?:class|interface|object)\s+(?P<name>\w+)"),
+    ("function", KT_VIS + r"fun\s+(?:<[^>]*>\s*)?(?:[\w.<>?]+\.)?(?P<name>\w+)"),
+    ("const", KT_VIS + r"(?:val|var)\s+(?:<[^>]*>\s*)?(?:[\w.<>?]+\.)?(?P<name>\w+)"),
+    ("type", KT_VIS + r"typealias\s+(?P<name>\w+)"),
+)
+#: C# definitions (public or protected)
+CSHARP = definition_patterns(
+    ("namespace", r"^\s*namespace\s+(?P<name>[\w.]+)"),
+    ("class", CS_VIS + r"(?:\w+\s+)*?(?:class|interface|struct|enum|record(?:\s+class|\s+struct)?)\s+(?P<name>\w+)"),
+    ("method", CS_VIS + TYPE_WORDS + r"(?P<name>\w+)\s*(?:<[^>]*>\s*)?\("),
+    ("field", CS_VIS + TYPE_WORDS + r"(?P<name>\w+)\s*(?:=|;|\{|$)"),
+)
+#: C and C++ header definitions
+C_ITEMS = definition_patterns(
+    ("namespace", r"^\s*(?:namespace\s+(?P<name>\w+)|extern\s*\{)"),
+    ("macro", r"^\s*#\s*define\s+(?P<name>\w+)(?:\([^)]*\))?"),
+    (
+        "class",
+        r"^\s*(?:template\s*<[^>]*>\s*)?(?:typedef\s+)?(?:class|struct|union)\s+(?:\w+\s+)*?(?P<name>\w+)\s*(?:final\s*)?(?::[^;{]*)?(?:\{|$)",
+    ),
+    ("type", r"^\s*(?:typedef\s+)?enum\s+(?:class\s+)?(?P<name>\w+)"),
+    ("type", r"^\s*typedef\b[^;]*?\b(?P<name>\w+)\s*(?:\[[^\]]*\])?\s*;"),
+    ("type", r"^\s*using\s+(?P<name>\w+)\s*="),
+    (
+        "function",
+        r"^\s*(?!(?:return|else|if|while|for|switch|case|do|typedef|using|delete|new|goto)\b)"
+        r"(?:template\s*<[^>]*>\s*)?(?:[\w:<>,*&~]+\s+|[\w:<>,]+\s*[*&]+\s*)+(?P<name>~?\w+)\s*\(",
+    ),
+)
+#: C++ class members, constructors too
+C_MEMBER = C_ITEMS + definition_patterns(("function", r"^\s*(?:explicit\s+|virtual\s+)*(?P<name>~?[A-Z]\w*)\s*\("))
+#: Ruby definitions
+RUBY = definition_patterns(
+    ("class", r"^\s*(?:class|module)\s+(?:[A-Z]\w*::)*(?P<name>[A-Z]\w*)"),
+    ("function", r"^\s*def\s+(?:self\.)?(?P<name>\w+[?!=]?)"),
+    ("const", r"^\s*(?P<name>[A-Z][A-Z0-9_]*)\s*=(?![=~])"),
+)
+#: PHP top-level definitions
+PHP_TOP = definition_patterns(
+    ("namespace", r"^\s*namespace\s+(?P<name>[\w\\]+)"),
+    ("class", r"^\s*(?:(?:abstract|final|readonly)\s+)*(?:class|interface|trait|enum)\s+(?P<name>\w+)"),
+    ("function", r"^\s*function\s+&?(?P<name>\w+)\s*\("),
+    ("const", r"^\s*const\s+(?P<name>\w+)\s*="),
+)
+#: PHP class members (not private)
+PHP_MEMBER = definition_patterns(
+    (
+        "method",
+        r"^\s*(?!(?:\w+\s+)*?private\b)(?:(?:public|protected|static|abstract|final)\s+)*function\s+&?(?P<name>\w+)\s*\(",
+    ),
+    ("const", r"^\s*(?!(?:\w+\s+)*?private\b)(?:(?:public|protected|final)\s+)*const\s+(?:\w+\s+)?(?P<name>\w+)\s*="),
+    ("field", r"^\s*(?:public|protected)\s+(?:(?:static|readonly)\s+)*(?:\??[\w\\|]+\s+)?\$(?P<name>\w+)"),
+)
+
+PUBLIC_WORD = LazyPattern(
+    r"\bpublic\s+"
+)  #: restates the default visibility (TypeScript, Kotlin): not part of a signature
+NO_MATCH = LazyPattern(r"(?!)")  #: a row's "implicit" when it has none
+C_LIKE = {"line_comments": ("//",), "block_comments": (("/*", "*/"),)}  #: comment syntax shared by the brace languages
+LANGUAGES = {
+    "javascript": {
+        **C_LIKE,
+        "suffixes": (".js", ".jsx", ".mjs", ".cjs"),
+        "quotes": ('"', "'", "`"),
+        "char_quote": None,
+        "blocks": "brace",
+        "implicit": PUBLIC_WORD,
+        "definitions": {"top": TS_TOP, "member": TS_MEMBER},
+    },
+    "typescript": {
+        **C_LIKE,
+        "suffixes": (".ts", ".tsx", ".mts", ".cts"),
+        "quotes": ('"', "'", "`"),
+        "char_quote": None,
+        "blocks": "brace",
+        "implicit": PUBLIC_WORD,
+        "definitions": {"top": TS_TOP, "member": TS_MEMBER},
+    },
+    "go": {
+        **C_LIKE,
+        "suffixes": (".go",),
+        "quotes": ('"', "`"),
+        "char_quote": "'",
+        "blocks": "brace",
+        "definitions": {"top": GO_TOP, "member": GO_MEMBER, "group": GO_GROUP},
+    },
+    "rust": {
+        **C_LIKE,
+        "suffixes": (".rs",),
+        "quotes": ('"',),
+        "char_quote": "'",
+        "blocks": "brace",
+        "definitions": {"top": RUST_ITEMS, "member": RUST_MEMBER},
+    },
+    "java": {
+        **C_LIKE,
+        "suffixes": (".java",),
+        "quotes": ('"""', '"'),
+        "char_quote": "'",
+        "blocks": "brace",
+        "definitions": {"top": JAVA_CLASS, "member": JAVA_MEMBER},
+    },
+    "kotlin": {
+        **C_LIKE,
+        "suffixes": (".kt", ".kts"),
+        "quotes": ('"""', '"'),
+        "char_quote": "'",
+        "blocks": "brace",
+        "implicit": PUBLIC_WORD,
+        "definitions": {"top": KOTLIN, "member": KOTLIN},
+    },
+    "csharp": {
+        **C_LIKE,
+        "suffixes": (".cs",),
+        "quotes": ('"""', '"'),
+        "char_quote": "'",
+        "blocks": "brace",
+        "definitions": {"top": CSHARP, "member": CSHARP},
+    },
+    "c_header": {
+        **C_LIKE,
+        "suffixes": (".h", ".hpp", ".hh", ".hxx"),
+        "quotes": ('"',),
+        "char_quote": "'",
+        "blocks": "brace",
+        "definitions": {"top": C_ITEMS, "member": C_MEMBER},
+    },
+    "ruby": {
+        "suffixes": (".rb",),
+        "line_comments": ("#",),
+        "block_comments": (("\n=begin", "\n=end"),),
+        "quotes": ('"', "'", "`"),
+        "char_quote": None,
+        "blocks": "indent",
+        "definitions": {"top": RUBY, "member": RUBY},
+    },
+    "php": {
+        "suffixes": (".php",),
+        "line_comments": ("//", "#"),
+        "block_comments": (("/*", "*/"),),
+        "quotes": ('"', "'"),
+        "char_quote": None,
+        "blocks": "brace",
+        "definitions": {"top": PHP_TOP, "member": PHP_MEMBER},
+    },
+}
+PYTHON_SUFFIXES = (".py", ".pyi")  #: read with ast, not the table
+DEFINITION_SCOPES = {
+    "class": "member",
+    "impl": "member",
+    "namespace": None,
+    "group": "group",
+}  #: kinds that open a scope -> which regex list applies inside (None: the enclosing one)
+OPENERS = {"group": "("}  #: bracket a scope kind opens with; "{" otherwise
+UNRECORDED = {"impl", "group"}  #: scope kinds that define no name of their own (a group's "name" is its keyword)
+VALUE_KINDS = {"const", "field", "function", "method"}  #: kinds whose `= ...` is a value or body, not signature
+SIG_LINES = (
+    80  #: lines a signature may span (an inline object type with its doc comments); longer ones are cut (cost bound)
+)
+HEADER_LINES = 8  #: lines touches_definition looks back for a multi-line header
+SIG_TOKENS = LazyPattern(r"=>|->|>=|<=|==|!=|[-+*/%&|^]=|[()\[\]<>{};=]")  #: tokens the signature scanner acts on
+FUNCTION_VALUE = LazyPattern(
+    r"\s*(?:async\s+)?(?:function\b|<|\((?:[^()]|\([^()]*\))*\)\s*(?::|=>)|\(\s*$"
+    r"|[A-Za-z_$][\w$]*\s*=>)"
+)  #: `= (a): T =>`: the value is a function, its parameters are signature
+CONTINUES = LazyPattern(r"(?:[,(\[<=|&:+*]|\bextends|\bimplements|\bwhere|=>)\s*$")  #: a header line that goes on
+BRACKETS = LazyPattern(r"[{}()\[\];]")  #: what the depth tracker counts
+KIND_WORD = LazyPattern(
+    r"\b(?:def|class|function|interface|type|const|let|var|fn|struct|enum|trait|func|fun|val|module|object|record|typealias|define)\b"
+)  #: a signature's kind for rename pairing
+FORMAT_NOISE = LazyPattern(r"\s+(?=[^\w$\s])|(?<=[^\w$\s])\s+|,(?=\s*[)\]}>])")  #: what a formatter may add or drop
+PY_HINT = LazyPattern(r"\s*(?:async\s+def|def|class)\s|[A-Z_][A-Z0-9_]*\s*[:=]")  #: a Python definition line
+
+
+class Definition:
+    """One definition found in a source file."""
+
+    __slots__ = ("line", "kind", "sig")
+
+    def __init__(self, line, kind, sig):
+        #: its first line (1-based), its kind (function, class, method, const, ...) and its header
+        self.line, self.kind, self.sig = line, kind, sig
+
+
+def token_pattern(row):
+    """One regex whose `c` group is a comment and `s` group a string literal."""
+    comments = [re.escape(p) + r"[^\n]*" for p in row["line_comments"]]
+    comments += [re.escape(a) + r"[\s\S]*?(?:" + re.escape(b) + r"|\Z)" for a, b in row["block_comments"]]
+    strings = []
+    for q in row["quotes"]:
+        e, any_char = re.escape(q), r"[\s\S]" if len(q) > 1 or q == "`" else r"[^\n]"
+        strings.append(e + r"(?:\\[\s\S]|(?!" + e + ")" + any_char + r")*(?:" + e + r"|$)")
+    if row["char_quote"]:
+        strings.append(r"'(?:\\.[^'\n]{0,8}|[^\\'\n])'")
+    return re.compile("(?P<c>" + "|".join(comments) + ")|(?P<s>" + "|".join(strings) + ")", re.M)
+
+
+#: suffix -> language
+SUFFIX_LANGUAGE = {s: name for name, row in LANGUAGES.items() for s in row["suffixes"]}
+
+
+@lru_cache(maxsize=32)
+def language_tokens(language):
+    """The language's comment-and-string pattern (compiled once, on first use)."""
+    return token_pattern(LANGUAGES[language])
+
+
+@lru_cache(maxsize=32)
+def definition_hint(language):
+    """A pattern for any definition line of the language: the cheap pre-check's."""
+    if language == "python":
+        return PY_HINT
+    rows = LANGUAGES[language]["definitions"].values()
+    plain = (re.sub(r"\(\?P<\w+>", "(?:", rx.pattern) for group in rows for _, rx in group)
+    return re.compile("|".join(f"(?:{p})" for p in plain))
+
+
+def language_of(path):
+    """'python', a LANGUAGES key, or None."""
+    suffix = "." + str(path).rpartition(".")[2].lower() if "." in str(path) else ""
+    return "python" if suffix in PYTHON_SUFFIXES else SUFFIX_LANGUAGE.get(suffix)
+
+
+def blanked(s):
+    return re.sub(r"[^\n]", " ", s)
+
+
+def code_lines(text, language):
+    """(text without comments, text without comments and strings), as lines of equal length."""
+    plain, code, pos = [], [], 0
+    for m in language_tokens(language).finditer(text):
+        gap, blank = text[pos : m.start()], blanked(m.group())
+        plain += [gap, blank if m.lastgroup == "c" else m.group()]
+        code += [gap, blank]
+        pos = m.end()
+    plain.append(text[pos:])
+    code.append(text[pos:])
+    return "".join(plain).split("\n"), "".join(code).split("\n")
+
+
+def signature_at(plain, code, i, kind):
+    """The header from line i, whitespace collapsed: up to `{` or `;` at
+    bracket depth 0, or `=` for a value kind (unless the value is a function,
+    whose header then ends after `=>`), or the end of a line that does not go
+    on.  A field's inline object type (`json: {...}`) is part of it."""
+    depth, braces, in_value, parts = 0, 0, False, []
+    for j in range(i, min(i + SIG_LINES, len(code))):
+        end = None
+        for m in SIG_TOKENS.finditer(code[j]):
+            t, at_zero = m.group(), depth == 0 and braces == 0
+            if t in ("(", "[", "<"):
+                depth += 1
+            elif t in (")", "]", ">"):
+                depth = max(0, depth - 1)
+            elif t == "{" and (braces or (at_zero and kind == "field" and code[j][: m.start()].rstrip().endswith(":"))):
+                braces += 1
+            elif t == "}" and braces:
+                braces -= 1
+            elif at_zero and t == "=" and kind in VALUE_KINDS:
+                in_value = bool(FUNCTION_VALUE.match(code[j], m.end()))
+                end = None if in_value else m.start()
+            elif at_zero and (t in ("{", ";") or (t == "=>" and in_value)):
+                end = m.end() if t == "=>" else m.start()
+            if end is not None:
+                break
+        parts.append(plain[j][:end])
+        if end is not None or (depth == braces == 0 and not CONTINUES.search(code[j])):
+            break
+    return " ".join(" ".join(parts).split())
+
+
+def scope_of(stack):
+    """Which regex list applies on a line: 'top', 'member', 'group' or None (a body)."""
+    for entry in reversed(stack):
+        if entry[1] != "namespace":
+            return DEFINITION_SCOPES.get(entry[1])
+    return "top"
+
+
+def definition_at(row, scope, line):
+    """(kind, name) of the first definition regex matching the line, else None.
+    Indented lines at top level also try member regexes: an Edit fragment
+    taken from a class body starts at depth 0."""
+    lists = [row["definitions"].get(scope, ())]
+    if scope == "top" and line[:1] in (" ", "\t"):
+        lists.append(row["definitions"].get("member", ()))
+    for rows in lists:
+        for kind, rx in rows:
+            m = rx.match(line)
+            if m:
+                owner = m.groupdict().get("owner")
+                name = m.group("name") if "name" in rx.groupindex else None
+                return kind, (owner + "." + name if owner and name else name)
+    return None
+
+
+def qualified_name(stack, name):
+    owners = [entry[2] for entry in stack if entry[1] in ("class", "impl") and entry[2]]
+    return ".".join(owners + [name])
+
+
+def track_brackets(stack, pending, code):
+    """Move the bracket stack over one line; `pending` (kind, name, depth) is
+    a scope opened by the next matching bracket at its depth.  Returns pending."""
+    for m in BRACKETS.finditer(code):
+        c = m.group()
+        if c in "{([":
+            if pending and len(stack) == pending[2] and c == OPENERS.get(pending[0], "{"):
+                stack.append((c, pending[0], pending[1]))
+                pending = None
+            else:
+                stack.append((c, "block", None))
+        elif c == ";":
+            pending = None if pending and len(stack) == pending[2] else pending
+        elif stack:
+            stack.pop()
+    return pending
+
+
+def scope_lapses(pending, stack, code, next_code):
+    """A pending scope lapses at the end of a header line, unless the header
+    goes on or the next line starts with its bracket (Allman style)."""
+    return (
+        pending is not None
+        and len(stack) == pending[2]
+        and not CONTINUES.search(code)
+        and not next_code.lstrip().startswith(OPENERS.get(pending[0], "{"))
+    )
+
+
+def brace_scan(row, plain, code):
+    defs, stack, pending = {}, [], None
+    for i, line in enumerate(code):
+        if not line.strip():
+            continue
+        scope = scope_of(stack)
+        found = definition_at(row, scope, line) if scope else None
+        if found:
+            kind, name = found
+            if kind in DEFINITION_SCOPES:
+                pending = (kind, name, len(stack))
+            if name and kind not in UNRECORDED:
+                sig = row.get("implicit", NO_MATCH).sub("", signature_at(plain, code, i, kind))
+                if scope == "group":
+                    sig = stack[-1][2] + " " + sig
+                record_definition(defs, qualified_name(stack, name), i, kind, sig)
+        pending = track_brackets(stack, pending, line)
+        if scope_lapses(pending, stack, line, code[i + 1] if i + 1 < len(code) else ""):
+            pending = None
+    return defs
+
+
+def indent_of(line):
+    return len(line) - len(line.lstrip())
+
+
+def indent_scan(row, plain, code):
+    """Ruby: a scope lasts while lines are indented deeper than its header."""
+    defs, stack = {}, []
+    for i, line in enumerate(code):
+        if not line.strip():
+            continue
+        indent = indent_of(line)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if stack and stack[-1][1] == "block":
+            continue
+        found = definition_at(row, "member" if stack else "top", line)
+        if found:
+            kind, name = found
+            record_definition(
+                defs, ".".join([e[2] for e in stack] + [name]), i, kind, signature_at(plain, code, i, kind)
+            )
+            if kind in DEFINITION_SCOPES or kind == "function":
+                stack.append((indent, "class" if kind in DEFINITION_SCOPES else "block", name))
+    return defs
+
+
+def record_definition(defs, name, i, kind, sig):
+    """Overloads (same name twice) keep every signature."""
+    old = defs.get(name)
+    defs[name] = Definition(i + 1, kind, sig if old is None else old.sig + " | " + sig)
+
+
+def parse_python(text):
+    """The module, or None; an indented fragment (a method) is dedented first."""
+    import ast
+    import textwrap
+
+    for source in (text, textwrap.dedent(text)):
+        try:
+            return ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+    return None
+
+
+def is_public_name(name):
+    return not name.startswith("_") or (name.startswith("__") and name.endswith("__"))
+
+
+def python_definition(node):
+    """(name, kind, signature) of a def, class or ALL_CAPS constant node, else None."""
+    import ast
+
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        prefix = "async def " if isinstance(node, ast.AsyncFunctionDef) else "def "
+        returns = " -> " + ast.unparse(node.returns) if node.returns else ""
+        return node.name, "function", f"{prefix}{node.name}({ast.unparse(node.args)}){returns}"
+    if isinstance(node, ast.ClassDef):
+        bases = ", ".join([ast.unparse(b) for b in node.bases] + [ast.unparse(k) for k in node.keywords])
+        return node.name, "class", f"class {node.name}({bases})"
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    names = [t.id for t in targets if isinstance(t, ast.Name) and t.id.isupper()]
+    if len(names) == 1 and isinstance(node, (ast.Assign, ast.AnnAssign)):
+        annotation = getattr(node, "annotation", None)
+        return names[0], "const", names[0] + (": " + ast.unparse(annotation) if annotation else "")
+    return None
+
+
+def python_scan(text):
+    import ast
+
+    tree = parse_python(text)
+    if tree is None:
+        return None
+    defs = {}
+    for node in tree.body:
+        found = python_definition(node)
+        if not found or not is_public_name(found[0]):
+            continue
+        defs[found[0]] = Definition(node.lineno, found[1], found[2])
+        for sub in node.body if isinstance(node, ast.ClassDef) else ():
+            method = python_definition(sub) if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+            if method and is_public_name(method[0]):
+                defs[f"{node.name}.{method[0]}"] = Definition(sub.lineno, method[1], method[2])
+    return defs
+
+
+def scan_definitions(text, path):
+    """name -> Definition, or None when the text cannot be read (Python that does not parse)."""
+    language = language_of(path)
+    if language == "python":
+        return python_scan(text)
+    if language is None:
+        return {}
+    row = LANGUAGES[language]
+    plain, code = code_lines(text, language)
+    return (indent_scan if row["blocks"] == "indent" else brace_scan)(row, plain, code)
+
+
+def definitions(text, path):
+    """name -> normalised signature; Class.method for members."""
+    return {name: d.sig for name, d in (scan_definitions(text, path) or {}).items()}
+
+
+def same_signature(a, b):
+    """Signatures equal up to formatting: spaces next to punctuation, trailing commas."""
+    return FORMAT_NOISE.sub("", a) == FORMAT_NOISE.sub("", b)
+
+
+def rename_key(name, d):
+    """Renames pair only within one owner and one kind of definition."""
+    words = KIND_WORD.findall(d.sig)
+    return name.rpartition(".")[0], d.kind, words[0] if words else ""
+
+
+def interface_changes(old_text, new_text, path):
+    """(name, old sig, new sig or None) for changed and removed definitions.
+    Additions are not changes; one removal with one addition of the same kind
+    is a rename, reported under the old name with the new signature."""
+    old, new = scan_definitions(old_text, path), scan_definitions(new_text, path)
+    if old is None or new is None:
+        return []
+    changes = [(n, d.sig, new[n].sig) for n, d in old.items() if n in new and not same_signature(d.sig, new[n].sig)]
+    removed = [n for n in old if n not in new]
+    added = [n for n in new if n not in old]
+    if (
+        len(removed) == 1
+        and len(added) == 1
+        and rename_key(removed[0], old[removed[0]]) == rename_key(added[0], new[added[0]])
+    ):
+        return changes + [(removed[0], old[removed[0]].sig, new[added[0]].sig)]
+    return changes + [(n, old[n].sig, None) for n in removed]
+
+
+def in_header(lines, i, hint):
+    """Line i continues a definition header that opened a bracket above it."""
+    for j in range(i - 1, max(-1, i - HEADER_LINES), -1):
+        if hint.match(lines[j]):
+            head = "".join(lines[j:i])
+            return head.count("(") > head.count(")")
+    return False
+
+
+def touches_definition(old_text, new_text, path):
+    """False when no changed line looks like (or continues) a definition
+    line: an edit that only touches bodies need not pay for the full scan."""
+    language = language_of(path)
+    if language is None:
+        return False
+    hint = definition_hint(language)
+    old_lines, new_lines = old_text.split("\n"), new_text.split("\n")
+    changed = set(old_lines).symmetric_difference(new_lines)
+    return any(
+        line in changed and (hint.match(line) or in_header(lines, i, hint))
+        for lines in (old_lines, new_lines)
+        for i, line in enumerate(lines)
+    )
+
+
+def python_name_lines(text, word):
+    """Lines of NAME tokens equal to word; comments and strings are other tokens."""
+    import io
+    import tokenize
+
+    found = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.NAME and tok.string == word:
+                found.append(tok.start[0])
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return found
+
+
+def uses(text, name, path):
+    """1-based lines where name's last component occurs as a whole word outside
+    comments and strings, not counting the file's own definition line of it."""
+    word = name.rpartition(".")[2]
+    if not word or word not in text:
+        return []
+    language = language_of(path)
+    if language == "python":
+        found = python_name_lines(text, word)
+    else:
+        code = code_lines(text, language)[1] if language else text.split("\n")
+        pattern = re.compile(r"(?<![\w$])" + re.escape(word) + r"(?![\w$])")
+        found = [i + 1 for i, line in enumerate(code) if pattern.search(line)]
+    own = {d.line for n, d in (scan_definitions(text, path) or {}).items() if n.rpartition(".")[2] == word}
+    return sorted(set(found) - own)
+
+
+# ---------------------------------------------------------------------------
+# 5. Storage: the seam between the domain and a database engine.  A Store
 # opens the database, runs forward-only migrations, gives out short
 # transactions and runs statements.  SQLite is the engine: one file in WAL
 # mode, a busy timeout, BEGIN IMMEDIATE transactions, migrations keyed by
@@ -1465,6 +2104,19 @@ MIGRATIONS = (
     ALTER TABLE agents ADD COLUMN idle_since REAL NOT NULL DEFAULT 0;
     ALTER TABLE agents ADD COLUMN wake_by TEXT;
     ALTER TABLE agents ADD COLUMN wake_pid INTEGER;
+    """,
+    # v7: interface changes (a definition's signature changed, renamed or removed by an
+    # edit) and the notices they sent: which agent, for which of its files, with what
+    # signature, in which message (a later change of the same definition updates it).
+    """
+    CREATE TABLE interface_changes (
+        id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, path TEXT NOT NULL, name TEXT NOT NULL,
+        old_sig TEXT NOT NULL, new_sig TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
+    CREATE INDEX interface_changes_time ON interface_changes(updated_at);
+    CREATE TABLE interface_notices (
+        change_id INTEGER NOT NULL, agent_id TEXT NOT NULL, message_id INTEGER NOT NULL,
+        file TEXT NOT NULL, line INTEGER NOT NULL, told_sig TEXT,
+        PRIMARY KEY (change_id, agent_id)) WITHOUT ROWID;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1670,6 +2322,8 @@ class Store:
 
     def flush(self):
         """Nothing waits: every statement ran when it was executed (PgStore sends writes late)."""
+
+    post = flush
 
     def compact(self):
         """Give space freed by pruning back to the file system when most of it is free."""
@@ -2122,6 +2776,8 @@ class PgStore:
         self.foreseen = {}
         #: whether this connection LISTENs on the project's channel (see changed)
         self.listening = False
+        #: [(items, answers)] sent by `post` whose answers have not been read yet
+        self.unposted = []
 
     @classmethod
     def open(cls, url, project, timeout=30.0):
@@ -2133,6 +2789,12 @@ class PgStore:
             conn = driver.Connection(**args, timeout=max(timeout, 0.1))
         except (driver.Error, OSError) as e:
             raise cls.failure(shown, e) from None
+        except AttributeError:  # pg8000 answers a password request it has no password for so
+            raise EngineError(
+                f"database {shown}: the server asks for a password and none was found "
+                "(in the URL, PGPASSWORD or ~/.pgpass of this user)",
+                "28P01",
+            ) from None
         store = cls(conn, driver, shown, project, timeout)
         close_at_exit(store)
         store.probe = PgPending(store)
@@ -2191,7 +2853,7 @@ class PgStore:
     def run(self, sql, args=()):
         """Run one statement now (after what waits), its answer the driver's."""
         vals = self.values(args)
-        if vals or self.pending:
+        if vals or self.pending or self.unposted:
             return self.send([(sql, vals, None)])[-1]
         try:
             return self.conn.execute_simple(sql)
@@ -2247,14 +2909,45 @@ class PgStore:
 
     def flush(self):
         """Send the writes that wait (one round trip)."""
-        if self.pending:
+        if self.pending or self.unposted:
             self.send([])
+
+    def post(self):
+        """Send the writes that wait (a hook's COMMIT) without waiting for
+        the answer, which is read before the next one: a long-lived process
+        whose connection stays open (the resident server) so costs its next
+        hook no round trip.  A process that ends flushes instead (close)."""
+        if self.pending:
+            items, self.pending = self.pending, []
+            try:
+                self.unposted.append((items, self.write_pipeline([(sql, vals) for sql, vals, _ in items])))
+            except (self.driver.Error, OSError) as e:
+                raise self.failure(self.path, e) from None
+
+    def read_posted(self):
+        """The answers to what `post` sent: a failure there (a COMMIT that did
+        not happen) is told on stderr; the hook it belonged to has answered."""
+        unposted, self.unposted = self.unposted, []
+        for items, answers in unposted:
+            self.read_pipeline(answers)
+            for (_, _, handle), done in zip(items, answers):
+                if handle is not None:
+                    handle.done = pg_result(done)
+            failed = next((a.error for a in answers if a.error is not None), None)
+            if failed is not None:
+                sys.stderr.write(f"agent-sync: an earlier write failed: {self.failure(self.path, failed)}\n")
 
     def pipeline(self, items):
         """Statements [(sql, values)] in one round trip: Parse, Bind, Describe
         and Execute for each, then one Sync (pg8000's execute_unnamed waits for
         the server three times a statement); the driver's answer to each (an
         error is in the answer; after one the server skipped the rest)."""
+        answers = self.write_pipeline(items)
+        self.read_posted()
+        return self.read_pipeline(answers)
+
+    def write_pipeline(self, items):
+        """Send statements [(sql, values)] and one Sync; their answers' holders."""
         core = sys.modules["pg8000.core"]
         conn, answers = self.conn, []
         for sql, vals in items:
@@ -2265,6 +2958,12 @@ class PgStore:
             conn.send_EXECUTE()
         core._write(conn._sock, core.SYNC_MSG)
         core._flush(conn._sock)
+        return answers
+
+    def read_pipeline(self, answers):
+        """Read the answers to one write_pipeline, up to its ReadyForQuery."""
+        core = sys.modules["pg8000.core"]
+        conn = self.conn
         i, code, ends = 0, None, (core.COMMAND_COMPLETE, core.EMPTY_QUERY_RESPONSE, core.ERROR_RESPONSE)
         while code != core.READY_FOR_QUERY:
             code, data_len = core.ci_unpack(core._read(conn._sock, 5))
@@ -2518,9 +3217,7 @@ def open_store(ctx, create=True, timeout=30.0):
     try:
         store = PgStore.open(ctx.team.url, ctx.team.project, timeout)
         store.on_clock = lambda offset: remember_clock(ctx, offset)
-    except EngineError as e:
-        if e.code is not None:  # the server answered: not an outage
-            raise
+    except EngineError as e:  # unreachable, or refused (a password, the database): coordination is off
         note_outage(ctx, str(e))
         since = read_outage(ctx)
         when = f"coordination offline since {clock_time(since[0])}: " if since else ""
@@ -2535,7 +3232,7 @@ def clock_time(ts):
 
 
 # ---------------------------------------------------------------------------
-# 5. Domain: presence, locks, tasks, messages, decisions, activity, counters
+# 6. Domain: presence, locks, tasks, messages, decisions, activity, counters
 # and garbage collection.  Each operation that writes runs inside one short
 # transaction opened by its caller (`with store.tx(): ...`); hooks, console,
 # MCP and CLI call these named operations and write no SQL of their own.
@@ -3762,6 +4459,8 @@ def messages_after(conn, after, limit=500):
 
 #: the activity type of a prevented conflict (a denied edit, shell write or reset)
 DENIED = "denied"
+#: the activity type of an interface change (a definition's signature changed, renamed or removed)
+INTERFACE = "interface"
 
 
 def record_denial(conn, ctx, rule, path, holder, now):
@@ -3837,7 +4536,14 @@ def day_start(now):
 
 
 #: what `report` counts per agent, by activity type (a task counts when completed)
-REPORT_COUNTS = {DENIED: "denied", "wait": "waits", "lock": "locks", "edit": "edits", "message": "messages"}
+REPORT_COUNTS = {
+    DENIED: "denied",
+    "wait": "waits",
+    "lock": "locks",
+    "edit": "edits",
+    "message": "messages",
+    INTERFACE: "interfaces",
+}
 
 
 def summarise_activity(rows):
@@ -3854,7 +4560,12 @@ def summarise_activity(rows):
             f[REPORT_COUNTS[r["type"]]] += 1
             if r["agent"] not in f["agents"]:
                 f["agents"].append(r["agent"])
-    return {"conflicts_prevented": sum(a["denied"] for a in agents.values()), "agents": agents, "files": files}
+    return {
+        "conflicts_prevented": sum(a["denied"] for a in agents.values()),
+        "interface_changes": sum(a["interfaces"] for a in agents.values()),
+        "agents": agents,
+        "files": files,
+    }
 
 
 def denials_since(conn, since):
@@ -3962,8 +4673,107 @@ def read_snapshot(conn, ctx, now, limit):
     }
 
 
+# Interface changes ---------------------------------------------------------
+
+#: seconds in which another change of a definition by the same agent merges into the first
+INTERFACE_MERGE_SECONDS = 600
+#: seconds a file read counts among the files an agent works on (for interface notices)
+WORKING_READ_SECONDS = 30 * 60
+#: files of one agent looked at per interface change at most (a bound on the cost)
+WORKING_FILES = 200
+
+
+def working_files(conn, ctx, now):
+    """{agent id: [paths]} of the other live agents: the files they hold
+    (explicit and automatic locks), changed and not yet committed, or read
+    lately; at most WORKING_FILES each."""
+    mine, recent = ctx.agent_id, now - offline_seconds()
+    agents = conn.execute(
+        "SELECT id, status, last_seen, pid, pid_start, host FROM agents WHERE id NOT IN (?, ?, ?) AND last_seen > ?",
+        (mine, OPERATOR_ID, SYSTEM_SENDER, recent),
+    ).fetchall()
+    live = {r["id"] for r in agents if agent_presence(r, now) != "offline"}
+    rows = conn.execute(
+        "SELECT owner AS agent_id, path FROM locks WHERE kind='file' AND expires_at > ? AND owner<>?"
+        " UNION SELECT agent_id, path FROM file_changes WHERE agent_id<>?"
+        " UNION SELECT agent_id, key AS path FROM file_views WHERE seen_at > ? AND agent_id<>?",
+        (now, mine, mine, now - WORKING_READ_SECONDS, mine),
+    ).fetchall()
+    files = {}
+    for r in rows:
+        paths = files.setdefault(r["agent_id"], []) if r["agent_id"] in live else None
+        if paths is not None and len(paths) < WORKING_FILES and r["path"] not in paths:
+            paths.append(r["path"])
+    return files
+
+
+def record_interface_change(conn, ctx, path, name, old, new, now):
+    """(the change's id, its old signature): a new row, or the agent's change
+    of the same definition within INTERFACE_MERGE_SECONDS, which keeps its
+    first old signature and takes the new one."""
+    row = conn.execute(
+        "SELECT id, old_sig FROM interface_changes WHERE agent_id=? AND path=? AND name=? AND updated_at > ?"
+        " ORDER BY id DESC LIMIT 1",
+        (ctx.agent_id, path, name, now - INTERFACE_MERGE_SECONDS),
+    ).fetchone()
+    if row is not None:
+        conn.execute("UPDATE interface_changes SET new_sig=?, updated_at=? WHERE id=?", (new, now, row["id"]))
+        return row["id"], row["old_sig"]
+    change_id = conn.insert(
+        "INSERT INTO interface_changes (agent_id, path, name, old_sig, new_sig, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (ctx.agent_id, path, name, old, new, now, now),
+    )
+    return change_id, old
+
+
+def send_interface_notice(conn, change_id, agent, use, new, body, now):
+    """Tell `agent` of a change, once: a notice not yet delivered is
+    rewritten, one delivered is followed by a new one only when the
+    signature it told has changed since.  `use`: (file, line)."""
+    prior = conn.execute(
+        "SELECT n.message_id, n.told_sig, d.pushed_at, d.read_at FROM interface_notices n"
+        " LEFT JOIN message_deliveries d ON d.message_id = n.message_id AND d.agent_id = n.agent_id"
+        " WHERE n.change_id=? AND n.agent_id=?",
+        (change_id, agent),
+    ).fetchone()
+    if prior is not None and prior["told_sig"] == new:
+        return
+    if prior is not None and prior["pushed_at"] is None and prior["read_at"] is None:
+        conn.execute("UPDATE messages SET body=? WHERE id=?", (body, prior["message_id"]))
+        message_id = prior["message_id"]
+    else:
+        message_id = store_message(conn, SYSTEM_SENDER, agent, "direct", body, None, [(agent, 1)], now)
+    conn.execute(
+        "INSERT INTO interface_notices (change_id, agent_id, message_id, file, line, told_sig) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(change_id, agent_id) DO UPDATE SET message_id=excluded.message_id, file=excluded.file,"
+        " line=excluded.line, told_sig=excluded.told_sig",
+        (change_id, agent, message_id, use[0], use[1], new),
+    )
+
+
+def recent_interface_changes(conn, since, limit=100):
+    """Interface changes updated since `since`, newest last, each with the agents told."""
+    changes = conn.execute(
+        "SELECT c.*, a.name AS agent_name FROM interface_changes c LEFT JOIN agents a ON a.id = c.agent_id"
+        " WHERE c.updated_at >= ? ORDER BY c.id DESC LIMIT ?",
+        (since, limit),
+    ).fetchall()[::-1]
+    ids = [c["id"] for c in changes]
+    told = {}
+    if ids:
+        marks = ",".join("?" * len(ids))
+        for n in conn.execute(
+            "SELECT n.change_id, n.agent_id, n.file, n.line, a.name FROM interface_notices n"
+            f" LEFT JOIN agents a ON a.id = n.agent_id WHERE n.change_id IN ({marks}) ORDER BY n.agent_id",
+            ids,
+        ):
+            told.setdefault(n["change_id"], []).append(n)
+    return [(c, told.get(c["id"], [])) for c in changes]
+
+
 # ---------------------------------------------------------------------------
-# 6. Rendering: one renderer per entity and audience.  `*_dict` is JSON for
+# 7. Rendering: one renderer per entity and audience.  `*_dict` is JSON for
 # programs, `*_line` / `*_text` is a human's terminal (sanitised), and
 # compact_status / push_text is a model's context (quoted inside the frame).
 # ---------------------------------------------------------------------------
@@ -4122,12 +4932,17 @@ def activity_line(row, now=None):
 
 def report_text(summary, names, since, now, partial_from=None):
     """`report` for a terminal: the headline, then one line per agent and per file."""
-    lines = [f"since {ago(since, now)}: {summary['conflicts_prevented']} conflicts prevented (denied edits)"]
+    lines = [
+        f"since {ago(since, now)}: {summary['conflicts_prevented']} conflicts prevented (denied edits),"
+        f" {summary['interface_changes']} interface change(s)"
+    ]
     if partial_from:
         lines.append(f"  (the activity log only reaches back {ago(partial_from, now)}: AGENT_SYNC_KEEP_ACTIVITY)")
-    lines.append("agents: denied / waits / locks / edits / messages / tasks done")
+    lines.append("agents: denied / waits / locks / edits / messages / tasks done / interface changes")
     for agent, c in sorted(summary["agents"].items(), key=lambda kv: -kv[1]["denied"]):
-        counts = " / ".join(str(c[k]) for k in ("denied", "waits", "locks", "edits", "messages", "tasks_done"))
+        counts = " / ".join(
+            str(c[k]) for k in ("denied", "waits", "locks", "edits", "messages", "tasks_done", "interfaces")
+        )
         lines.append(f"  {clean(names.get(agent) or agent)[:30]} [{clean(agent)[:40]}]: {counts}")
     lines.append("files: denied / waits / edits, by")
     for path, f in sorted(summary["files"].items(), key=lambda kv: (-kv[1]["denied"], kv[0]))[:50]:
@@ -4259,8 +5074,69 @@ def push_text(rows, more, now, intro):
     return frame("\n".join(parts))
 
 
+def signature_change(old, new):
+    """A definition's change for a model: "old" → "new", or "old" removed (signatures are agents' text)."""
+    return f"{for_model(old, 160)} → {for_model(new, 160)}" if new else f"{for_model(old, 160)} (removed)"
+
+
+def interface_notice(editor, path, name, old, new, when, use):
+    """The notice an agent whose file uses a changed definition gets."""
+    word = name.rpartition(".")[2]
+    return (
+        f"interface change: {editor} changed {signature_change(old, new)} in {for_model(path)} at "
+        f"{clock_time(when)}; your {for_model(use[0])}:{use[1]} uses {for_model(word, 80)}. Check your code "
+        "against the new shape (do not edit their file to match yours: ask them)."
+    )
+
+
+def dependents_note(path, changes, told):
+    """What the editor hears after an edit that changed interfaces others use:
+    `changes` [(name, old, new)], `told` [(agent name, file, line, name)]."""
+    what = "; ".join(signature_change(old, new) for _, old, new in changes[:5])
+    uses = "; ".join(
+        f"{for_model(agent, 60)}'s {for_model(file)}:{line} uses {for_model(name.rpartition('.')[2], 80)}"
+        for agent, file, line, name in told[:10]
+    )
+    more = f" (and {len(told) - 10} more)" if len(told) > 10 else ""
+    return frame(
+        f"agent-sync: your edit of {for_model(path)} changed {what}. Other agents' files use it (each was told): "
+        f"{uses}{more}. Agree the change with them (`agent-sync send`), or keep the old shape working."
+    )
+
+
+def interface_lines(changes, now):
+    """`interfaces`' text: one line a change, then who was told."""
+    if not changes:
+        return ["no interface changes"]
+    lines = []
+    for c, told in changes:
+        who = clean(c["agent_name"] or c["agent_id"], False)[:40]
+        change = (
+            f"{clean(c['old_sig'])[:100]} -> {clean(c['new_sig'])[:100]}"
+            if c["new_sig"]
+            else f"{clean(c['old_sig'])[:100]} removed"
+        )
+        lines.append(f"{ago(c['updated_at'], now)}  {who}  {clean(c['path'])}  {change}")
+        for n in told:
+            lines.append(f"    told {clean(n['name'] or n['agent_id'])[:40]}: {clean(n['file'])}:{n['line']}")
+    return lines
+
+
+def interface_dict(change, told):
+    return {
+        "id": change["id"],
+        "agent": change["agent_id"],
+        "path": change["path"],
+        "name": change["name"],
+        "old": change["old_sig"],
+        "new": change["new_sig"],
+        "at": change["updated_at"],
+        "told": [{"agent": n["agent_id"], "file": n["file"], "line": n["line"]} for n in told],
+    }
+
+
 # ---------------------------------------------------------------------------
-# 7. Config files: the JSON and TOML files install merges our entries into
+# 8. Config files: the JSON and TOML files install merges our entries into
 # and uninstall takes exactly those back out of.  Files are rewritten only
 # when their bytes change, atomically.
 # ---------------------------------------------------------------------------
@@ -4469,7 +5345,7 @@ def mcp_server_entry(interpreter):
 
 
 # ---------------------------------------------------------------------------
-# 8. Client dialects: one record per agent client.  A record says how to
+# 9. Client dialects: one record per agent client.  A record says how to
 # recognise the client's hook payloads, how its tool names map onto ours,
 # how to answer it (allow, deny, add context, block a stop), and what
 # `install --agent NAME` writes and `uninstall` takes back out.  Adding a
@@ -5369,7 +6245,7 @@ def detect_dialect(payload):
 
 
 # ---------------------------------------------------------------------------
-# 9. Hooks: `agent-sync hook <event>` reads the event JSON on stdin.  They fail
+# 10. Hooks: `agent-sync hook <event>` reads the event JSON on stdin.  They fail
 # open: anything unexpected (bad input, missing or broken database) exits 0
 # with at most one line on stderr.  The only refusal is a real conflict,
 # given as the client's JSON "deny" answer on exit 0, so that an interpreter
@@ -5442,7 +6318,7 @@ def settle_resident():
     COMMIT), and a store that failed is dropped, to be opened again."""
     for path, store in list((RESIDENT.stores or {}).items()):
         try:
-            store.flush()
+            store.post()
         except DB_ERRORS:
             del RESIDENT.stores[path]  # a PgStore closes when dropped; a file's connection with its object
 
@@ -5469,7 +6345,7 @@ def hook_db(ctx, create=False):
     try:
         store = open_store(ctx, create=create, timeout=min(timeout, OUTAGE_CONNECT_SECONDS) if outage else timeout)
     except EngineError as e:
-        if not ctx.team or e.code is not None:
+        if not ctx.team:
             raise
         sys.stderr.write(f"agent-sync: {clean(e)[:300]}; allowed, unguarded\n")
         return None
@@ -5486,10 +6362,15 @@ def outage_notice(ctx):
     if outage is None or read_told(ctx) == f"{outage[0]:.3f}":
         return None
     write_told(ctx, f"{outage[0]:.3f}")
+    refused = re.search(r"password|authentication|does not exist|\[(28|3D)", outage[2])
+    why = (
+        "the team server refuses this checkout: " + for_model(outage[2], 200)
+        if refused
+        else "the team server does not answer"
+    )
     return {
-        "context": f"agent-sync: coordination OFFLINE since {clock_time(outage[0])} (the team server does not"
-        " answer): edits and shell writes are NOT guarded and messages wait. Keep to files you hold or"
-        " own; you will be told when it is back."
+        "context": f"agent-sync: coordination OFFLINE since {clock_time(outage[0])} ({why}): edits and shell"
+        " writes are NOT guarded and messages wait. Keep to files you hold or own; you will be told when it is back."
     }
 
 
@@ -7321,6 +8202,106 @@ def our_tool(tool):
     return tool.startswith(("mcp__agent-sync__", "mcp__plugin_agent-sync_"))
 
 
+# Interface drift.  Before an allowed edit whose changed lines look like a
+# definition's (touches_definition: microseconds for an Edit's strings), the
+# file as it is is kept; after it, the definitions before and after are
+# compared, and each one changed, renamed or removed is recorded and told to
+# the other live agents whose working files use its name.  An edit that
+# touches no definition line pays a suffix lookup and that check.
+
+#: bytes of a source file the interface check reads at most (a bound on its cost)
+SOURCE_FILE_BYTES = 512 * 1024
+
+
+def definitions_kept(ctx, payload, target):
+    """Where a file's text before this agent's tool call is kept (by the call's id)."""
+    call = payload.get("tool_use_id")
+    call = call if isinstance(call, str) and call else "call"
+    return os.path.join(state_dir(ctx), "defs", short_hash(f"{ctx.agent_id}\x00{call}\x00{target.key}"))
+
+
+def edit_touches_definition(tool, tool_input, raw):
+    """Whether an edit tool's call changes a line that looks like a definition
+    in the file at `raw` (a Write: its content against the file as it is)."""
+    if tool == "Write":
+        content = tool_input.get("content")
+        data = read_bytes(raw, SOURCE_FILE_BYTES) if isinstance(content, str) else None
+        return data is not None and touches_definition(data.decode("utf-8", "replace"), content, raw)
+    return any(touches_definition(old, new, raw) for old, new, _ in edits_of(tool, tool_input) or ())
+
+
+def keep_definitions(ctx, payload, tool, tool_input, paths):
+    """Keep the source files an allowed edit may change a definition of."""
+    touched = [p for p in paths if language_of(p) and edit_touches_definition(tool, tool_input, p)]
+    for target in targets_in_repo(ctx, touched):
+        data = read_bytes(target.real, SOURCE_FILE_BYTES) if target.kind == "file" else None
+        if data is not None:
+            try:
+                write_atomically(definitions_kept(ctx, payload, target), data)
+            except OSError:
+                pass
+
+
+def settle_definitions(conn, ctx, payload, targets, now):
+    """After an edit: the interface changes of the files kept before it,
+    recorded and told; what the editor hears (who depends), or None.
+    recovery_notice(ctx) handles the outage case; this runs with a store."""
+    notes = []
+    for target in targets:
+        kept = definitions_kept(ctx, payload, target)
+        old = read_bytes(kept, SOURCE_FILE_BYTES)
+        if old is None:
+            continue
+        try:
+            os.unlink(kept)
+        except OSError:
+            pass
+        new = read_bytes(target.real, SOURCE_FILE_BYTES)
+        if new is not None:
+            changes = interface_changes(old.decode("utf-8", "replace"), new.decode("utf-8", "replace"), target.path)
+            notes.append(tell_dependents(conn, ctx, target, changes, now) if changes else None)
+    return "\n".join(n for n in notes if n) or None
+
+
+def dependents(ctx, files, path, name, texts):
+    """[(agent, file, line)]: the first of each agent's working files that
+    uses `name` (a whole word outside comments and strings); `texts` caches reads."""
+    word, found = name.rpartition(".")[2], []
+    for agent, paths in files.items():
+        for rel in paths:
+            if rel == path or language_of(rel) is None:
+                continue
+            if rel not in texts:
+                data = read_bytes(os.path.join(ctx.top, rel), SOURCE_FILE_BYTES)
+                texts[rel] = data.decode("utf-8", "replace") if data is not None else ""
+            lines = uses(texts[rel], name, rel) if word in texts[rel] else []
+            if lines:
+                found.append((agent, rel, lines[0]))
+                break
+    return found
+
+
+def tell_dependents(conn, ctx, target, changes, now):
+    """Record an edit's interface changes and notify the agents whose files
+    use them (one transaction); the editor's note, or None when nobody does."""
+    files, texts, told = working_files(conn, ctx, now), {}, []
+    editor = agent_name(conn, ctx.agent_id)
+    with conn.tx():
+        for name, old, new in changes:
+            change_id, old = record_interface_change(conn, ctx, target.path, name, old, new, now)
+            users = dependents(ctx, files, target.path, name, texts)
+            for agent, rel, line in users:
+                body = interface_notice(editor, target.path, name, old, new, now, (rel, line))
+                send_interface_notice(conn, change_id, agent, (rel, line), new, body, now)
+                told.append((agent, rel, line, name))
+            summary = f"{name}: {old} -> {new or 'removed'} in {target.path}; told {len(users)} agent(s)"
+            log_activity(conn, ctx.agent_id, INTERFACE, summary, target.path, now)
+    if not told:
+        return None
+    names = {a: agent_name(conn, a) for a in {t[0] for t in told}}
+    return dependents_note(target.path, changes, [(names[a], rel, line, n) for a, rel, line, n in told])
+
+
 def hook_pre_tool_use(payload, dialect):
     tool, tool_input = payload.get("tool_name"), payload.get("tool_input")
     if not isinstance(tool, str) or not isinstance(tool_input, dict):
@@ -7334,6 +8315,8 @@ def hook_pre_tool_use(payload, dialect):
         denial = guard_paths(ctx, paths, guard_edit, now)
         if denial is None and anything_held(ctx, time.time()):
             mark_edits_pending(ctx, tool, tool_input, paths)
+        if denial is None:
+            keep_definitions(ctx, payload, tool, tool_input, paths)
         return denial
     if tool in READ_TOOLS or our_tool(tool):
         return None
@@ -7387,8 +8370,9 @@ def hook_post_tool_use(payload, dialect):
     shown = payload.get("client_tool_name") or tool  # the tool as the client and its model name it
     if undone:
         report_undone(conn, ctx, undone, shown, now)
+    told = settle_definitions(conn, ctx, payload, targets, now) if edit else None
     pushed = midturn_delivery(conn, ctx, now, push=dialect.midturn_push)
-    pushed = with_note(pushed, undo_notice(undone, shown) if undone else None)
+    pushed = with_note(with_note(pushed, undo_notice(undone, shown) if undone else None), told)
     return with_note(pushed, recovery_notice(ctx))
 
 
@@ -7762,7 +8746,7 @@ def run_long_hook(event, name):
 
 
 # ---------------------------------------------------------------------------
-# 10. Installer: the running zipapp copies itself, the skill and the hooks
+# 11. Installer: the running zipapp copies itself, the skill and the hooks
 # block it carries into a repository, wires the chosen client through its
 # dialect record, and can take exactly that back out.
 # ---------------------------------------------------------------------------
@@ -8171,7 +9155,7 @@ def check_commit(ctx):
 
 
 # ---------------------------------------------------------------------------
-# 11. Commands: each command is declared once, next to its handler, with
+# 12. Commands: each command is declared once, next to its handler, with
 # its arguments.  The argparse CLI, the MCP tool list with its JSON schema
 # and the console's verbs and help are all generated from these
 # declarations.  A handler takes (context, arguments) and returns
@@ -8922,6 +9906,21 @@ def cmd_report(ctx, args):
     return data, report_text(summary, names, since, now, partial)
 
 
+@command(
+    "interfaces",
+    "recent interface changes (a definition's signature changed, renamed or removed) and who was told",
+    Arg("since", default="24h", help="how far back: 90m, 24h, 7d (default 24h)"),
+    mcp="Recent interface changes made by agents' edits, and which agents' files use them (they were told).",
+    console={"interfaces [since]": {}},
+)
+def cmd_interfaces(ctx, args):
+    now = wall_now()
+    since = now - parse_duration(args.since)
+    changes = recent_interface_changes(read_db(ctx), since)
+    data = {"since": since, "changes": [interface_dict(c, told) for c, told in changes]}
+    return data, "\n".join(interface_lines(changes, now))
+
+
 @command("gc", "drop expired locks, settle offline agents, prune the activity log")
 def cmd_gc(ctx, args):
     now = wall_now()
@@ -9337,7 +10336,7 @@ def wrapped_argv(argv):
 
 
 # ---------------------------------------------------------------------------
-# 12. Console: a live view for the human in charge.  It acts as the reserved
+# 13. Console: a live view for the human in charge.  It acts as the reserved
 # agent "operator" (active while it runs, left out of the active count, idle
 # with its locks released when it quits).  It polls the store's data version
 # and reads only rows newer than the last ones it saw, so it costs next to
@@ -9773,7 +10772,7 @@ def cmd_console(ctx, args):
 
 
 # ---------------------------------------------------------------------------
-# 13. MCP server: every command declared with an MCP description, as a Model
+# 14. MCP server: every command declared with an MCP description, as a Model
 # Context Protocol tool over stdio (JSON-RPC 2.0, one message per line,
 # nothing else on stdout), for agents that speak MCP instead of running hooks.
 # ---------------------------------------------------------------------------
@@ -10011,7 +11010,7 @@ def cmd_mcp(ctx, args):
 
 
 # ---------------------------------------------------------------------------
-# 14. CLI and main: argparse is generated from the command declarations and
+# 15. CLI and main: argparse is generated from the command declarations and
 # imported only on the CLI path; hooks take a short path that never imports it.
 # ---------------------------------------------------------------------------
 

@@ -22,7 +22,14 @@ start, Stop) cancels out: the overhead of a setting per tool call is
 medians over the rounds, and the characters the MCP server's tools add to
 every model request.
 
-    python3 bench/in_client.py [--calls 20] [--rounds 7] [--pyz dist/agent-sync.pyz]"""
+With `--team-rtt 0,50` the repositories are in team mode (`team join`) on a
+real PostgreSQL reached through tests/netproxy.py, one proxy per round trip
+time, the tool calls are Writes of new files (an edit tool: the edit guard
+and its automatic lock before, the record after), and the settings are
+none, resident at each RTT and command at the largest: what an edit costs a
+session when the server is far, against the same on loopback.
+
+    python3 bench/in_client.py [--calls 20] [--rounds 7] [--pyz dist/agent-sync.pyz] [--team-rtt 0,50]"""
 
 import argparse
 import json
@@ -42,8 +49,33 @@ from e2e.model_server import ModelServer  # noqa: E402
 SETTINGS = ("none", "resident", "command", "mcp-only")
 
 
-def make_repo(base, name, pyz, setting):
-    """A committed scratch repository set up as `setting` says."""
+def team_server(rtts):
+    """({rtt: PostgreSQL URL through a proxy with that round trip (ms)}, stop)."""
+    from urllib.parse import urlsplit
+
+    import netproxy
+    import pgserver
+
+    url, info = os.environ.get("AGENT_SYNC_TEST_DATABASE_URL"), None
+    if not url:
+        info = pgserver.start(tempfile.mkdtemp(prefix="agent-sync-in-client-pg-"))
+        url = info["url"]
+    proxies = {r: netproxy.Proxy(urlsplit(url).port, delay=r / 2000).__enter__() for r in rtts}
+
+    def stop():
+        for proxy in proxies.values():
+            proxy.__exit__(None, None, None)
+        if info:
+            pgserver.stop(info)
+
+    urls = {r: p.url(url) for r, p in proxies.items()}
+    return {r: u + ("&" if "?" in u else "?") + "sslmode=disable" for r, u in urls.items()}, stop
+
+
+def make_repo(base, name, pyz, setting, team_url=None):
+    """A committed scratch repository set up as `setting` (its part before any `@RTT`)
+    says, in team mode at `team_url`."""
+    setting = setting.split("@")[0]
     repo = os.path.join(base, name)
     os.makedirs(repo)
     for cmd in (
@@ -58,6 +90,10 @@ def make_repo(base, name, pyz, setting):
     subprocess.run(["git", "commit", "-qm", "init"], cwd=repo, check=True)
     if setting != "none":
         subprocess.run([sys.executable, pyz, "install"], cwd=repo, check=True, capture_output=True)
+    if setting != "none" and team_url:
+        join = [sys.executable, pyz, "team", "join", team_url, "--project", f"in-client-{os.getpid()}-{name}"]
+        home = {**os.environ, "HOME": os.path.join(base, "home")}  # the password goes where the client's HOME is
+        subprocess.run(join, cwd=repo, check=True, capture_output=True, env=home)
     if setting == "command":
         os.remove(os.path.join(repo, ".mcp.json"))
     if setting == "mcp-only":
@@ -106,11 +142,41 @@ def tools_chars(server):
     return len(json.dumps(body.get("tools", []))) + len(json.dumps(body.get("system", "")))
 
 
+def script(repo, calls, team):
+    """The model's tool calls: Bash `true`, or in team mode Writes of new files."""
+    if not team:
+        return [{"tool": "Bash", "input": {"command": "true", "description": "nothing"}}] * calls
+    stamp = time.time_ns()
+    return [
+        {"tool": "Write", "input": {"file_path": os.path.join(repo, "gen", f"f{stamp}-{i}.py"), "content": "x = 1\n"}}
+        for i in range(calls)
+    ]
+
+
+def measure(claude, home, repos, settings, args):
+    """({(setting, 1 or 2): [seconds of a session of N or 2N calls]}, {setting: chars})."""
+    seconds = {(s, n): [] for s in settings for n in (1, 2)}
+    chars = {}
+    for i in range(args.rounds + 1):  # the first round warms caches and is not counted
+        k = i % len(settings)
+        order = [(s, n) for s in settings[k:] + settings[:k] for n in (1, 2)]
+        for setting, n in order:
+            calls = script(repos[setting], args.calls * n, bool(args.team_rtt))
+            with ModelServer(script=calls + [{"text": "done"}]) as server:
+                server.httpd.RequestHandlerClass.disable_nagle_algorithm = True
+                took = run_claude(claude, repos[setting], home, server)
+                chars[setting] = tools_chars(server)
+            if i:
+                seconds[setting, n].append(took)
+    return seconds, chars
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--pyz", default=os.path.join(ROOT, "dist", "agent-sync.pyz"))
+    parser.add_argument("--team-rtt", help="team mode through proxies with these round trips (ms, comma-separated)")
     args = parser.parse_args()
     claude = npm_client("@anthropic-ai/claude-code", CLAUDE_VERSIONS[0], "claude")
     base = tempfile.mkdtemp(prefix="agent-sync-in-client-")
@@ -118,33 +184,42 @@ def main():
     os.makedirs(home)
     with open(os.path.join(home, ".claude.json"), "w") as f:
         json.dump({"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True}, f)
-    repos = {s: make_repo(base, s, args.pyz, s) for s in SETTINGS}
-    call = {"tool": "Bash", "input": {"command": "true", "description": "nothing"}}
-    seconds = {(s, n): [] for s in SETTINGS for n in (1, 2)}
-    chars = {}
-    for i in range(args.rounds + 1):  # the first round warms caches and is not counted
-        k = i % len(SETTINGS)
-        order = [(s, n) for s in SETTINGS[k:] + SETTINGS[:k] for n in (1, 2)]
-        for setting, n in order:
-            with ModelServer(script=[call] * (args.calls * n) + [{"text": "done"}]) as server:
-                server.httpd.RequestHandlerClass.disable_nagle_algorithm = True
-                took = run_claude(claude, repos[setting], home, server)
-                chars[setting] = tools_chars(server)
-            if i:
-                seconds[setting, n].append(took)
+    rtts = [float(x) for x in args.team_rtt.split(",")] if args.team_rtt else []
+    urls, stop = team_server(rtts) if rtts else ({}, lambda: None)
+    settings = ("none", *(f"resident@{r:g}" for r in rtts), f"command@{rtts[-1]:g}") if rtts else SETTINGS
+    try:
+        repos = {
+            s: make_repo(base, s, args.pyz, s, urls.get(float(s.split("@")[1])) if "@" in s else None) for s in settings
+        }
+        seconds, chars = measure(claude, home, repos, settings, args)
+    finally:
+        stop()
+    tool = "Write (a new file)" if rtts else "Bash"
+    where = ", team mode (ms of RTT after @)" if rtts else ""
     print(
-        f"\nClaude Code {CLAUDE_VERSIONS[0]}, print mode, {args.calls} Bash tool calls a session, "
+        f"\nClaude Code {CLAUDE_VERSIONS[0]}, print mode, {args.calls} {tool} tool calls a session{where}, "
         f"{args.rounds} interleaved rounds (medians):\n"
     )
     print(
         f"| setting | session of {args.calls} calls, s | overhead per tool call ms | tools and system prompt in each request (chars) |"
     )
     print("|---|---|---|---|")
-    slope = {s: [seconds[s, 2][r] - seconds[s, 1][r] for r in range(args.rounds)] for s in SETTINGS}
-    for s in SETTINGS:
+    slope = {s: [seconds[s, 2][r] - seconds[s, 1][r] for r in range(args.rounds)] for s in settings}
+    for s in settings:
         per_call = [(slope[s][r] - slope["none"][r]) / args.calls * 1000 for r in range(args.rounds)]
         print(f"| {s} | {statistics.median(seconds[s, 1]):.2f} | {statistics.median(per_call):.1f} | {chars[s]:,} |")
-    added = chars["resident"] - chars["none"]
+    if len(rtts) > 1:
+        lo, hi = (f"resident@{r:g}" for r in (rtts[0], rtts[-1]))
+        cost = {
+            s: statistics.median((slope[s][r] - slope["none"][r]) / args.calls * 1000 for r in range(args.rounds))
+            for s in (lo, hi)
+        }
+        bound = 2 * (rtts[-1] - rtts[0]) + cost[lo]
+        verdict = "met" if cost[hi] <= bound else "MISSED"
+        print(
+            f"\nAn edit at {rtts[-1]:g} ms RTT: {cost[hi]:.1f} ms, target 2 RTT + its cost at {rtts[0]:g} ms = {bound:.1f} ms: {verdict}."
+        )
+    added = chars[settings[1]] - chars["none"]
     print(f"\nThe MCP server adds {added:,} characters (about {added // 4:,} tokens) to every model request.")
 
 

@@ -111,6 +111,8 @@ class Connection:
         for sock in (self.client, self.upstream):
             if sock is not None:
                 sock.settimeout(None)  # blocking; reads wait in select() for TICK at most
+                # each chunk goes on as it came: the proxy adds its delay, not Nagle's
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.upstream is None:
             threading.Thread(target=self.swallow, daemon=True).start()
             return

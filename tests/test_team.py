@@ -275,6 +275,23 @@ def test_an_outage_is_told_to_the_model_once_and_its_end_too(pyz, tmp_path, own_
     assert context() == ""
 
 
+def test_a_server_that_refuses_the_checkout_is_an_outage_the_model_hears_of(clones):
+    """A password that is missing (pg8000 crashed on the server's request)
+    or wrong: the hooks allow, the model is told coordination is off and
+    why, and a command says so in one line."""
+    a, _ = clones
+    (a.home / ".pgpass").unlink()  # what `team join` saved
+    call = {"session_id": "s", "cwd": str(a.repo), "prompt": "go"}
+    rc, out, err = a.hook("user-prompt-submit", call, agent="alice")
+    assert rc == 0 and "Traceback" not in err, err
+    told = out["hookSpecificOutput"]["additionalContext"]
+    assert "coordination OFFLINE" in told and "refuses this checkout" in told and "password" in told, told
+    err = one_line_error(a("status", agent="alice"))
+    assert "coordination offline since" in err and "asks for a password and none was found" in err, err
+    rc, out, err = a.hook("pre-tool-use", edit_payload(a.repo / "src" / "app.py", cwd=a.repo), agent="alice")
+    assert rc == 0 and out is None and "unguarded" in err, err
+
+
 def test_a_newer_schema_is_refused_and_left_untouched(clones):
     a, _ = clones
     a.ok("lock", "src/app.py", agent="alice")
