@@ -1952,20 +1952,162 @@ def in_header(lines, i, hint):
     return False
 
 
+#: the first word of a line that may define something, per language (after the
+#: indentation): touches_definition's first look, which needs no regular expression
+#: (importing re costs a hook 3 ms); None: every changed line is looked at closely
+DEFINITION_WORDS = {
+    "python": {"def", "async", "class"},
+    "javascript": {
+        "export",
+        "class",
+        "interface",
+        "type",
+        "enum",
+        "namespace",
+        "declare",
+        "abstract",
+        "public",
+        "protected",
+        "static",
+        "async",
+        "get",
+        "set",
+        "readonly",
+        "override",
+        "accessor",
+    },
+    "go": {"func", "type", "const", "var"},
+    "rust": {"pub", "impl", "unsafe"},
+    "java": {"public", "protected"},
+    "kotlin": {
+        "fun",
+        "class",
+        "interface",
+        "object",
+        "val",
+        "var",
+        "typealias",
+        "data",
+        "sealed",
+        "enum",
+        "open",
+        "override",
+        "abstract",
+        "public",
+        "protected",
+        "suspend",
+        "inline",
+        "const",
+        "annotation",
+        "inner",
+        "value",
+        "lateinit",
+        "actual",
+        "expect",
+        "operator",
+        "infix",
+        "tailrec",
+        "external",
+        "final",
+    },
+    "csharp": {"public", "protected", "namespace"},
+    "c_header": None,
+    "ruby": {"def", "class", "module"},
+    "php": {
+        "function",
+        "public",
+        "protected",
+        "class",
+        "interface",
+        "trait",
+        "enum",
+        "abstract",
+        "final",
+        "const",
+        "namespace",
+        "static",
+        "readonly",
+    },
+}
+DEFINITION_WORDS["typescript"] = DEFINITION_WORDS["javascript"]
+#: the languages whose class or struct members need no keyword (`name(...) {`, `name: T`, `Name T`)
+KEYWORDLESS_MEMBERS = {"javascript", "typescript", "go"}
+#: words that start a statement, never a member's header
+CONTROL_WORDS = {
+    "if",
+    "for",
+    "while",
+    "switch",
+    "catch",
+    "return",
+    "else",
+    "do",
+    "try",
+    "new",
+    "await",
+    "throw",
+    "case",
+    "yield",
+    "delete",
+    "typeof",
+    "super",
+    "this",
+    "let",
+    "const",
+    "var",
+}
+
+
+def may_define(line, language):
+    """Whether a line could be a definition's, by its first word or its shape
+    (a member without a keyword: `name(...) {`, `name: T`, Go's `Name T`; a
+    Python or Ruby CONSTANT =): cheap, and never wrong the other way."""
+    words = DEFINITION_WORDS[language]
+    stripped = line.strip()
+    first = stripped.split(" ", 1)[0].split("(", 1)[0].split("<", 1)[0]
+    if words is None or first in words:
+        return True
+    if language in ("python", "ruby"):
+        head = stripped.partition("=")[0].partition(":")[0].strip()
+        top = language == "ruby" or line[:1] not in " \t"
+        return top and head.isupper() and head.replace("_", "a").isidentifier()
+    name = first.rstrip("?!:")
+    if language not in KEYWORDLESS_MEMBERS or not name.replace("$", "_").isidentifier() or name in CONTROL_WORDS:
+        return False
+    after = stripped[len(name) :][:2]
+    if language == "go":  # a struct's field or an interface's method: an exported name, then its type
+        return name[:1].isupper() and after[:1] in (" ", "(")
+    return (after[:1] in ("(", "<") and not stripped.endswith(";")) or after[:1] == ":" or after == "?:"
+
+
+def may_continue_header(lines, i, language):
+    """Line i may continue a definition's header that opened a bracket above it."""
+    for j in range(i - 1, max(-1, i - HEADER_LINES), -1):
+        if may_define(lines[j], language):
+            head = "".join(lines[j:i])
+            return head.count("(") > head.count(")")
+    return False
+
+
 def touches_definition(old_text, new_text, path):
     """False when no changed line looks like (or continues) a definition
-    line: an edit that only touches bodies need not pay for the full scan."""
+    line: an edit that only touches bodies need not pay for the full scan.
+    A first look by words and shapes; the lines it keeps, by the patterns."""
     language = language_of(path)
     if language is None:
         return False
-    hint = definition_hint(language)
     old_lines, new_lines = old_text.split("\n"), new_text.split("\n")
     changed = set(old_lines).symmetric_difference(new_lines)
-    return any(
-        line in changed and (hint.match(line) or in_header(lines, i, hint))
+    maybe = [
+        (lines, i)
         for lines in (old_lines, new_lines)
         for i, line in enumerate(lines)
-    )
+        if line in changed and (may_define(line, language) or may_continue_header(lines, i, language))
+    ]
+    if not maybe:
+        return False
+    hint = definition_hint(language)
+    return any(hint.match(lines[i]) or in_header(lines, i, hint) for lines, i in maybe)
 
 
 def python_name_lines(text, word):
@@ -4142,7 +4284,19 @@ def resolve_recipients(conn, ctx, to, now, directive=False):
     ]
     if role:
         return ("directive" if directive else "role"), [(i, int(directive)) for i in role]
-    raise NotFound(f"no agent has the id, name or role {clean(to)!r}; nothing was sent (see `agent-sync status`)")
+    raise NotFound(
+        f"no agent has the id, name or role {clean(to)!r}; nothing was sent{recipient_guess(conn, to)}"
+        " (see `agent-sync status`)"
+    )
+
+
+def recipient_guess(conn, to):
+    """ "; did you mean X?" for a mistyped recipient, from the agents' ids, names and roles."""
+    import difflib
+
+    known = {w for r in conn.execute("SELECT id, name, role FROM agents") for w in (r["id"], r["name"], r["role"]) if w}
+    guess = difflib.get_close_matches(to, sorted(known), n=1)
+    return f"; did you mean {clean(guess[0])[:60]!r}?" if guess else ""
 
 
 MAX_MESSAGE_CHARS = 1_000_000
@@ -9921,6 +10075,51 @@ def cmd_interfaces(ctx, args):
     return data, "\n".join(interface_lines(changes, now))
 
 
+def completion_script(shell):
+    """A completion script for `shell`, from the command declarations."""
+    options = {
+        n: " ".join(["--json", "--help", *(f for a in c.on("cli") if not a.positional for f in a.cli_spec()[0])])
+        for n, c in COMMANDS.items()
+    }
+    if shell == "fish":
+        lines = [
+            f"complete -c agent-sync -f -n __fish_use_subcommand -a {n} -d {shell_quote(c.help[:60])}"
+            for n, c in COMMANDS.items()
+        ]
+        lines += [
+            f"complete -c agent-sync -n '__fish_seen_subcommand_from {n}' -l {f[2:]}"
+            for n, flags in options.items()
+            for f in flags.split()
+            if f.startswith("--")
+        ]
+        return "\n".join(lines)
+    cases = "\n".join(f"    {n}) opts={shell_quote(flags)} ;;" for n, flags in options.items())
+    script = (
+        "_agent_sync() {\n  local cur=${COMP_WORDS[COMP_CWORD]} opts\n"
+        f'  if [ "$COMP_CWORD" -eq 1 ]; then COMPREPLY=($(compgen -W {shell_quote(" ".join(COMMANDS))} -- "$cur")); return; fi\n'
+        f'  case "${{COMP_WORDS[1]}}" in\n{cases}\n    *) opts="" ;;\n  esac\n'
+        '  COMPREPLY=($(compgen -W "$opts" -- "$cur"))\n}\ncomplete -o default -F _agent_sync agent-sync'
+    )
+    return ("autoload -U +X bashcompinit && bashcompinit\n" + script) if shell == "zsh" else script
+
+
+def shell_quote(text):
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+@command(
+    "completion",
+    'print shell completion: eval "$(agent-sync completion bash)" (or zsh, fish)',
+    Arg("shell", positional=True, help="bash, zsh or fish"),
+    context=False,
+)
+def cmd_completion(_, args):
+    if args.shell not in ("bash", "zsh", "fish"):
+        raise UsageError(f"completion: the shell must be bash, zsh or fish, not {clean(args.shell)[:20]!r}")
+    script = completion_script(args.shell)
+    return {"shell": args.shell, "script": script}, script
+
+
 @command("gc", "drop expired locks, settle offline agents, prune the activity log")
 def cmd_gc(ctx, args):
     now = wall_now()
@@ -10621,9 +10820,14 @@ class CursesView:
         self.history, self.history_pos = [], 0
         self.status = "type help for commands, quit to leave"
         self.status_ok = True
+        #: what the terminal can show (the locale's codeset)
         self.encoding = terminal_encoding()
+        #: how typed bytes are read: the locale's codeset, but UTF-8 where the locale says
+        #: only ASCII (LANG=C, common in containers: terminals still send UTF-8 there)
+        self.input_encoding = "utf-8" if self.encoding in ("ascii", "utf-8") else self.encoding
 
     def run(self, screen):
+        import codecs
         import curses
 
         self.curses = curses
@@ -10632,19 +10836,30 @@ class CursesView:
         screen.timeout(int(self.interval * 1000))
         self.console.poll(force=True)
         self.draw(screen)
+        decoder = codecs.getincrementaldecoder(self.input_encoding)("replace")
         while self.console.running:
             try:
-                key = screen.get_wch()
-            except curses.error:
-                key = None
+                keys = self.read_keys(screen, decoder)
             except KeyboardInterrupt:
                 break
             changed = self.console.poll()
-            if key is not None:
+            for key in keys:
                 self.handle_key(key)
                 changed = True
             if changed:
                 self.draw(screen)
+
+    def read_keys(self, screen, decoder):
+        """The keys of one read: a special key (an int), or the characters its
+        bytes complete (none while a character's bytes are still coming).
+        Bytes are decoded here, not by curses, which under LANG=C lost a
+        non-ASCII character and the keys after it."""
+        key = screen.getch()
+        if key < 0:
+            return []
+        if key > 255:
+            return [key]
+        return list(decoder.decode(bytes([key])))
 
     def handle_key(self, key):
         curses = self.curses
@@ -11026,6 +11241,11 @@ def usage_message(prog, message):
         guess = difflib.get_close_matches(bad.group(1), list(COMMANDS), n=1)
         hint = f"; did you mean {guess[0]}?" if guess else "; see agent-sync --help"
         return f"unknown command {clean(bad.group(1))[:60]!r}{hint}"
+    missing = re.search(r"required: (\w+)", message)
+    cmd = COMMANDS.get(where)
+    arg = next((a for a in cmd.on("cli") if a.name == missing.group(1)), None) if cmd and missing else None
+    if arg is not None and arg.help:
+        return f"{where}: name the {arg.name}: {arg.help} (see agent-sync {where} --help)"
     return f"{where}: {message}" if where else message
 
 
@@ -11044,8 +11264,77 @@ def unknown_option(argv):
     for i, word in enumerate(after):
         flag = word.split("=", 1)[0]
         if word.startswith("--") and flag not in known and (i == 0 or after[i - 1] not in takes_value):
-            return f"{cmd.name}: unknown option {clean(flag)[:60]} (see agent-sync {cmd.name} --help)"
+            import difflib
+
+            guess = difflib.get_close_matches(flag, sorted(known), n=1)
+            hint = f"; did you mean {guess[0]}?" if guess else ""
+            return f"{cmd.name}: unknown option {clean(flag)[:60]}{hint} (see agent-sync {cmd.name} --help)"
     return None
+
+
+#: what people type from habit (gh, git, docker), and what it means here
+CLI_HABITS = {"version": ["--version"], "help": ["--help"]}
+
+
+def cli_habits(argv):
+    """argv with the habits of other tools' users made into this CLI's own
+    words: `help [COMMAND]`, `version`, `-V`, `install PATH` (for --repo),
+    and the console's `send TO MESSAGE...` (for --to and --message)."""
+    if not argv:
+        return argv
+    first, rest = argv[0], argv[1:]
+    if first == "help" and rest and rest[0] in COMMANDS:
+        return [rest[0], "--help"]
+    if first in CLI_HABITS:
+        return CLI_HABITS[first] + rest
+    if first == "install" and rest and not rest[0].startswith("-"):
+        return ["install", "--repo", *rest]
+    options = [w for w in rest if w.startswith("--")]
+    if first == "send" and len(rest) >= 2 and not rest[0].startswith("-") and not {"--to", "--message"} & set(options):
+        words = [w for w in rest[1:] if not w.startswith("--")]
+        return ["send", "--to", rest[0], "--message", " ".join(words), *options]
+    return argv
+
+
+#: `--help`'s groups of commands, each with one example (a command in none is plumbing)
+HELP_GROUPS = (
+    ("daily", ("status", "whoami", "register", "console", "report"), "agent-sync status"),
+    (
+        "tasks",
+        (
+            "tasks",
+            "create-task",
+            "claim-next",
+            "claim-task",
+            "complete-task",
+            "block-task",
+            "release-task",
+            "depend",
+            "next",
+        ),
+        'agent-sync create-task "fix login" --priority 2',
+    ),
+    ("locks", ("lock", "unlock", "locks", "changes", "commit"), "agent-sync lock src/auth.py --reason refactor"),
+    (
+        "messages",
+        ("send", "inbox", "read-message", "ack", "sent", "decision", "decisions", "interfaces"),
+        'agent-sync send frontend "the API now takes an otp"',
+    ),
+    ("setup", ("install", "uninstall", "doctor", "team", "init", "completion", "wrap"), "agent-sync install ."),
+)
+
+
+def help_epilog():
+    """The commands by group, one example each, then the plumbing."""
+    grouped = {c for _, cmds, _ in HELP_GROUPS for c in cmds}
+    lines = []
+    for title, cmds, example in HELP_GROUPS:
+        lines.append(f"{title}:")
+        lines += [f"  {c:<15} {COMMANDS[c].help}" for c in cmds if c in COMMANDS]
+        lines.append(f"  e.g. {example}\n")
+    lines.append("plumbing: " + ", ".join(c for c in COMMANDS if c not in grouped))
+    lines.append("\n`agent-sync help COMMAND` (or COMMAND --help) for one command's options.")
+    return "\n".join(lines)
 
 
 def build_parser():
@@ -11062,11 +11351,14 @@ def build_parser():
     )
     parser = OneLineParser(
         prog="agent-sync",
+        usage="agent-sync [--json] COMMAND [options]   (agent-sync help COMMAND)",
         parents=[common],
         description="Coordinate several AI coding-agent sessions in one repository.",
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"agent-sync {VERSION}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("-V", "--version", action="version", version=f"agent-sync {VERSION}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS, prog="agent-sync")
     for cmd in COMMANDS.values():
         p = sub.add_parser(cmd.name, parents=[common], help=cmd.help, description=cmd.help)
         for arg in cmd.on("cli"):
@@ -11082,6 +11374,7 @@ def print_error(message, as_json, code, data=None):
 
 
 def run_cli(argv):
+    argv = cli_habits(argv)
     as_json = "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
     try:
         problem = unknown_option(argv)

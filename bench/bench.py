@@ -70,7 +70,9 @@ def hook_flags(pyz):
     try:
         with zipfile.ZipFile(pyz) as z:
             command = json.loads(z.read("hooks.json"))["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
-        words = shlex.split(command.split("&& exit 0; ", 1)[-1])  # past the resident server's stand-down test
+        command = command.split("&& exit 0; ", 1)[-1]  # past the resident server's stand-down test
+        command = command.split("|| p=python3; ", 1)[-1]  # past the choice of the recorded interpreter
+        words = shlex.split(command)
         return words[1 : next(i for i, w in enumerate(words) if w.endswith("agent-sync.pyz"))]
     except (OSError, ValueError, KeyError, StopIteration, zipfile.BadZipFile):
         return ["-I", "-S"]

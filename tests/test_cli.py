@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import PY, ROOT, Runner, clean_env, denied, edit_payload, find_interpreter
+from conftest import PY, ROOT, Runner, clean_env, denied, edit_payload, find_interpreter, git_init
 
 COMMANDS = [
     "init",
@@ -664,3 +664,51 @@ def test_path_keys_of_an_older_database_are_folded_keeping_its_locks(cli):
     keys = sorted(r[0] for r in cli.sql("SELECT key FROM locks WHERE owner='a'"))
     assert keys == ["docs/*.md", "src/app.py"]
     assert cli.sql("SELECT key FROM file_changes") == [("src/app.py",)]
+
+
+# Habits of gh, git and docker users ------------------------------------------------
+
+
+def test_help_version_and_the_commands_grouped(cli):
+    out = cli.ok("help").stdout
+    for group in ("daily:", "tasks:", "locks:", "messages:", "setup:", "plumbing:"):
+        assert group in out, out
+    assert out.count("e.g. agent-sync") == 5
+    assert "usage: agent-sync lock" in cli.ok("help", "lock").stdout
+    for words in (("version",), ("-V",), ("--version",)):
+        assert cli.ok(*words).stdout.startswith("agent-sync ")
+
+
+def test_a_group_alone_lists_its_actions_and_a_typo_gets_a_guess(cli):
+    err = one_line_error(cli("team"), 2)
+    assert "join, leave or status" in err, err
+    err = one_line_error(cli("status", "--compat"), 2)
+    assert "did you mean --compact?" in err, err
+    cli.ok("register", "--name", "frontend", agent="fe")
+    err = one_line_error(cli("send", "--to", "fronend", "--message", "hi", agent="x"), 1)
+    assert "did you mean 'frontend'?" in err, err
+
+
+def test_the_consoles_short_send_and_a_positional_install_path(cli, tmp_path):
+    cli.ok("register", "--name", "frontend", agent="fe")
+    cli.ok("send", "frontend", "the", "API", "changed", agent="x")
+    _, inbox = cli.json("inbox", agent="fe")
+    assert [m["body"] for m in inbox["messages"]] == ["the API changed"]
+    other = git_init(tmp_path / "other")
+    cli.ok("install", str(other))
+    assert (other / ".claude" / "settings.json").exists()
+
+
+def test_completion_scripts_parse_in_their_shells(cli):
+    import shutil
+
+    checks = {"bash": ["bash", "-n"], "zsh": ["zsh", "-n"], "fish": ["fish", "--no-execute"]}
+    for shell, check in checks.items():
+        script = cli.ok("completion", shell).stdout
+        assert "agent-sync" in script and "interfaces" in script
+        if shutil.which(check[0]) is None:
+            assert not os.environ.get("CI"), f"{shell} is not installed; CI installs it"
+            continue
+        r = subprocess.run([*check], input=script, capture_output=True, text=True)
+        assert r.returncode == 0, (shell, r.stderr)
+    assert one_line_error(cli("completion", "tcsh"), 2)

@@ -338,3 +338,31 @@ def test_uses_skips_comments_strings_and_definition():
     go = 'func (c *C) Run() {}\n// Run it\nx := "Run"\nc.Run()\n'
     assert drift.uses(go, "C.Run", "a.go") == [4]
     assert drift.uses("no match", "login", "a.ts") == []
+
+
+def test_a_body_edit_is_judged_without_importing_re():
+    """Importing re costs a hook 3 ms: an edit that touches no definition
+    line is told apart by words and shapes alone, in every language."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    body_edits = {
+        "a.py": ("    return user\n", "    return user.strip()\n"),
+        "a.ts": ("  return get(id);\n", "  return get(id, 2);\n"),
+        "a.go": ("\treturn nil\n", "\treturn err\n"),
+        "a.rs": ("    let x = 1;\n", "    let x = 2;\n"),
+        "A.java": ("        count += 1;\n", "        count += 2;\n"),
+        "a.kt": ("    println(x)\n", "    println(y)\n"),
+        "a.cs": ("        Console.WriteLine(x);\n", "        Console.WriteLine(y);\n"),
+        "a.rb": ("    puts x\n", "    puts y\n"),
+        "a.php": ("    echo $x;\n", "    echo $y;\n"),
+    }
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r}); import agent_sync as a\n"
+        f"edits = {body_edits!r}\n"
+        "touched = [p for p, (o, n) in edits.items() if a.touches_definition(o, n, p)]\n"
+        "print(touched, 're' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] False", out

@@ -207,3 +207,29 @@ def test_a_tall_terminal_shows_every_agent(cli):
         assert all(f"agent{i:02d}" in screen for i in range(20)) and "more" not in screen, screen
     finally:
         t.close()
+
+
+@needs_tmux
+@pytest.mark.parametrize("lang", ["C", "C.UTF-8"])
+def test_non_ascii_typed_in_the_console_is_sent_intact(cli, lang):
+    """Under LANG=C curses lost a non-ASCII key and every key after it (the
+    Enter too): the console reads the bytes itself, as UTF-8 there."""
+    cli.ok("init")
+    cli.ok("register", "--name", "bob", agent="bob")
+    t = Terminal(cli, width=100, height=30, LANG=lang, LC_ALL=lang)
+    try:
+        t.wait_for("operator>")
+        t.type("send bob héllo ✓ done")
+        deadline = time.time() + 5
+        bodies = []
+        while time.time() < deadline and not bodies:
+            bodies = [m["body"] for m in cli.json("inbox", agent="bob")[1]["messages"]]
+            time.sleep(0.2)
+        assert bodies == ["héllo ✓ done"], (bodies, t.screen())
+        t.type("quit")
+        deadline = time.time() + 5
+        while time.time() < deadline and not t.dead():
+            time.sleep(0.1)
+        assert t.dead(), t.screen()  # the Enter after it was not lost either
+    finally:
+        t.close()
