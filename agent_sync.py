@@ -1402,8 +1402,9 @@ TYPE_WORDS = r"(?:[\w<>\[\],.?&*:]+\s+)+"  #: modifiers and a return/field type 
 
 
 def definition_patterns(*rows):
-    """Compile (kind, pattern) pairs; the pattern captures `name`."""
-    return [(kind, LazyPattern(pattern)) for kind, pattern in rows]
+    """(kind, pattern) pairs, the pattern capturing `name`: compiled where
+    first matched (re's own cache), so a hook that never scans pays nothing."""
+    return list(rows)
 
 
 #: TypeScript/JavaScript top-level definitions: exported ones only
@@ -1654,6 +1655,8 @@ def token_pattern(row):
     return re.compile("(?P<c>" + "|".join(comments) + ")|(?P<s>" + "|".join(strings) + ")", re.M)
 
 
+#: Python's comments and strings, for `uses` (its definitions are read with ast, not the table)
+PYTHON_TOKENS = {"line_comments": ("#",), "block_comments": (), "quotes": ('"""', "'''", '"', "'"), "char_quote": None}
 #: suffix -> language
 SUFFIX_LANGUAGE = {s: name for name, row in LANGUAGES.items() for s in row["suffixes"]}
 
@@ -1661,7 +1664,7 @@ SUFFIX_LANGUAGE = {s: name for name, row in LANGUAGES.items() for s in row["suff
 @lru_cache(maxsize=32)
 def language_tokens(language):
     """The language's comment-and-string pattern (compiled once, on first use)."""
-    return token_pattern(LANGUAGES[language])
+    return token_pattern(LANGUAGES.get(language, PYTHON_TOKENS))
 
 
 @lru_cache(maxsize=32)
@@ -1670,7 +1673,7 @@ def definition_hint(language):
     if language == "python":
         return PY_HINT
     rows = LANGUAGES[language]["definitions"].values()
-    plain = (re.sub(r"\(\?P<\w+>", "(?:", rx.pattern) for group in rows for _, rx in group)
+    plain = (re.sub(r"\(\?P<\w+>", "(?:", rx) for group in rows for _, rx in group)
     return re.compile("|".join(f"(?:{p})" for p in plain))
 
 
@@ -1745,10 +1748,10 @@ def definition_at(row, scope, line):
         lists.append(row["definitions"].get("member", ()))
     for rows in lists:
         for kind, rx in rows:
-            m = rx.match(line)
+            m = re.match(rx, line)
             if m:
                 owner = m.groupdict().get("owner")
-                name = m.group("name") if "name" in rx.groupindex else None
+                name = m.group("name") if "name" in m.re.groupindex else None
                 return kind, (owner + "." + name if owner and name else name)
     return None
 
@@ -2110,21 +2113,6 @@ def touches_definition(old_text, new_text, path):
     return any(hint.match(lines[i]) or in_header(lines, i, hint) for lines, i in maybe)
 
 
-def python_name_lines(text, word):
-    """Lines of NAME tokens equal to word; comments and strings are other tokens."""
-    import io
-    import tokenize
-
-    found = []
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type == tokenize.NAME and tok.string == word:
-                found.append(tok.start[0])
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        pass
-    return found
-
-
 def uses(text, name, path):
     """1-based lines where name's last component occurs as a whole word outside
     comments and strings, not counting the file's own definition line of it."""
@@ -2132,12 +2120,12 @@ def uses(text, name, path):
     if not word or word not in text:
         return []
     language = language_of(path)
-    if language == "python":
-        found = python_name_lines(text, word)
-    else:
-        code = code_lines(text, language)[1] if language else text.split("\n")
-        pattern = re.compile(r"(?<![\w$])" + re.escape(word) + r"(?![\w$])")
-        found = [i + 1 for i, line in enumerate(code) if pattern.search(line)]
+    code = code_lines(text, language)[1] if language else text.split("\n")
+    pattern = re.compile(r"(?<![\w$])" + re.escape(word) + r"(?![\w$])")
+    found = [i + 1 for i, line in enumerate(code) if word in line and pattern.search(line)]
+    lines = text.split("\n")
+    if language and not any(may_define(lines[i - 1], language) for i in found if i <= len(lines)):
+        return sorted(set(found))  # no line of them can be the file's own definition: no scan needed
     own = {d.line for n, d in (scan_definitions(text, path) or {}).items() if n.rpartition(".")[2] == word}
     return sorted(set(found) - own)
 

@@ -146,7 +146,7 @@ def test_database_location_subdirectory_and_wal(cli):
     assert cli.db.exists() and not (sub / ".claude").exists()
     conn = sqlite3.connect(cli.db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {
         "agents",
