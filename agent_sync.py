@@ -389,6 +389,11 @@ def frame(body):
     )
 
 
+def plural(n, noun):
+    """`1 conflict`, `2 conflicts`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def ago(ts, now):
     if not ts:
         return "never"
@@ -5075,7 +5080,7 @@ def activity_line(row, now=None):
 def report_text(summary, names, since, now, partial_from=None):
     """`report` for a terminal: the headline, then one line per agent and per file."""
     lines = [
-        f"since {ago(since, now)}: {summary['conflicts_prevented']} conflicts prevented (denied edits),"
+        f"since {ago(since, now)}: {plural(summary['conflicts_prevented'], 'conflict')} prevented (denied edits),"
         f" {summary['interface_changes']} interface change(s)"
     ]
     if partial_from:
@@ -10113,7 +10118,8 @@ def cmd_gc(ctx, args):
     now = wall_now()
     conn, result = write_tx(ctx, lambda c: collect_garbage(c, ctx, now))
     result["vacuumed"] = conn.compact()
-    return result, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.items())
+    counts = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.items() if k != "vacuumed")
+    return result, counts + ("; the file was compacted" if result["vacuumed"] else "")
 
 
 @command(
@@ -10908,7 +10914,7 @@ class CursesView:
         titles, (agent_lines, lock_lines, task_lines) = console.pane_lines(now)
         header = f"agent-sync console -- {console.ctx.root} -- {time.strftime('%H:%M:%S')}"
         if console.snap:
-            header += f" -- {console.snap['conflicts_today']} conflicts prevented today"
+            header += f" -- {plural(console.snap['conflicts_today'], 'conflict')} prevented today"
         self.put(screen, 0, 0, header, width, curses.A_REVERSE)
         body = height - 3
         # panes as tall as their content (agents and locks up to half the

@@ -94,3 +94,12 @@ def test_report_refuses_a_bad_duration(cli):
     r = cli("report", "--since", "yesterday")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "90m, 24h or 7d" in r.stderr
     assert json.loads(cli("report", "--json", "--since", "5m").stdout)["ok"]
+
+
+def test_one_conflict_is_one_and_gc_says_nothing_of_a_false(cli):
+    (cli.repo / "a.py").write_text("x\n")
+    cli.ok("lock", "a.py", agent="alice")
+    assert denied(cli.hook("pre-tool-use", edit_payload(cli.repo / "a.py", session="bob"))[1])
+    assert ": 1 conflict prevented (denied edits)" in cli.ok("report", agent="alice").stdout
+    out = cli.ok("gc", agent="alice").stdout
+    assert "False" not in out and "True" not in out, out
