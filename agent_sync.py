@@ -8989,6 +8989,51 @@ def remove_gitignore_line(root, manifest):
     return [".gitignore"]
 
 
+#: how to put a folder on PATH for good, by the shell the user runs ($SHELL)
+PATH_LINES = {
+    "bash": """echo 'export PATH="{folder}:$PATH"' >> ~/.bashrc""",
+    "zsh": """echo 'export PATH="{folder}:$PATH"' >> ~/.zshrc""",
+    "fish": "fish_add_path {folder}",
+    "sh": """echo 'export PATH="{folder}:$PATH"' >> ~/.profile""",
+}
+
+
+def user_bin():
+    """The folder `install --link` puts the command in."""
+    return os.environ.get("XDG_BIN_HOME") or os.path.join(os.path.expanduser("~"), ".local", "bin")
+
+
+def link_command(root):
+    """Link `agent-sync` in the user's bin folder to this repository's
+    launcher, check that the shell finds it, and say how if it cannot."""
+    import shutil
+
+    launcher, folder = os.path.join(root, SKILL_RELDIR, "agent-sync"), user_bin()
+    link = os.path.join(folder, "agent-sync")
+    if os.path.exists(link) and not os.path.islink(link):
+        raise UsageError(f"{link} exists and is not a link: left alone")
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{link}.{os.getpid()}.tmp"
+    os.symlink(launcher, tmp)
+    os.replace(tmp, link)
+    found = shutil.which("agent-sync")
+    if found and os.path.realpath(found) == os.path.realpath(launcher):
+        return f"linked {link}: `agent-sync` works in this shell"
+    shell = os.path.basename(os.environ.get("SHELL", "")) or "sh"
+    line = PATH_LINES.get(shell, PATH_LINES["sh"]).format(folder=folder)
+    return f"linked {link}, but {folder} is not on your PATH: run `{line}` and open a new shell"
+
+
+def unlink_command(root):
+    """The link install --link made to this repository's launcher, removed: [what was removed]."""
+    link = os.path.join(user_bin(), "agent-sync")
+    launcher = os.path.join(root, SKILL_RELDIR, "agent-sync")
+    if os.path.islink(link) and os.path.realpath(os.readlink(link)) == os.path.realpath(launcher):
+        os.unlink(link)
+        return [link]
+    return []
+
+
 def uninstall(repo):
     root = install_root(repo)
     skill_dir = os.path.join(root, SKILL_RELDIR)
@@ -8997,6 +9042,7 @@ def uninstall(repo):
     for dialect in DIALECTS.values():
         removed += dialect.uninstall(root, manifest)
     removed += uninstall_mcp_json(root, manifest) + uninstall_git_hook(root) + remove_gitignore_line(root, manifest)
+    removed += unlink_command(root)
     if _is_dir(skill_dir):
         import shutil
 
@@ -10217,6 +10263,7 @@ REPO = Arg("repo", help="repository (default: the current one)", surfaces=("cli"
     ),
     Arg("mcp", bool, "also register the MCP server in .mcp.json", surfaces=("cli",)),
     Arg("git_hook", bool, "add a pre-commit guard against committing locked files", surfaces=("cli",)),
+    Arg("link", bool, "put `agent-sync` on your PATH: a link in ~/.local/bin (or $XDG_BIN_HOME)", surfaces=("cli",)),
     context=False,
 )
 def cmd_install(ctx, args):
@@ -10228,9 +10275,11 @@ def cmd_install(ctx, args):
     text = f"agent-sync {VERSION} installed in {root}: " + (", ".join(changed) if changed else "nothing to change")
     import shutil
 
-    launcher = os.path.join(root, SKILL_RELDIR, "agent-sync")
-    if sys.platform != "win32" and not shutil.which("agent-sync"):
-        text += f"\nFor your own shell: mkdir -p ~/.local/bin && ln -sf '{launcher}' ~/.local/bin/agent-sync"
+    if args.link:
+        text += "\n" + link_command(root)
+    elif sys.platform != "win32" and not shutil.which("agent-sync"):
+        me = f"python3 {sys.argv[0]}" if sys.argv[0].endswith(".pyz") else "agent-sync"
+        text += f"\n`agent-sync` is not on your PATH: `{me} install --link {root}` puts it there"
     trust = DIALECTS[args.agent].trust
     trusted, step = trust(root) if trust else (True, None)
     if not trusted:
@@ -10570,8 +10619,20 @@ def console_verbs():
     return sorted(verbs, key=lambda v: -len(v[0]))
 
 
+#: the console's own words for verbs whose command means something else at the CLI (the
+#: operator acts on anyone's locks and tasks; a directive is not a plain message)
+CONSOLE_HELP = {
+    "unlock <path>": "release anyone's lock (the operator may)",
+    "task done <task>": "mark anyone's task done",
+    "task block <task> :: <reason>": "mark anyone's task blocked, with the reason",
+    "directive <to> <message>": "a directed message each recipient's Stop hook makes it react to; 'all': a copy "
+    "for every active agent",
+    "lock <paths> [reason]": "lock files as the operator (released when you quit)",
+}
+
+
 def console_help():
-    lines = [f"{pattern:<34} {cmd.help}" for _, _, cmd, _, pattern in console_verbs()]
+    lines = [f"{pattern:<34} {CONSOLE_HELP.get(pattern, cmd.help)}" for _, _, cmd, _, pattern in console_verbs()]
     return lines + [f"{verb:<34} {text}" for verb, text in CONSOLE_BUILTINS]
 
 
@@ -10812,6 +10873,8 @@ class CursesView:
         self.console, self.interval = console, interval
         self.text, self.cursor = "", 0
         self.history, self.history_pos = [], 0
+        #: feed lines scrolled back from its end (PageUp/PageDown; 0: the newest at the bottom)
+        self.scrolled = 0
         self.status = "type help for commands, quit to leave"
         self.status_ok = True
         #: what the terminal can show (the locale's codeset)
@@ -10881,6 +10944,9 @@ class CursesView:
             self.cursor = len(self.text)
         elif key == "\x15":
             self.text, self.cursor = "", 0
+        elif key in (curses.KEY_PPAGE, curses.KEY_NPAGE):
+            page = max(1, self.curses.LINES // 3)
+            self.scrolled = max(0, self.scrolled + (page if key == curses.KEY_PPAGE else -page))
         elif key in (curses.KEY_UP, curses.KEY_DOWN):
             step = -1 if key == curses.KEY_UP else 1
             self.history_pos = max(0, min(len(self.history), self.history_pos + step))
@@ -10889,6 +10955,10 @@ class CursesView:
         elif isinstance(key, str) and key.isprintable():
             self.text = self.text[: self.cursor] + key + self.text[self.cursor :]
             self.cursor += 1
+
+    def feed_view(self, rows):
+        self.scrolled = max(0, min(self.scrolled, len(self.console.feed) - rows))
+        return feed_window(self.console.feed, rows, self.scrolled)
 
     def put(self, screen, y, x, text, width, attr=0):
         try:
@@ -10912,9 +10982,10 @@ class CursesView:
         now = wall_now()
         console = self.console
         titles, (agent_lines, lock_lines, task_lines) = console.pane_lines(now)
-        header = f"agent-sync console -- {console.ctx.root} -- {time.strftime('%H:%M:%S')}"
-        if console.snap:
-            header += f" -- {plural(console.snap['conflicts_today'], 'conflict')} prevented today"
+        conflicts = f" -- {plural(console.snap['conflicts_today'], 'conflict')} prevented today" if console.snap else ""
+        header = (
+            f"agent-sync -- {time.strftime('%H:%M:%S')}{conflicts} -- {console.ctx.root}"  # the path last: cut first
+        )
         self.put(screen, 0, 0, header, width, curses.A_REVERSE)
         body = height - 3
         # panes as tall as their content (agents and locks up to half the
@@ -10927,7 +10998,7 @@ class CursesView:
         self.box(screen, 1 + top, 0, tasks_h, width, titles[2], task_lines)
         feed_y = 1 + top + tasks_h
         feed_h = height - 2 - feed_y
-        self.box(screen, feed_y, 0, feed_h, width, "Feed", console.feed[-(feed_h - 1) :] if feed_h > 1 else [])
+        self.box(screen, feed_y, 0, feed_h, width, *self.feed_view(feed_h - 1))
         attr = curses.A_REVERSE if self.status_ok else curses.A_REVERSE | curses.A_BOLD
         self.put(screen, height - 2, 0, ("" if self.status_ok else "error: ") + self.status, width, attr)
         prompt = "operator> "
@@ -10940,6 +11011,17 @@ class CursesView:
             pass
         screen.noutrefresh()
         curses.doupdate()
+
+
+def feed_window(feed, rows, scrolled):
+    """(title, lines) of the feed's pane: the `rows` lines ending `scrolled`
+    lines before the newest (clamped), the title saying where it is."""
+    if rows < 1:
+        return "Feed", []
+    scrolled = max(0, min(scrolled, len(feed) - rows))
+    end = len(feed) - scrolled
+    title = f"Feed (scrolled back {scrolled}; PageDown)" if scrolled else "Feed (PageUp scrolls back)"
+    return title, feed[max(0, end - rows) : end]
 
 
 def run_console(name=None, interval=1.0, plain=False, once=False):

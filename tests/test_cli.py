@@ -712,3 +712,24 @@ def test_completion_scripts_parse_in_their_shells(cli):
         r = subprocess.run([*check], input=script, capture_output=True, text=True)
         assert r.returncode == 0, (shell, r.stderr)
     assert one_line_error(cli("completion", "tcsh"), 2)
+
+
+def test_install_link_puts_the_command_on_path_and_uninstall_takes_it_back(cli, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    base = {"HOME": str(home), "SHELL": "/bin/zsh"}
+    out = cli.ok("install", env=base).stdout
+    assert "is not on your PATH" in out and "install --link" in out, out
+    out = cli.ok("install", "--link", env=base).stdout
+    link = home / ".local" / "bin" / "agent-sync"
+    assert (
+        link.is_symlink()
+        and link.resolve() == (cli.repo / ".claude" / "skills" / "agent-sync" / "agent-sync").resolve()
+    )
+    assert f"""echo 'export PATH="{link.parent}:$PATH"' >> ~/.zshrc""" in out, out
+    on_path = {**base, "PATH": f"{link.parent}:{clean_env()['PATH']}"}
+    assert "works in this shell" in cli.ok("install", "--link", env=on_path).stdout
+    r = subprocess.run(["agent-sync", "whoami"], cwd=cli.repo, env=clean_env(**on_path), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = cli.ok("uninstall", env=base).stdout
+    assert str(link) in out and not link.exists() and not link.is_symlink(), out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, git_init
+from conftest import ROOT, denied, edit_payload, git_init
 
 sys.path.insert(0, str(ROOT))
 import agent_sync  # noqa: E402  (codex_hook_hash: what a user's "trust" writes)
@@ -152,6 +152,8 @@ def test_install_in_a_linked_worktree_sets_up_that_worktree_with_shared_state(cl
     assert not (wt / ".claude" / "coordination").exists()
     cli.ok("lock", "a.py", agent="in-worktree", cwd=wt)
     assert [lk["owner"] for lk in cli.json("locks")[1]["locks"]] == ["in-worktree"]  # seen from the main checkout
+    # and it holds there: the same file on another branch is one file to coordinate (README, Data storage)
+    assert denied(cli.hook("pre-tool-use", edit_payload(cli.repo / "a.py", session="in-main"))[1])
     checks = doctor(cli, homes, cwd=wt)
     assert all(c["ok"] is not False for c in checks.values()), checks
     where = "project test/" if engine == "postgresql" else str(cli.repo / ".claude" / "coordination")

@@ -233,3 +233,24 @@ def test_non_ascii_typed_in_the_console_is_sent_intact(cli, lang):
         assert t.dead(), t.screen()  # the Enter after it was not lost either
     finally:
         t.close()
+
+
+@needs_tmux
+def test_the_feed_scrolls_back_with_page_up(cli):
+    cli.ok("init")
+    t = Terminal(cli, width=80, height=24)
+    try:
+        t.wait_for("operator>")
+        for i in range(40):
+            cli.ok("log", "--type", "note", "--message", f"entry number {i:02d}", agent="writer")
+        screen = t.wait_for("entry number 39", timeout=5.0)
+        assert "entry number 05" not in screen and "PageUp scrolls back" in screen, screen
+        t.tmux("send-keys", "-t", "c", "PPage")
+        t.tmux("send-keys", "-t", "c", "PPage")
+        screen = t.wait_for("scrolled back", timeout=5.0)
+        assert "entry number 39" not in screen, screen
+        t.tmux("send-keys", "-t", "c", "NPage")
+        t.tmux("send-keys", "-t", "c", "NPage")
+        screen = t.wait_for(lambda s: "entry number 39" in s and "scrolled back" not in s, timeout=5.0)
+    finally:
+        t.close()

@@ -178,3 +178,10 @@ def test_hooks_start_the_zipapp_through_the_launcher():
     assert f'-c "{agent_sync.LAUNCHER}" "x.pyz" hook stop' in agent_sync.hook_command(
         "python3", "x.pyz", "stop", "gemini"
     )
+
+
+def test_the_consoles_help_is_its_own_where_the_cli_means_something_else():
+    helps = {line.split("  ")[0]: line for line in agent_sync.console_help()}
+    assert "--force" not in helps["unlock <path>"] and "owner only" not in helps["unlock <path>"]
+    assert helps["directive <to> <message>"] != helps["send <to> <message>"].replace("send", "directive", 1)
+    assert set(agent_sync.CONSOLE_HELP) <= {p for _, _, _, _, p in agent_sync.console_verbs()}
