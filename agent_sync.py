@@ -26,9 +26,16 @@ The module reads top to bottom; each section uses only the sections above it:
   15. CLI and main           argparse (built lazily: hooks never import it) and the entry point
 """
 
+from __future__ import annotations  # annotations are never evaluated: typing costs a hook nothing
+
 import os
 import sys
 import time
+
+#: true for a type checker only (pyproject.toml: [tool.mypy] always_true), so its imports cost nothing at run time
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Start-up.  A hook runs on every tool call and lives about 15 ms, so what
 # every run loads is loaded the cheap way: no cyclic collector (its passes
@@ -42,7 +49,7 @@ if sys.argv[1:2] == ["hook"]:
     gc.disable()
 
 #: types.SimpleNamespace, without importing types (0.2 ms a hook)
-SimpleNamespace = type(sys.implementation)
+SimpleNamespace: Any = type(sys.implementation)
 
 
 def lru_cache(maxsize=128, typed=False):
@@ -126,7 +133,8 @@ class LazyPattern:
 class JsonScanContext:
     """What _json's scanner reads from json.JSONDecoder, with its defaults."""
 
-    strict, object_hook, object_pairs_hook, memo = True, None, None, {}
+    strict, object_hook, object_pairs_hook = True, None, None
+    memo: dict = {}
     parse_float, parse_int = float, int
     parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
 
@@ -742,7 +750,7 @@ def find_client(pid, lookup):
     return None
 
 
-_client = []
+_client: list = []
 
 
 def client_process():
@@ -857,7 +865,8 @@ class Target:
 
     __slots__ = ("kind", "key", "path", "real")
 
-    def __init__(self, kind, key, path, real=None):
+    def __init__(self, kind: str, key: str, path: str, real: str | None = None):
+        #: file, dir, glob or resource; the lock key (case-folded path); the path as shown; the file on disk
         self.kind, self.key, self.path, self.real = kind, key, path, real
 
     def __eq__(self, other):
@@ -970,7 +979,7 @@ def key_ancestors(key):
     return out
 
 
-_glob_cache = {}
+_glob_cache: dict = {}
 
 
 def glob_source(pattern):
@@ -1522,7 +1531,7 @@ PUBLIC_WORD = LazyPattern(
 )  #: restates the default visibility (TypeScript, Kotlin): not part of a signature
 NO_MATCH = LazyPattern(r"(?!)")  #: a row's "implicit" when it has none
 C_LIKE = {"line_comments": ("//",), "block_comments": (("/*", "*/"),)}  #: comment syntax shared by the brace languages
-LANGUAGES = {
+LANGUAGES: dict[str, dict[str, Any]] = {
     "javascript": {
         **C_LIKE,
         "suffixes": (".js", ".jsx", ".mjs", ".cjs"),
@@ -2333,6 +2342,33 @@ def file_identity(path):
     return st.st_dev, st.st_ino
 
 
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class StoreSeam(Protocol):
+        """What domain code may call on a store: the seam both engines (Store,
+        PgStore) conform to, checked by mypy where open_store returns them."""
+
+        #: whether reads are worth sending ahead (one round trip per hook in team mode)
+        sends_ahead: bool
+        #: SQL that keeps the planner from an index where a scan is cheaper ("" or "+")
+        no_index: str
+        #: a hook's store: a COMMIT may wait for the hook's next statement (team mode)
+        trailing: bool
+
+        def execute(self, sql: str, args: tuple | list = ...) -> Any: ...
+        def executemany(self, sql: str, rows: Any) -> Any: ...
+        def insert(self, sql: str, args: tuple | list = ...) -> int: ...
+        def later(self, sql: str, args: tuple | list = ...) -> Any: ...
+        def batched(self, read: Any, *args: Any) -> Any: ...
+        def tx(self, timeout: float | None = ...) -> Any: ...
+        def flush(self) -> None: ...
+        def post(self) -> None: ...
+        def notify(self) -> None: ...
+        def changed(self, seconds: float, poll: Any = ...) -> bool: ...
+        def close(self) -> None: ...
+
+
 class Store:
     """One open database.  Domain code calls execute, executemany, insert and
     tx; nothing outside storage and domain writes SQL."""
@@ -2521,14 +2557,11 @@ PG_DDL = (
     (r"\((\w+) COLLATE NOCASE\)", r"(lower(\1))"),
     (r"\s*WITHOUT ROWID", ""),
 )
-#: SQLSTATE classes of a server error that mean "busy or gone", not a bug: lock
-#: timeout, cancelled statement, admin shutdown, too many connections
-PG_BUSY_CODES = ("55P03", "57014", "57P01", "57P02", "57P03", "53300")
 #: the server's port when the URL names none
 PG_PORT = 5432
 
 
-_table_names = []
+_table_names: list = []
 
 
 def table_pattern():
@@ -2769,16 +2802,18 @@ class PgRow(tuple):
     """A row read by column name or by position, as sqlite3.Row is."""
 
     __slots__ = ()
-    index, names = {}, ()
+    #: column name -> position, and the names in order (set per result shape; see row_class)
+    positions: dict = {}
+    names: tuple = ()
 
     def __getitem__(self, key):
-        return tuple.__getitem__(self, self.index[key] if key.__class__ is str else key)
+        return tuple.__getitem__(self, self.positions[key] if key.__class__ is str else key)
 
     def keys(self):
         return list(self.names)
 
 
-_row_classes = {}
+_row_classes: dict = {}
 
 
 def row_class(names):
@@ -2787,7 +2822,7 @@ def row_class(names):
         index = {}
         for i, name in enumerate(names):
             index.setdefault(name, i)
-        cls = _row_classes[names] = type("PgRow", (PgRow,), {"__slots__": (), "index": index, "names": names})
+        cls = _row_classes[names] = type("PgRow", (PgRow,), {"__slots__": (), "positions": index, "names": names})
     return cls
 
 
@@ -3276,7 +3311,7 @@ class PgStore:
         return False
 
 
-_open_stores = []
+_open_stores: list = []
 
 
 def close_at_exit(store):
@@ -3339,7 +3374,7 @@ class PgTx:
         return False
 
 
-def open_store(ctx, create=True, timeout=30.0):
+def open_store(ctx: Context, create: bool = True, timeout: float = 30.0) -> StoreSeam | None:
     """This checkout's store: the PostgreSQL project in team mode, else the
     SQLite file (None when `create` is False and there is none yet)."""
     if ctx.team is None:
@@ -6475,7 +6510,7 @@ def hook_budget():
     return env_number("AGENT_SYNC_HOOK_BUDGET", 8)
 
 
-def hook_db(ctx, create=False):
+def hook_db(ctx: Context | None, create: bool = False) -> StoreSeam | None:
     """The store for a hook: it waits for a busy database at most 5 s and at
     most half its budget, so it always answers inside the client's timeout.
     In an outage of the team server (None): a hook tries again at most every
@@ -9448,7 +9483,7 @@ class Command:
 
 
 #: every command by name, in the order `--help` lists them
-COMMANDS = {}
+COMMANDS: dict[str, Command] = {}
 
 
 def command(name, help, *args, mcp=None, console=None, context=True):
