@@ -1,7 +1,9 @@
-"""Shared fixtures: every test drives the *built* zipapp through real
+"""Shared fixtures.  The contract tests drive the *built* zipapp through real
 subprocesses, in a scratch git repository, against a real SQLite file and,
 for tests that take the `engine` fixture's both values, a real PostgreSQL
-server too (AGENT_SYNC_TEST_DATABASE_URL, or one started here for the run)."""
+server too (AGENT_SYNC_TEST_DATABASE_URL, or one started here for the run);
+the fast in-process layer (test_pure, test_drift, test_structure) imports
+agent_sync's pure functions from the source."""
 
 import hashlib
 import json
