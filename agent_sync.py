@@ -5780,7 +5780,7 @@ def cursor_answer(event, result):
         if result and "deny" in result:
             return {
                 "permission": "deny",
-                "user_message": result["deny"].split(". ")[0],
+                "user_message": result["summary"],
                 "agent_message": result["deny"],
             }
         return {"permission": "allow"}
@@ -6432,8 +6432,8 @@ def detect_dialect(payload):
 # with at most one line on stderr.  The only refusal is a real conflict,
 # given as the client's JSON "deny" answer on exit 0, so that an interpreter
 # failure (which exits 2) can be mapped to a harmless exit in hooks.json.
-# A handler returns {"deny": text}, {"block": text}, {"context": text} or
-# None; the client's dialect renders it.
+# A handler returns {"deny": text, "summary": its first words}, {"block":
+# text}, {"context": text} or None; the client's dialect renders it.
 # ---------------------------------------------------------------------------
 
 #: bytes of hook payload read at most; a larger one is cut and fails to parse
@@ -6615,10 +6615,14 @@ def auto_lock_enabled():
     return env_flag("AGENT_SYNC_AUTO_LOCK", True)
 
 
+#: a denied edit's summary: the first words of its text, and what a client shows its user
+EDIT_DENIED = "agent-sync: edit denied"
+
+
 def lock_denial(ctx, rows, target, now):
     holder = rows[0]["owner"]  # the id: a safe word the agent can use as written
     return (
-        "agent-sync: edit denied. " + "; ".join(describe_lock(r, now, target) for r in rows) + ". "
+        f"{EDIT_DENIED}. " + "; ".join(describe_lock(r, now, target) for r in rows) + ". "
         "Another agent is working on it: do not work around the lock (no shell writes to it either). "
         f'Coordinate: `agent-sync send --to {holder} --message "..."` to ask for it, take other work, '
         f"or wait with `agent-sync lock {for_model(target.path)} --wait 600`. You will be told when it is free."
@@ -6633,7 +6637,7 @@ def deny_for_locks(conn, ctx, target, rows, now, noted=None):
     first = noted is not None and (rows[0]["kind"], rows[0]["key"]) == noted
     waits = [r for r in rows if (r["kind"], r["key"]) != noted]
     if first and not waits:
-        return {"deny": lock_denial(ctx, rows, target, now)}
+        return {"deny": lock_denial(ctx, rows, target, now), "summary": EDIT_DENIED}
     try:
         with conn.tx(1.0):
             for r in waits:
@@ -6643,7 +6647,7 @@ def deny_for_locks(conn, ctx, target, rows, now, noted=None):
                 record_denial(conn, ctx, rule, target.path, rows[0]["owner"], now)
     except DB_ERRORS:
         pass
-    return {"deny": lock_denial(ctx, rows, target, now)}
+    return {"deny": lock_denial(ctx, rows, target, now), "summary": EDIT_DENIED}
 
 
 def note_denial(conn, ctx, rule, path, holder, now):
@@ -6663,9 +6667,10 @@ def stale_write(conn, ctx, target, now, view=None):
         return None
     note_denial(conn, ctx, "stale write", target.path, edit["agent_id"], now)
     return {
-        "deny": f"agent-sync: edit denied. {for_model(target.path)} changed on disk since you last read it: "
+        "summary": EDIT_DENIED,
+        "deny": f"{EDIT_DENIED}. {for_model(target.path)} changed on disk since you last read it: "
         f"{for_model(edit['name'] or edit['agent_id'], 60)} (agent {edit['agent_id']}) edited it "
-        f"{ago(edit['edited_at'], now)}. Read it again first, then redo your edit on its current content."
+        f"{ago(edit['edited_at'], now)}. Read it again first, then redo your edit on its current content.",
     }
 
 
@@ -8364,7 +8369,7 @@ def guard_git(ctx, guarded, now):
         denial = git_denial(conn, ctx, kind, text, now, *pathspecs)
         if denial:
             note_denial(conn, ctx, "shell guard" if kind == "tree" else "git guard", clean(text)[:200], denial[1], now)
-            return {"deny": denial[0]}
+            return {"deny": denial[0], "summary": f"agent-sync: `{clean(text)[:80]}` denied"}
     return None
 
 
@@ -8889,7 +8894,7 @@ def hook_answer(event, payload, dialect):
         note_wrapped(payload, WRAPPED_STATES[event])
     result = runnable(HOOKS[event](dialect.normalise(payload), dialect))
     if result and "deny" in result:
-        sys.stderr.write(result["deny"].split(". ")[0] + "\n")
+        sys.stderr.write(result["summary"] + "\n")
     out = dialect.answer(event, result)
     return None if out is None else json_dumps(out)
 
