@@ -6320,15 +6320,7 @@ def uninstall_opencode(root, manifest):
 CLAUDE = Dialect("claude", {}, lambda p: True, None, claude_answer, install_claude, uninstall_claude, midturn_push=True)
 CURSOR = Dialect(
     "cursor",
-    {
-        "Write": "Write",
-        "Edit": "Edit",
-        "StrReplace": "Edit",
-        "MultiEdit": "Edit",
-        "Delete": "Write",
-        "Shell": "Bash",
-        "Read": "Read",
-    },
+    {"StrReplace": "Edit", "MultiEdit": "Edit", "Delete": "Write", "Shell": "Bash"},
     lambda p: "cursor_version" in p or "workspace_roots" in p or "conversation_id" in p,
     cursor_adapt,
     cursor_answer,
@@ -6341,7 +6333,7 @@ CURSOR = Dialect(
 )
 CODEX = Dialect(
     "codex",
-    {"apply_patch": "apply_patch", "Bash": "Bash", "shell": "Bash", "local_shell": "Bash"},
+    {"shell": "Bash", "local_shell": "Bash"},
     lambda p: "turn_id" in p,
     None,
     claude_answer,
