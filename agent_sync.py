@@ -26,13 +26,13 @@ The module reads top to bottom; each section uses only the sections above it:
   15. CLI and main           argparse (built lazily: hooks never import it) and the entry point
 """
 
-from __future__ import annotations  # annotations are never evaluated: typing costs a hook nothing
-
 import os
 import sys
 import time
 
-#: true for a type checker only (pyproject.toml: [tool.mypy] always_true), so its imports cost nothing at run time
+#: true for a type checker only (pyproject.toml: [tool.mypy] always_true), so its imports cost
+#: nothing at run time; annotations that name what it imports are strings (no __future__
+#: import: that module costs every hook its load)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -49,7 +49,7 @@ if sys.argv[1:2] == ["hook"]:
     gc.disable()
 
 #: types.SimpleNamespace, without importing types (0.2 ms a hook)
-SimpleNamespace: Any = type(sys.implementation)
+SimpleNamespace: "Any" = type(sys.implementation)
 
 
 def lru_cache(maxsize=128, typed=False):
@@ -1531,7 +1531,7 @@ PUBLIC_WORD = LazyPattern(
 )  #: restates the default visibility (TypeScript, Kotlin): not part of a signature
 NO_MATCH = LazyPattern(r"(?!)")  #: a row's "implicit" when it has none
 C_LIKE = {"line_comments": ("//",), "block_comments": (("/*", "*/"),)}  #: comment syntax shared by the brace languages
-LANGUAGES: dict[str, dict[str, Any]] = {
+LANGUAGES: "dict[str, dict[str, Any]]" = {
     "javascript": {
         **C_LIKE,
         "suffixes": (".js", ".jsx", ".mjs", ".cjs"),
@@ -3374,7 +3374,7 @@ class PgTx:
         return False
 
 
-def open_store(ctx: Context, create: bool = True, timeout: float = 30.0) -> StoreSeam | None:
+def open_store(ctx: "Context", create: bool = True, timeout: float = 30.0) -> "StoreSeam | None":
     """This checkout's store: the PostgreSQL project in team mode, else the
     SQLite file (None when `create` is False and there is none yet)."""
     if ctx.team is None:
@@ -6502,7 +6502,7 @@ def hook_budget():
     return env_number("AGENT_SYNC_HOOK_BUDGET", 8)
 
 
-def hook_db(ctx: Context | None, create: bool = False) -> StoreSeam | None:
+def hook_db(ctx: "Context | None", create: bool = False) -> "StoreSeam | None":
     """The store for a hook: it waits for a busy database at most 5 s and at
     most half its budget, so it always answers inside the client's timeout.
     In an outage of the team server (None): a hook tries again at most every

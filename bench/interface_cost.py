@@ -365,22 +365,25 @@ def main():
         if args.compare:
             old_tool, old_repo = build_scene(base, "old", args.compare)
             jobs["old body"] = Editor(old_tool, old_repo, BODY, "old-body")
-        jobs["new sig"] = Editor(new_tool, new_repo, SIG, "new-sig")
+        # the signature changes in a repository of their own: their notices and messages must not
+        # weigh on the body-only edits compared new against old
+        sig_tool, sig_repo = build_scene(base, "sig", args.pyz)
+        jobs["new sig"] = Editor(sig_tool, sig_repo, SIG, "new-sig")
         # untimed: every call once each way (bytecode caches warm, registration done), checked
         for name, job in jobs.items():
             for _ in range(2):
                 note = job.checked()
                 if name == "new sig" and not note:
                     print("note: the signature change's post-tool-use told the editor of no dependents", flush=True)
-        before = json.loads(must(new_tool.run(["interfaces", "--json"], agent="x"), "interfaces").stdout)
+        before = json.loads(must(sig_tool.run(["interfaces", "--json"], agent="x"), "interfaces").stdout)
         warm_changes = len(before.get("changes", []))
         samples = measure(jobs, floor_cmd, args.runs)
-        listed = json.loads(must(new_tool.run(["interfaces", "--json"], agent="x"), "interfaces").stdout)
+        listed = json.loads(must(sig_tool.run(["interfaces", "--json"], agent="x"), "interfaces").stdout)
         heard = must(
-            new_tool.run(
+            sig_tool.run(
                 ["hook", "user-prompt-submit"],
                 agent=AGENTS[0],
-                stdin=json.dumps({"session_id": AGENTS[0], "cwd": new_repo, "prompt": "go"}).encode(),
+                stdin=json.dumps({"session_id": AGENTS[0], "cwd": sig_repo, "prompt": "go"}).encode(),
             ),
             "user-prompt-submit",
         ).stdout.decode(errors="replace")
