@@ -208,6 +208,8 @@ EDIT_TOOLS = frozenset(("Edit", "Write", "MultiEdit", "NotebookEdit"))
 SHELL_TOOLS = frozenset(("Bash", "PowerShell"))
 READ_TOOLS = frozenset(("Read",))
 TASK_STATUSES = ("open", "in_progress", "blocked", "done")
+#: a denied edit's summary: the first words of its text, and what a client shows its user
+EDIT_DENIED = "agent-sync: edit denied"
 FRAME_OPEN = '<agent-sync-state trust="untrusted">'
 FRAME_CLOSE = "</agent-sync-state>"
 
@@ -5780,7 +5782,7 @@ def cursor_answer(event, result):
         if result and "deny" in result:
             return {
                 "permission": "deny",
-                "user_message": result["summary"],
+                "user_message": result.get("summary") or EDIT_DENIED,
                 "agent_message": result["deny"],
             }
         return {"permission": "allow"}
@@ -6605,10 +6607,6 @@ def edited_paths(tool, tool_input):
 
 def auto_lock_enabled():
     return env_flag("AGENT_SYNC_AUTO_LOCK", True)
-
-
-#: a denied edit's summary: the first words of its text, and what a client shows its user
-EDIT_DENIED = "agent-sync: edit denied"
 
 
 def lock_denial(ctx, rows, target, now):
@@ -8886,7 +8884,7 @@ def hook_answer(event, payload, dialect):
         note_wrapped(payload, WRAPPED_STATES[event])
     result = runnable(HOOKS[event](dialect.normalise(payload), dialect))
     if result and "deny" in result:
-        sys.stderr.write(result["summary"] + "\n")
+        sys.stderr.write((result.get("summary") or EDIT_DENIED) + "\n")
     out = dialect.answer(event, result)
     return None if out is None else json_dumps(out)
 

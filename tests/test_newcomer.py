@@ -111,7 +111,7 @@ def test_launcher_works_through_a_symlink_and_skips_an_old_python3(cli, tmp_path
     from conftest import find_interpreter
 
     out = cli.ok("install").stdout
-    assert "ln -sf" in out and "~/.local/bin/agent-sync" in out  # the one-liner for humans
+    assert "install --link" in out and "not on your PATH" in out  # how to get it on PATH (test_cli: --link itself)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "agent-sync").symlink_to(cli.repo / ".claude" / "skills" / "agent-sync" / "agent-sync")

@@ -147,7 +147,7 @@ def test_each_client_payload_is_recognised_and_normalised():
 
 
 def test_each_client_gets_its_own_deny_shape():
-    deny = {"deny": "agent-sync: edit denied. held"}
+    deny = {"deny": "agent-sync: edit denied. held", "summary": "agent-sync: edit denied"}
     assert a.CLAUDE.answer("pre-tool-use", deny)["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert a.GEMINI.answer("pre-tool-use", deny) == {"decision": "deny", "reason": deny["deny"]}
     assert a.CURSOR.answer("pre-tool-use", deny)["permission"] == "deny"
