@@ -30,6 +30,33 @@ import os
 import sys
 import time
 
+#: the stated surface: what scripts (bench/, tools/) and the in-process tests may use; the
+#: rest is this module's own and may change.  The CLI, the hooks and the MCP server are the
+#: user-facing contract (README.md); these are the entry points and pure functions behind them.
+__all__ = [
+    "VERSION",
+    "main",
+    "run_hook",
+    "hook_answer",
+    "run_mcp",
+    "Context",
+    "Target",
+    "open_store",
+    "shell_effects",
+    "language_of",
+    "definitions",
+    "interface_changes",
+    "touches_definition",
+    "uses",
+    "clean",
+    "for_model",
+    "frame",
+    "json_dumps",
+    "json_loads",
+    "COMMANDS",
+    "DIALECTS",
+]
+
 #: true for a type checker only (pyproject.toml: [tool.mypy] always_true), so its imports cost
 #: nothing at run time; annotations that name what it imports are strings (no __future__
 #: import: that module costs every hook its load)

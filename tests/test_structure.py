@@ -185,3 +185,13 @@ def test_the_consoles_help_is_its_own_where_the_cli_means_something_else():
     assert "--force" not in helps["unlock <path>"] and "owner only" not in helps["unlock <path>"]
     assert helps["directive <to> <message>"] != helps["send <to> <message>"].replace("send", "directive", 1)
     assert set(agent_sync.CONSOLE_HELP) <= {p for _, _, _, _, p in agent_sync.console_verbs()}
+
+
+def test_the_stated_surface_names_what_exists():
+    assert len(set(agent_sync.__all__)) == len(agent_sync.__all__)
+    missing = [n for n in agent_sync.__all__ if not hasattr(agent_sync, n)]
+    assert not missing, missing
+    for script in ("bench/interface_drift.py", "tools/plugin_files.py"):
+        used = set(re.findall(r"\bdrift\.(\w+)\(|\bagent_sync\.(\w+)\b(?!\.py)", (ROOT / script).read_text()))
+        names = {a or b for a, b in used} - {"py"}  # "drift.py(" in prose is a file, not a name
+        assert names <= set(agent_sync.__all__), (script, names - set(agent_sync.__all__))
