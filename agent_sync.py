@@ -426,6 +426,14 @@ def frame(body):
     )
 
 
+def closest(word, choices):
+    """The choice a mistyped `word` most likely meant (difflib's closest), or None."""
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(choices), n=1)
+    return found[0] if found else None
+
+
 def plural(n, noun):
     """`1 conflict`, `2 conflicts`."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -1989,10 +1997,11 @@ def interface_changes(old_text, new_text, path):
     return changes + [(n, old[n].sig, None) for n in removed]
 
 
-def in_header(lines, i, hint):
-    """Line i continues a definition header that opened a bracket above it."""
+def in_header(lines, i, opens):
+    """Line i continues a definition header (a line `opens` accepts) that
+    opened a bracket above it."""
     for j in range(i - 1, max(-1, i - HEADER_LINES), -1):
-        if hint.match(lines[j]):
+        if opens(lines[j]):
             head = "".join(lines[j:i])
             return head.count("(") > head.count(")")
     return False
@@ -2126,15 +2135,6 @@ def may_define(line, language):
     return (after[:1] in ("(", "<") and not stripped.endswith(";")) or after[:1] == ":" or after == "?:"
 
 
-def may_continue_header(lines, i, language):
-    """Line i may continue a definition's header that opened a bracket above it."""
-    for j in range(i - 1, max(-1, i - HEADER_LINES), -1):
-        if may_define(lines[j], language):
-            head = "".join(lines[j:i])
-            return head.count("(") > head.count(")")
-    return False
-
-
 def touches_definition(old_text, new_text, path):
     """False when no changed line looks like (or continues) a definition
     line: an edit that only touches bodies need not pay for the full scan.
@@ -2148,12 +2148,12 @@ def touches_definition(old_text, new_text, path):
         (lines, i)
         for lines in (old_lines, new_lines)
         for i, line in enumerate(lines)
-        if line in changed and (may_define(line, language) or may_continue_header(lines, i, language))
+        if line in changed and (may_define(line, language) or in_header(lines, i, lambda h: may_define(h, language)))
     ]
     if not maybe:
         return False
     hint = definition_hint(language)
-    return any(hint.match(lines[i]) or in_header(lines, i, hint) for lines, i in maybe)
+    return any(hint.match(lines[i]) or in_header(lines, i, hint.match) for lines, i in maybe)
 
 
 def uses(text, name, path):
@@ -4349,11 +4349,9 @@ def resolve_recipients(conn, ctx, to, now, directive=False):
 
 def recipient_guess(conn, to):
     """ "; did you mean X?" for a mistyped recipient, from the agents' ids, names and roles."""
-    import difflib
-
     known = {w for r in conn.execute("SELECT id, name, role FROM agents") for w in (r["id"], r["name"], r["role"]) if w}
-    guess = difflib.get_close_matches(to, sorted(known), n=1)
-    return f"; did you mean {clean(guess[0])[:60]!r}?" if guess else ""
+    guess = closest(to, known)
+    return f"; did you mean {clean(guess)[:60]!r}?" if guess else ""
 
 
 MAX_MESSAGE_CHARS = 1_000_000
@@ -10173,13 +10171,15 @@ def cmd_interfaces(ctx, args):
 
 def completion_script(shell):
     """A completion script for `shell`, from the command declarations."""
+    import shlex
+
     options = {
         n: " ".join(["--json", "--help", *(f for a in c.on("cli") if not a.positional for f in a.cli_spec()[0])])
         for n, c in COMMANDS.items()
     }
     if shell == "fish":
         lines = [
-            f"complete -c agent-sync -f -n __fish_use_subcommand -a {n} -d {shell_quote(c.help[:60])}"
+            f"complete -c agent-sync -f -n __fish_use_subcommand -a {n} -d {shlex.quote(c.help[:60])}"
             for n, c in COMMANDS.items()
         ]
         lines += [
@@ -10189,18 +10189,14 @@ def completion_script(shell):
             if f.startswith("--")
         ]
         return "\n".join(lines)
-    cases = "\n".join(f"    {n}) opts={shell_quote(flags)} ;;" for n, flags in options.items())
+    cases = "\n".join(f"    {n}) opts={shlex.quote(flags)} ;;" for n, flags in options.items())
     script = (
         "_agent_sync() {\n  local cur=${COMP_WORDS[COMP_CWORD]} opts\n"
-        f'  if [ "$COMP_CWORD" -eq 1 ]; then COMPREPLY=($(compgen -W {shell_quote(" ".join(COMMANDS))} -- "$cur")); return; fi\n'
+        f'  if [ "$COMP_CWORD" -eq 1 ]; then COMPREPLY=($(compgen -W {shlex.quote(" ".join(COMMANDS))} -- "$cur")); return; fi\n'
         f'  case "${{COMP_WORDS[1]}}" in\n{cases}\n    *) opts="" ;;\n  esac\n'
         '  COMPREPLY=($(compgen -W "$opts" -- "$cur"))\n}\ncomplete -o default -F _agent_sync agent-sync'
     )
     return ("autoload -U +X bashcompinit && bashcompinit\n" + script) if shell == "zsh" else script
-
-
-def shell_quote(text):
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 @command(
@@ -11369,10 +11365,8 @@ def usage_message(prog, message):
     where = prog[len("agent-sync") :].strip()
     bad = re.search(r"invalid choice: '([^']*)'", message)
     if bad and not where:
-        import difflib
-
-        guess = difflib.get_close_matches(bad.group(1), list(COMMANDS), n=1)
-        hint = f"; did you mean {guess[0]}?" if guess else "; see agent-sync --help"
+        guess = closest(bad.group(1), COMMANDS)
+        hint = f"; did you mean {guess}?" if guess else "; see agent-sync --help"
         return f"unknown command {clean(bad.group(1))[:60]!r}{hint}"
     missing = re.search(r"required: (\w+)", message)
     cmd = COMMANDS.get(where)
@@ -11397,10 +11391,8 @@ def unknown_option(argv):
     for i, word in enumerate(after):
         flag = word.split("=", 1)[0]
         if word.startswith("--") and flag not in known and (i == 0 or after[i - 1] not in takes_value):
-            import difflib
-
-            guess = difflib.get_close_matches(flag, sorted(known), n=1)
-            hint = f"; did you mean {guess[0]}?" if guess else ""
+            guess = closest(flag, known)
+            hint = f"; did you mean {guess}?" if guess else ""
             return f"{cmd.name}: unknown option {clean(flag)[:60]}{hint} (see agent-sync {cmd.name} --help)"
     return None
 
