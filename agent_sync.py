@@ -2467,7 +2467,7 @@ class Store:
         return read(self, *args)
 
     def tx(self, timeout=None):
-        return Tx(self.conn, self.timeout if timeout is None else timeout)
+        return Tx(self, self.timeout if timeout is None else timeout)
 
     def migrate(self):
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -2537,33 +2537,36 @@ class Store:
 
 class Tx:
     """One short BEGIN IMMEDIATE transaction: the write lock is taken up front,
-    so a read-then-write inside it can never be invalidated by another writer."""
+    so a read-then-write inside it can never be invalidated by another writer.
+    Like PgTx, `with store.tx() as store:` gives the store."""
 
-    def __init__(self, conn, timeout=30.0):
-        self.conn, self.timeout = conn, timeout
+    def __init__(self, store: "Store", timeout: float = 30.0):
+        #: the store, and the seconds BEGIN IMMEDIATE retries a busy file at most
+        self.store, self.timeout = store, timeout
 
-    def __enter__(self):
-        deadline = time.monotonic() + self.timeout
+    def __enter__(self) -> "Store":
+        conn, deadline = self.store.conn, time.monotonic() + self.timeout
         while True:
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                return self.conn
+                conn.execute("BEGIN IMMEDIATE")
+                return self.store
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
 
     def __exit__(self, exc_type, exc, tb):
+        conn = self.store.conn
         if exc_type is None:
             try:
-                self.conn.execute("COMMIT")
+                conn.execute("COMMIT")
                 return False
             except sqlite3.Error:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         return False
 
 
@@ -3370,7 +3373,7 @@ class PgTx:
         #: the store, and the seconds this transaction waits for the writer's turn at most
         self.store, self.timeout = store, timeout
 
-    def __enter__(self):
+    def __enter__(self) -> "PgStore":
         """Nothing is sent yet: BEGIN and the turn go with the transaction's
         first read, or with its writes and COMMIT."""
         store = self.store
@@ -3525,9 +3528,9 @@ def client_columns(ctx):
     return ctx.client or (named_client_pid()[0], None, None)
 
 
-def ensure_agent(conn, ctx, now):
+def ensure_agent(store, ctx, now):
     """Create this agent's row if needed and mark it seen: every write counts as a heartbeat."""
-    conn.execute(
+    store.execute(
         "INSERT INTO agents (id, name, role, session_id, pid, pid_start, client, host, cwd, branch, status,"
         " created_at, last_seen, clock_offset) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET last_seen=excluded.last_seen, status='active',"
@@ -3547,14 +3550,14 @@ def ensure_agent(conn, ctx, now):
     )
 
 
-def heartbeat(conn, ctx, now):
+def heartbeat(store, ctx, now):
     """Mark an existing agent seen; never invent an identity for a read-only command."""
-    return conn.execute("UPDATE agents SET last_seen=?, status='active' WHERE id=?", (now, ctx.agent_id)).rowcount
+    return store.execute("UPDATE agents SET last_seen=?, status='active' WHERE id=?", (now, ctx.agent_id)).rowcount
 
 
-def name_holder(conn, ctx, name, now):
+def name_holder(store, ctx, name, now):
     """Another live agent that already goes by `name` (names address messages: they must be unique)."""
-    rows = conn.execute(
+    rows = store.execute(
         "SELECT id, status, last_seen, pid, pid_start, host FROM agents WHERE lower(name)=lower(?) AND id<>?",
         (name, ctx.agent_id),
     ).fetchall()
@@ -3578,24 +3581,24 @@ def agent_values(ctx, now):
     return (ctx.session_id, *client_columns(ctx), host_name(), ctx.cwd, current_branch(ctx.top), now, now)
 
 
-def register(conn, ctx, name, role, now):
+def register(store, ctx, name, role, now):
     name = check_text("name", name, 200)
-    holder = name_holder(conn, ctx, name, now)
+    holder = name_holder(store, ctx, name, now)
     if holder:
         raise Conflict(f"the name {clean(name)[:60]!r} is taken by live agent {holder}: choose another")
     role = check_text("role", role, 200, allow_empty=True) if role is not None else None
-    conn.execute(
+    store.execute(
         AGENT_INSERT + " VALUES (?, ?, COALESCE(?, ''), ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)" + AGENT_UPDATE,
         (ctx.agent_id, name, role, *agent_values(ctx, now), role),
     )
-    return agent_row(conn, ctx.agent_id)
+    return agent_row(store, ctx.agent_id)
 
 
 #: the name an agent registers under at the start of a session: its own, else the default given
 SESSION_NAME = "COALESCE((SELECT name FROM agents WHERE id=?), ?)"
 
 
-def register_session(conn, ctx, name, now):
+def register_session(store, ctx, name, now):
     """SessionStart's registration, written without waiting for an answer (team
     mode: with the snapshot's reads, one round trip): the agent under its own
     name, else `name`, unless another agent seen within the offline time goes
@@ -3603,12 +3606,12 @@ def register_session(conn, ctx, name, now):
     written and the caller registers the slow way (register decides)."""
     name = check_text("name", name, 200)
     named, recent = (ctx.agent_id, name), now - offline_seconds()
-    holders = conn.later(
+    holders = store.later(
         f"SELECT id, last_seen FROM agents WHERE lower(name)=lower({SESSION_NAME}) AND id<>? AND last_seen > ?",
         (*named, ctx.agent_id, recent),
     )
     session, pid, start, *rest = agent_values(ctx, now)
-    conn.execute(
+    store.execute(
         AGENT_INSERT
         + f" SELECT ?, {SESSION_NAME}, '', ?, CAST(? AS BIGINT), CAST(? AS TEXT), ?, ?, ?, ?, 'active', ?, ?"
         f" WHERE NOT EXISTS (SELECT 1 FROM agents WHERE lower(name)=lower({SESSION_NAME}) AND id<>? AND last_seen > ?)"
@@ -3618,12 +3621,12 @@ def register_session(conn, ctx, name, now):
     return holders
 
 
-def agent_row(conn, agent_id):
-    return conn.execute("SELECT * FROM agents WHERE id=?", (agent_id,)).fetchone()
+def agent_row(store, agent_id):
+    return store.execute("SELECT * FROM agents WHERE id=?", (agent_id,)).fetchone()
 
 
-def agent_name(conn, agent_id):
-    row = conn.execute("SELECT name FROM agents WHERE id=?", (agent_id,)).fetchone()
+def agent_name(store, agent_id):
+    row = store.execute("SELECT name FROM agents WHERE id=?", (agent_id,)).fetchone()
     return row["name"] if row else agent_id
 
 
@@ -3631,25 +3634,25 @@ def agent_name(conn, agent_id):
 CLIENT_AGENTS = "pid=? AND host=? AND id<>? AND (pid_start IS NULL OR CAST(? AS TEXT) IS NULL OR pid_start=?)"
 
 
-def client_agents(conn, ctx):
+def client_agents(store, ctx):
     """Other agents recorded for this agent's client process on this host,
     newest first: earlier sessions of the same process, its MCP server, its
     shell.  A start token on either side that differs is another process."""
     pid, start, _ = client_columns(ctx)
     if pid is None:
         return []
-    return conn.execute(
+    return store.execute(
         f"SELECT id, session_id FROM agents WHERE {CLIENT_AGENTS} ORDER BY last_seen DESC",
         (pid, host_name(), ctx.agent_id, start, start),
     ).fetchall()
 
 
-def claim_client_identity(conn, ctx):
+def claim_client_identity(store, ctx):
     """An agent named after its client process takes the id its client's hooks
     registered, so the MCP server, the shell and the hooks of one session are
     one agent.  (Before any hook ran it keeps its own id; SessionStart adopts it.)"""
     if ctx.id_source == CLIENT_SOURCE:
-        sessions = [r["id"] for r in client_agents(conn, ctx) if r["session_id"] is not None]
+        sessions = [r["id"] for r in client_agents(store, ctx) if r["session_id"] is not None]
         if sessions:
             ctx.agent_id = sessions[0]
 
@@ -3664,13 +3667,13 @@ def open_as_agent(ctx, create=True):
                 f"{ctx.cwd} is not in a git repository: run `agent-sync init` in the project's top folder "
                 "to keep its state there (or set AGENT_SYNC_DB)"
             )
-    conn = open_store(ctx, create=create)
-    if conn is not None:
-        claim_client_identity(conn, ctx)
-    return conn
+    store = open_store(ctx, create=create)
+    if store is not None:
+        claim_client_identity(store, ctx)
+    return store
 
 
-def adopt_previous_session(conn, ctx, now):
+def adopt_previous_session(store, ctx, now):
     """/clear, compact, resume and fork give a session a new id while the same
     client process goes on; its MCP server may have acted before the first hook.
     Carry their locks and tasks over, so its own locks never look foreign to it.
@@ -3681,30 +3684,30 @@ def adopt_previous_session(conn, ctx, now):
         return None
     olds = f"SELECT id FROM agents WHERE {CLIENT_AGENTS}"
     of_client = (pid, host_name(), ctx.agent_id, start, start)
-    adopted = conn.later(olds + " ORDER BY last_seen DESC", of_client)
-    conn.execute(f"UPDATE locks SET owner=? WHERE owner IN ({olds})", (ctx.agent_id, *of_client))
-    conn.execute(f"UPDATE tasks SET owner=? WHERE status<>'done' AND owner IN ({olds})", (ctx.agent_id, *of_client))
-    conn.execute(
+    adopted = store.later(olds + " ORDER BY last_seen DESC", of_client)
+    store.execute(f"UPDATE locks SET owner=? WHERE owner IN ({olds})", (ctx.agent_id, *of_client))
+    store.execute(f"UPDATE tasks SET owner=? WHERE status<>'done' AND owner IN ({olds})", (ctx.agent_id, *of_client))
+    store.execute(
         "UPDATE agents SET current_task=COALESCE(current_task, (SELECT current_task FROM agents"
         f" WHERE {CLIENT_AGENTS} AND current_task IS NOT NULL ORDER BY last_seen DESC LIMIT 1)) WHERE id=?",
         (*of_client, ctx.agent_id),
     )
-    conn.execute(f"UPDATE agents SET status='idle', current_task=NULL, pid=NULL WHERE {CLIENT_AGENTS}", of_client)
+    store.execute(f"UPDATE agents SET status='idle', current_task=NULL, pid=NULL WHERE {CLIENT_AGENTS}", of_client)
     return adopted
 
 
-def leave(conn, agent_id, now):
+def leave(store, agent_id, now):
     """Mark an agent idle (its session or console ended)."""
-    conn.execute("UPDATE agents SET status='idle', last_seen=? WHERE id=?", (now, agent_id))
+    store.execute("UPDATE agents SET status='idle', last_seen=? WHERE id=?", (now, agent_id))
 
 
-def end_session(conn, ctx, now, release_all):
+def end_session(store, ctx, now, release_all):
     """SessionEnd: idle, automatic locks released; with `release_all` every
     lock too and the agent's tasks in progress go back to the board."""
-    leave(conn, ctx.agent_id, now)
-    release_owned_locks(conn, ctx, ctx.agent_id, now, only_auto=not release_all)
+    leave(store, ctx.agent_id, now)
+    release_owned_locks(store, ctx, ctx.agent_id, now, only_auto=not release_all)
     if release_all:
-        reopen_tasks(conn, ctx.agent_id, now)
+        reopen_tasks(store, ctx.agent_id, now)
 
 
 # Locks ---------------------------------------------------------------------
@@ -3716,47 +3719,47 @@ LOCK_SELECT = (
 )
 
 
-def file_locks_later(conn, target, now):
+def file_locks_later(store, target, now):
     """The unexpired locks that can cover a file: a handle whose rows are read
     later (in team mode they travel with the hook's other statements)."""
-    q = LOCK_SELECT + f" WHERE {conn.no_index}l.expires_at > ? AND "
+    q = LOCK_SELECT + f" WHERE {store.no_index}l.expires_at > ? AND "
     ancestors = key_ancestors(target.key)
     marks = ",".join("?" * len(ancestors))
-    return conn.later(
+    return store.later(
         q + "l.kind='file' AND l.key=? UNION ALL " + q + f"l.kind='dir' AND l.key IN ({marks})"
         " UNION ALL " + q + "l.kind='glob'",
         (now, target.key, now, *ancestors, now),
     )
 
 
-def overlapping_locks(conn, target, now, handle=None):
+def overlapping_locks(store, target, now, handle=None):
     """Unexpired locks that can cover `target` (`handle`: file_locks_later's,
     when the caller sent the read ahead).  Each branch is a primary-key
     lookup or range, so the cost does not grow with the number of locks."""
-    q = LOCK_SELECT + f" WHERE {conn.no_index}l.expires_at > ? AND "
+    q = LOCK_SELECT + f" WHERE {store.no_index}l.expires_at > ? AND "
     if target.kind == "resource":
-        rows = conn.execute(q + "l.kind='resource' AND l.key=?", (now, target.key)).fetchall()
+        rows = store.execute(q + "l.kind='resource' AND l.key=?", (now, target.key)).fetchall()
     elif target.kind == "file":
-        rows = (handle or file_locks_later(conn, target, now)).fetchall()
+        rows = (handle or file_locks_later(store, target, now)).fetchall()
     else:
         prefix = target.key if target.kind == "dir" else glob_prefix(target.key)
         if prefix == ROOT_DIR_KEY:
-            files = conn.execute(q + "l.kind='file'", (now,)).fetchall()
+            files = store.execute(q + "l.kind='file'", (now,)).fetchall()
         else:
-            files = conn.execute(
+            files = store.execute(
                 q + "l.kind='file' AND l.key >= ? AND l.key < ?", (now, prefix, prefix + PREFIX_END)
             ).fetchall()
-        rows = files + conn.execute(q + "l.kind IN ('dir', 'glob')", (now,)).fetchall()
+        rows = files + store.execute(q + "l.kind IN ('dir', 'glob')", (now,)).fetchall()
     return [r for r in rows if targets_overlap(target.kind, target.key, r["kind"], r["key"])]
 
 
-def foreign_holders(conn, ctx, target, now):
-    return [r for r in overlapping_locks(conn, target, now) if r["owner"] != ctx.agent_id and holder_live(r, now)]
+def foreign_holders(store, ctx, target, now):
+    return [r for r in overlapping_locks(store, target, now) if r["owner"] != ctx.agent_id and holder_live(r, now)]
 
 
-def foreign_locks(conn, ctx, now, limit=200):
+def foreign_locks(store, ctx, now, limit=200):
     """Live path locks (not resources) held by other agents anywhere in the tree."""
-    rows = conn.execute(
+    rows = store.execute(
         LOCK_SELECT + " WHERE l.expires_at > ? AND l.kind<>'resource' AND l.owner<>? LIMIT ?",
         (now, ctx.agent_id, limit),
     )
@@ -3781,30 +3784,30 @@ def describe_lock(row, now, target=None):
     return text
 
 
-def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task_id=None, checked=False):
+def acquire_locks(store, ctx, targets, reason, ttl_seconds, now, auto=False, task_id=None, checked=False):
     """All or nothing: every target is checked before any is written
     (`checked`: the caller found no foreign holder in this same transaction)."""
-    conflicts = [] if checked else [(t, r) for t in targets for r in foreign_holders(conn, ctx, t, now)]
+    conflicts = [] if checked else [(t, r) for t in targets for r in foreign_holders(store, ctx, t, now)]
     if conflicts:
         raise Conflict("; ".join(describe_lock(r, now, t) for t, r in conflicts))
-    ensure_agent(conn, ctx, now)
+    ensure_agent(store, ctx, now)
     if not targets:  # a task with no files: nothing to lock, nothing to log
         return
     note_held(ctx, ctx.agent_id, targets, time.time() + ttl_seconds)
     for t in targets:
-        mine = conn.execute(
+        mine = store.execute(
             "SELECT auto FROM locks WHERE kind=? AND key=? AND owner=?", (t.kind, t.key, ctx.agent_id)
         ).fetchone()
         if mine is not None and auto and not mine["auto"]:
             continue  # an explicit lock is never downgraded or shortened by an edit
         if mine is not None:
-            conn.execute(
+            store.execute(
                 "UPDATE locks SET reason=COALESCE(NULLIF(?, ''), reason), expires_at=?, auto=?,"
                 " task_id=CASE WHEN ?=1 THEN task_id ELSE ? END, path=? WHERE kind=? AND key=?",
                 (reason, now + ttl_seconds, int(auto), int(auto), task_id, t.path, t.kind, t.key),
             )
         else:
-            conn.execute(
+            store.execute(
                 "INSERT INTO locks (kind, key, path, owner, reason, task_id, created_at, expires_at, auto)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET"
                 " path=excluded.path, owner=excluded.owner, reason=excluded.reason, task_id=excluded.task_id,"
@@ -3813,7 +3816,7 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
             )
     if not auto:
         log_activity(
-            conn,
+            store,
             ctx.agent_id,
             "lock",
             "locked " + ", ".join(t.path for t in targets) + (f" ({reason})" if reason else ""),
@@ -3822,7 +3825,7 @@ def acquire_locks(conn, ctx, targets, reason, ttl_seconds, now, auto=False, task
         )
 
 
-def take_free_auto_lock(conn, ctx, target, now):
+def take_free_auto_lock(store, ctx, target, now):
     """Take (or renew) this agent's automatic lock of a file, unless a lock may
     already cover it: another agent's unexpired file lock, or anyone's
     directory or glob lock over it (the database cannot match globs, and a
@@ -3833,7 +3836,7 @@ def take_free_auto_lock(conn, ctx, target, now):
     ancestors = key_ancestors(target.key)
     marks = ",".join("?" * len(ancestors))
     mine = "locks.owner=excluded.owner"
-    conn.execute(
+    store.execute(
         "INSERT INTO locks (kind, key, path, owner, reason, task_id, created_at, expires_at, auto)"
         " SELECT 'file', ?, ?, ?, '', NULL, ?, ?, 1 WHERE NOT EXISTS (SELECT 1 FROM locks WHERE expires_at > ?"
         f" AND ((kind='file' AND key=? AND owner<>?) OR (kind='dir' AND key IN ({marks})) OR kind='glob'))"
@@ -3846,97 +3849,98 @@ def take_free_auto_lock(conn, ctx, target, now):
         + (*ancestors, now),
     )
     note_held(ctx, ctx.agent_id, [target], time.time() + auto_lock_seconds())
-    return conn.later("SELECT owner FROM locks WHERE kind='file' AND key=?", (target.key,))
+    return store.later("SELECT owner FROM locks WHERE kind='file' AND key=?", (target.key,))
 
 
-def drop_auto_lock(conn, ctx, target):
+def drop_auto_lock(store, ctx, target):
     """Give up this agent's automatic lock of a file (taken by a call that was then denied)."""
-    conn.execute("DELETE FROM locks WHERE kind='file' AND key=? AND owner=? AND auto=1", (target.key, ctx.agent_id))
+    store.execute("DELETE FROM locks WHERE kind='file' AND key=? AND owner=? AND auto=1", (target.key, ctx.agent_id))
 
 
-def live_file_locks(conn, now, limit=1000):
-    return conn.execute(
+def live_file_locks(store, now, limit=1000):
+    return store.execute(
         "SELECT key, path FROM locks WHERE kind='file' AND expires_at > ? LIMIT ?", (now, limit)
     ).fetchall()
 
 
-def own_file_locks(conn, agent_id, now, limit=1000):
+def own_file_locks(store, agent_id, now, limit=1000):
     """The paths of the files an agent holds (explicit and automatic locks)."""
-    rows = conn.execute(
+    rows = store.execute(
         "SELECT path FROM locks WHERE owner=? AND kind='file' AND expires_at > ? LIMIT ?", (agent_id, now, limit)
     )
     return [r["path"] for r in rows]
 
 
-def renew_auto_lock(conn, ctx, target, now):
-    conn.execute(
+def renew_auto_lock(store, ctx, target, now):
+    store.execute(
         "UPDATE locks SET expires_at=? WHERE kind='file' AND key=? AND owner=? AND auto=1",
         (now + auto_lock_seconds(), target.key, ctx.agent_id),
     )
 
 
-def purge_expired_locks(conn, now):
-    conn.execute("DELETE FROM locks WHERE expires_at <= ?", (now,))
+def purge_expired_locks(store, now):
+    store.execute("DELETE FROM locks WHERE expires_at <= ?", (now,))
 
 
-def release_lock(conn, ctx, target, force, now):
-    row = conn.execute(LOCK_SELECT + " WHERE l.kind=? AND l.key=?", (target.kind, target.key)).fetchone()
+def release_lock(store, ctx, target, force, now):
+    row = store.execute(LOCK_SELECT + " WHERE l.kind=? AND l.key=?", (target.kind, target.key)).fetchone()
     if row is None:
         raise NotFound(f"no lock on {target.path}")
     if row["owner"] != ctx.agent_id and not force and row["expires_at"] > now and holder_live(row, now):
         raise Conflict(f"{describe_lock(row, now)}; only its owner can unlock it (or use --force)")
-    conn.execute("DELETE FROM locks WHERE kind=? AND key=?", (target.kind, target.key))
-    notify_waiters(conn, ctx, [(row["kind"], row["key"], row["path"])], now)
+    store.execute("DELETE FROM locks WHERE kind=? AND key=?", (target.kind, target.key))
+    notify_waiters(store, ctx, [(row["kind"], row["key"], row["path"])], now)
     forced = f" (held by {row['owner_name'] or row['owner']})" if row["owner"] != ctx.agent_id else ""
-    log_activity(conn, ctx.agent_id, "unlock", f"released {row['path']}{forced}", row["path"], now)
+    log_activity(store, ctx.agent_id, "unlock", f"released {row['path']}{forced}", row["path"], now)
     return row
 
 
-def release_owned_locks(conn, ctx, agent_id, now, only_auto=False, task_id=None):
+def release_owned_locks(store, ctx, agent_id, now, only_auto=False, task_id=None):
     q, args = "SELECT kind, key, path FROM locks WHERE owner=?", [agent_id]
     if only_auto:
         q += " AND auto=1"
     if task_id is not None:
         q += " AND task_id=?"
         args.append(task_id)
-    released = [(r["kind"], r["key"], r["path"]) for r in conn.execute(q, args)]
-    conn.executemany("DELETE FROM locks WHERE kind=? AND key=?", [(k, key) for k, key, _ in released])
-    notify_waiters(conn, ctx, released, now)
+    released = [(r["kind"], r["key"], r["path"]) for r in store.execute(q, args)]
+    store.executemany("DELETE FROM locks WHERE kind=? AND key=?", [(k, key) for k, key, _ in released])
+    notify_waiters(store, ctx, released, now)
     if released:
-        log_activity(conn, agent_id, "unlock", "released " + ", ".join(p for _, _, p in released[:20]), None, now)
+        log_activity(store, agent_id, "unlock", "released " + ", ".join(p for _, _, p in released[:20]), None, now)
     return released
 
 
-def notify_waiters(conn, ctx, released, now):
+def notify_waiters(store, ctx, released, now):
     """Tell agents that were denied by a lock that it is gone ("now free")."""
-    by = agent_name(conn, ctx.agent_id)
+    by = agent_name(store, ctx.agent_id)
     for kind, key, path in released:
         waiters = [
-            r["agent_id"] for r in conn.execute("SELECT agent_id FROM lock_waiters WHERE kind=? AND key=?", (kind, key))
+            r["agent_id"]
+            for r in store.execute("SELECT agent_id FROM lock_waiters WHERE kind=? AND key=?", (kind, key))
         ]
         if not waiters:
             continue
-        conn.execute("DELETE FROM lock_waiters WHERE kind=? AND key=?", (kind, key))
+        store.execute("DELETE FROM lock_waiters WHERE kind=? AND key=?", (kind, key))
         waiters = [w for w in waiters if w != ctx.agent_id]
         if waiters:
             body = f"{path} is free now (released by {by}). An edit of it was denied to you earlier."
-            store_message(conn, SYSTEM_SENDER, ",".join(waiters), "direct", body, None, [(w, 1) for w in waiters], now)
+            store_message(store, SYSTEM_SENDER, ",".join(waiters), "direct", body, None, [(w, 1) for w in waiters], now)
 
 
-def remember_waiter(conn, agent_id, row, now):
-    conn.execute(
+def remember_waiter(store, agent_id, row, now):
+    store.execute(
         "INSERT INTO lock_waiters (kind, key, agent_id, path, at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT(kind, key, agent_id) DO UPDATE SET path=excluded.path, at=excluded.at",
         (row["kind"], row["key"], agent_id, row["path"], now),
     )
 
 
-def live_locks(conn, now, include_expired=False, limit=None):
+def live_locks(store, now, include_expired=False, limit=None):
     q = LOCK_SELECT + ("" if include_expired else " WHERE l.expires_at > ?") + " ORDER BY l.kind, l.key"
     args = () if include_expired else (now,)
     if limit:
         q += f" LIMIT {int(limit)}"
-    return conn.execute(q, args).fetchall()
+    return store.execute(q, args).fetchall()
 
 
 # What each agent last saw of a file: the stale-write guard -----------------
@@ -3945,18 +3949,18 @@ def live_locks(conn, now, include_expired=False, limit=None):
 # Uncommitted changes, per working tree --------------------------------------
 
 
-def record_change(conn, ctx, target, now):
+def record_change(store, ctx, target, now):
     """This agent changed a file of its working tree (kept until a commit includes it)."""
-    conn.execute(
+    store.execute(
         "INSERT INTO file_changes (worktree, key, agent_id, path, changed_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT(worktree, key, agent_id) DO UPDATE SET changed_at=excluded.changed_at",
         (ctx.worktree, target.key, ctx.agent_id, target.path, now),
     )
 
 
-def changes_in(conn, worktree):
+def changes_in(store, worktree):
     """Every recorded change of a working tree, with the agent's presence columns."""
-    return conn.execute(
+    return store.execute(
         "SELECT c.key, c.path, c.agent_id, c.changed_at, a.name, a.status AS owner_status, a.last_seen, a.pid,"
         " a.pid_start, a.host FROM file_changes c LEFT JOIN agents a ON a.id = c.agent_id WHERE c.worktree=?"
         " ORDER BY c.path",
@@ -3964,34 +3968,34 @@ def changes_in(conn, worktree):
     ).fetchall()
 
 
-def forget_changes(conn, worktree, keys):
+def forget_changes(store, worktree, keys):
     """A commit included these files: nobody has uncommitted changes in them now."""
-    conn.executemany("DELETE FROM file_changes WHERE worktree=? AND key=?", [(worktree, k) for k in keys])
+    store.executemany("DELETE FROM file_changes WHERE worktree=? AND key=?", [(worktree, k) for k in keys])
 
 
-def foreign_changes(conn, ctx, keys, now):
+def foreign_changes(store, ctx, keys, now):
     """Changes to `keys` in this working tree by other agents that are still live."""
     wanted = set(keys)
     return [
         r
-        for r in changes_in(conn, ctx.worktree)
+        for r in changes_in(store, ctx.worktree)
         if r["key"] in wanted and r["agent_id"] != ctx.agent_id and holder_live(r, now)
     ]
 
 
-def agents_by_host(conn, now):
+def agents_by_host(store, now):
     """{host: [agent rows]} of every agent not offline, for `team status`."""
     hosts = {}
-    for r in conn.execute("SELECT * FROM agents ORDER BY host, name"):
+    for r in store.execute("SELECT * FROM agents ORDER BY host, name"):
         if agent_presence(r, now) != "offline":
             hosts.setdefault(r["host"] or "?", []).append(r)
     return hosts
 
 
-def agents_in_worktree(conn, ctx, now):
+def agents_in_worktree(store, ctx, now):
     """Other agents working (active or stale, not idle or gone) in this agent's working tree."""
     _, offline = thresholds()
-    rows = conn.execute(
+    rows = store.execute(
         "SELECT id, name, cwd, status, last_seen, pid, pid_start, host FROM agents"
         " WHERE last_seen >= ? AND id NOT IN (?, ?, ?) AND status='active'",
         (now - offline, ctx.agent_id, OPERATOR_ID, SYSTEM_SENDER),
@@ -4006,20 +4010,20 @@ def agents_in_worktree(conn, ctx, now):
     ]
 
 
-def record_file_state(conn, ctx, target, edited, now):
+def record_file_state(store, ctx, target, edited, now):
     """Remember size and mtime of a file this agent just read or wrote."""
     try:
         st = os.stat(target.real)
     except OSError:
         return
-    conn.execute(
+    store.execute(
         "INSERT INTO file_views (agent_id, key, size, mtime_ns, seen_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT(agent_id, key) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,"
         " seen_at=excluded.seen_at",
         (ctx.agent_id, target.key, st.st_size, st.st_mtime_ns, now),
     )
     if edited:
-        conn.execute(
+        store.execute(
             "INSERT INTO file_edits (key, agent_id, size, mtime_ns, edited_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(key) DO UPDATE SET agent_id=excluded.agent_id, size=excluded.size,"
             " mtime_ns=excluded.mtime_ns, edited_at=excluded.edited_at",
@@ -4027,10 +4031,10 @@ def record_file_state(conn, ctx, target, edited, now):
         )
 
 
-def view_later(conn, ctx, target):
+def view_later(store, ctx, target):
     """What this agent last saw of a file and the file's last recorded edit,
     in one read whose rows are read later."""
-    return conn.later(
+    return store.later(
         "SELECT v.size, v.mtime_ns, v.seen_at, e.agent_id, e.edited_at, a.name FROM file_views v"
         " LEFT JOIN file_edits e ON e.key = v.key LEFT JOIN agents a ON a.id = e.agent_id"
         " WHERE v.agent_id=? AND v.key=?",
@@ -4038,11 +4042,11 @@ def view_later(conn, ctx, target):
     )
 
 
-def foreign_edit_since_view(conn, ctx, target, handle=None):
+def foreign_edit_since_view(store, ctx, target, handle=None):
     """Another agent's recorded edit of a file that changed on disk since this
     agent last read or wrote it (the edit row, with the editor's name), or None.
     `handle`: view_later's, when the caller sent the read ahead."""
-    view = (handle or view_later(conn, ctx, target)).fetchone()
+    view = (handle or view_later(store, ctx, target)).fetchone()
     if view is None:
         return None
     try:
@@ -4064,16 +4068,16 @@ TASK_SELECT = (
 )
 
 
-def find_task(conn, ref):
+def find_task(store, ref):
     ref = str(ref).strip()
     if not ref:
         raise UsageError("empty task reference")
     m = re.fullmatch(r"#?(\d{1,18})", ref)
     if m:
-        row = conn.execute(TASK_SELECT + " WHERE t.id=?", (int(m.group(1)),)).fetchone()
+        row = store.execute(TASK_SELECT + " WHERE t.id=?", (int(m.group(1)),)).fetchone()
         if row is not None:
             return row
-    rows = conn.execute(TASK_SELECT + " WHERE t.title=?", (ref,)).fetchall()
+    rows = store.execute(TASK_SELECT + " WHERE t.title=?", (ref,)).fetchall()
     if len(rows) == 1:
         return rows[0]
     if rows:
@@ -4102,55 +4106,55 @@ def check_task_control(ctx, task, now, force):
         )
 
 
-def task_targets(conn, task_id):
+def task_targets(store, task_id):
     return [
         Target(r["kind"], r["key"], r["path"])
-        for r in conn.execute("SELECT kind, key, path FROM task_files WHERE task_id=? ORDER BY path", (task_id,))
+        for r in store.execute("SELECT kind, key, path FROM task_files WHERE task_id=? ORDER BY path", (task_id,))
     ]
 
 
-def pending_deps(conn, task_id):
-    return conn.execute(
+def pending_deps(store, task_id):
+    return store.execute(
         "SELECT t.id, t.title, t.status FROM task_deps d JOIN tasks t ON t.id = d.depends_on"
         " WHERE d.task_id=? AND t.status<>'done' ORDER BY t.id",
         (task_id,),
     ).fetchall()
 
 
-def task_dependencies(conn, task_id):
+def task_dependencies(store, task_id):
     return [
         r["depends_on"]
-        for r in conn.execute("SELECT depends_on FROM task_deps WHERE task_id=? ORDER BY depends_on", (task_id,))
+        for r in store.execute("SELECT depends_on FROM task_deps WHERE task_id=? ORDER BY depends_on", (task_id,))
     ]
 
 
-def create_task(conn, ctx, title, description, targets, priority, deps, now):
+def create_task(store, ctx, title, description, targets, priority, deps, now):
     title = check_text("title", title, 500)
     description = check_text("description", description or "", 20000, allow_empty=True)
-    dep_rows = [find_task(conn, d) for d in deps]
-    ensure_agent(conn, ctx, now)
-    task_id = conn.insert(
+    dep_rows = [find_task(store, d) for d in deps]
+    ensure_agent(store, ctx, now)
+    task_id = store.insert(
         "INSERT INTO tasks (title, description, status, priority, created_by, created_at, updated_at)"
         " VALUES (?, ?, 'open', ?, ?, ?, ?)",
         (title, description, priority, ctx.agent_id, now, now),
     )
-    conn.executemany(
+    store.executemany(
         "INSERT INTO task_files (task_id, kind, key, path) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(task_id, t.kind, t.key, t.path) for t in targets],
     )
-    conn.executemany(
+    store.executemany(
         "INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(task_id, d["id"]) for d in dep_rows],
     )
-    log_activity(conn, ctx.agent_id, "task", f"created #{task_id} {title}", None, now)
+    log_activity(store, ctx.agent_id, "task", f"created #{task_id} {title}", None, now)
     return task_id
 
 
-def add_dependencies(conn, ctx, task, deps, now):
+def add_dependencies(store, ctx, task, deps, now):
     for dep in deps:
         cycle = (
             dep["id"] == task["id"]
-            or conn.execute(
+            or store.execute(
                 "WITH RECURSIVE up(id) AS (SELECT depends_on FROM task_deps WHERE task_id=?"
                 " UNION SELECT d.depends_on FROM task_deps d JOIN up ON d.task_id = up.id)"
                 " SELECT 1 FROM up WHERE id=? LIMIT 1",
@@ -4159,142 +4163,142 @@ def add_dependencies(conn, ctx, task, deps, now):
         )
         if cycle:
             raise Conflict(f"task #{task['id']} cannot depend on #{dep['id']}: that would make a cycle")
-        conn.execute(
+        store.execute(
             "INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?) ON CONFLICT DO NOTHING", (task["id"], dep["id"])
         )
-    conn.execute("UPDATE tasks SET updated_at=? WHERE id=?", (now, task["id"]))
+    store.execute("UPDATE tasks SET updated_at=? WHERE id=?", (now, task["id"]))
 
 
-def claim_task(conn, ctx, task, now, force=False):
+def claim_task(store, ctx, task, now, force=False):
     if task["status"] == "done":
         raise Conflict(f"task #{task['id']} is already done")
     check_task_control(ctx, task, now, force)
-    waiting = pending_deps(conn, task["id"])
+    waiting = pending_deps(store, task["id"])
     if waiting:
         raise Conflict(
             f"task #{task['id']} waits on "
             + ", ".join(f"#{d['id']} {clean(d['title'])!r} ({d['status']})" for d in waiting)
         )
     acquire_locks(
-        conn,
+        store,
         ctx,
-        task_targets(conn, task["id"]),
+        task_targets(store, task["id"]),
         f"task #{task['id']}: {task['title']}",
         DEFAULT_TTL_MINUTES * 60,
         now,
         task_id=task["id"],
     )
     if task["owner"] and task["owner"] != ctx.agent_id:
-        conn.execute("UPDATE agents SET current_task=NULL WHERE id=? AND current_task=?", (task["owner"], task["id"]))
-        conn.execute("UPDATE locks SET owner=? WHERE owner=? AND task_id=?", (ctx.agent_id, task["owner"], task["id"]))
-    conn.execute(
+        store.execute("UPDATE agents SET current_task=NULL WHERE id=? AND current_task=?", (task["owner"], task["id"]))
+        store.execute("UPDATE locks SET owner=? WHERE owner=? AND task_id=?", (ctx.agent_id, task["owner"], task["id"]))
+    store.execute(
         "UPDATE tasks SET status='in_progress', owner=?, block_reason=NULL, updated_at=? WHERE id=?",
         (ctx.agent_id, now, task["id"]),
     )
-    conn.execute("UPDATE agents SET current_task=? WHERE id=?", (task["id"], ctx.agent_id))
-    log_activity(conn, ctx.agent_id, "task", f"claimed #{task['id']} {task['title']}", None, now)
-    return find_task(conn, task["id"])
+    store.execute("UPDATE agents SET current_task=? WHERE id=?", (task["id"], ctx.agent_id))
+    log_activity(store, ctx.agent_id, "task", f"claimed #{task['id']} {task['title']}", None, now)
+    return find_task(store, task["id"])
 
 
-def claim_next(conn, ctx, now):
+def claim_next(store, ctx, now):
     """Highest priority, then oldest, open task whose dependencies are done;
     an in-progress task whose owner went offline counts as open again."""
     _, offline = thresholds()
-    candidates = conn.execute(
+    candidates = store.execute(
         TASK_SELECT + " WHERE t.status='open' AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks p"
         " ON p.id = d.depends_on WHERE d.task_id = t.id AND p.status<>'done')"
         " ORDER BY t.priority DESC, t.id LIMIT 200"
     ).fetchall()
-    orphans = conn.execute(
+    orphans = store.execute(
         "SELECT t.*, a.name AS owner_name, a.status AS owner_status, a.last_seen, a.pid, a.pid_start, a.host FROM agents a"
-        f" {conn.join_in_order} tasks t ON t.owner = a.id WHERE (a.last_seen < ? OR a.pid IS NOT NULL) AND a.id<>?"
+        f" {store.join_in_order} tasks t ON t.owner = a.id WHERE (a.last_seen < ? OR a.pid IS NOT NULL) AND a.id<>?"
         " AND t.status='in_progress'",
         (now - offline, ctx.agent_id),
     ).fetchall()
-    candidates += [t for t in orphans if not task_owner_live(t, now) and not pending_deps(conn, t["id"])]
+    candidates += [t for t in orphans if not task_owner_live(t, now) and not pending_deps(store, t["id"])]
     candidates.sort(key=lambda t: (-t["priority"], t["id"]))
     for task in candidates:
         try:
-            return claim_task(conn, ctx, task, now)
+            return claim_task(store, ctx, task, now)
         except Conflict:
             continue
     raise NotFound("no task is ready to claim (all done, owned, waiting on dependencies, or their files are locked)")
 
 
-def owned_task(conn, agent_id):
-    return conn.execute(
+def owned_task(store, agent_id):
+    return store.execute(
         "SELECT id, title FROM tasks WHERE owner=? AND status='in_progress' LIMIT 1", (agent_id,)
     ).fetchone()
 
 
-def reopen_tasks(conn, agent_id, now, task_id=None):
+def reopen_tasks(store, agent_id, now, task_id=None):
     """Put an agent's tasks in progress (or one task) back on the board."""
     q, args = "UPDATE tasks SET status='open', owner=NULL, updated_at=? WHERE ", [now]
     if task_id is None:
         q += "owner=? AND status='in_progress'"
         args.append(agent_id)
-        conn.execute("UPDATE agents SET current_task=NULL WHERE id=?", (agent_id,))
+        store.execute("UPDATE agents SET current_task=NULL WHERE id=?", (agent_id,))
     else:
         q += "id=?"
         args.append(task_id)
-        conn.execute("UPDATE agents SET current_task=NULL WHERE current_task=?", (task_id,))
-    conn.execute(q, args)
+        store.execute("UPDATE agents SET current_task=NULL WHERE current_task=?", (task_id,))
+    store.execute(q, args)
 
 
-def release_task(conn, ctx, task, now, force=False):
+def release_task(store, ctx, task, now, force=False):
     if task["status"] == "done":
         raise Conflict(f"task #{task['id']} is already done")
     check_task_control(ctx, task, now, force)
     owner = task["owner"] or ctx.agent_id
-    release_owned_locks(conn, ctx, owner, now, task_id=task["id"])
-    reopen_tasks(conn, owner, now, task["id"])
-    log_activity(conn, ctx.agent_id, "task", f"released #{task['id']} {task['title']}", None, now)
+    release_owned_locks(store, ctx, owner, now, task_id=task["id"])
+    reopen_tasks(store, owner, now, task["id"])
+    log_activity(store, ctx.agent_id, "task", f"released #{task['id']} {task['title']}", None, now)
 
 
-def complete_task(conn, ctx, task, now, force=False):
+def complete_task(store, ctx, task, now, force=False):
     if task["status"] == "done":
         raise Conflict(f"task #{task['id']} is already done")
     check_task_control(ctx, task, now, force)
     if task["owner"]:
-        release_owned_locks(conn, ctx, task["owner"], now, task_id=task["id"])
-    conn.execute(
+        release_owned_locks(store, ctx, task["owner"], now, task_id=task["id"])
+    store.execute(
         "UPDATE tasks SET status='done', owner=COALESCE(owner, ?), block_reason=NULL, updated_at=? WHERE id=?",
         (ctx.agent_id, now, task["id"]),
     )
-    conn.execute("UPDATE agents SET current_task=NULL WHERE current_task=?", (task["id"],))
-    log_activity(conn, ctx.agent_id, "task", f"completed #{task['id']} {task['title']}", None, now)
+    store.execute("UPDATE agents SET current_task=NULL WHERE current_task=?", (task["id"],))
+    log_activity(store, ctx.agent_id, "task", f"completed #{task['id']} {task['title']}", None, now)
 
 
-def block_task(conn, ctx, task, reason, now, force=False):
+def block_task(store, ctx, task, reason, now, force=False):
     reason = check_text("reason", reason, 2000)
     if task["status"] == "done":
         raise Conflict(f"task #{task['id']} is done; a finished task cannot be blocked")
     check_task_control(ctx, task, now, force)
-    conn.execute(
+    store.execute(
         "UPDATE tasks SET status='blocked', block_reason=?, updated_at=? WHERE id=?", (reason, now, task["id"])
     )
-    log_activity(conn, ctx.agent_id, "task", f"blocked #{task['id']} {task['title']}: {reason}", None, now)
+    log_activity(store, ctx.agent_id, "task", f"blocked #{task['id']} {task['title']}: {reason}", None, now)
 
 
-def list_tasks(conn, status=None, limit=500):
+def list_tasks(store, status=None, limit=500):
     if status:
-        return conn.execute(
+        return store.execute(
             TASK_SELECT + " WHERE t.status=? ORDER BY t.priority DESC, t.id LIMIT ?", (status, limit)
         ).fetchall()
-    return conn.execute(
+    return store.execute(
         TASK_SELECT + " ORDER BY CASE t.status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1"
         " WHEN 'open' THEN 2 ELSE 3 END, t.priority DESC, t.id LIMIT ?",
         (limit,),
     ).fetchall()
 
 
-def task_blockers(conn, task_ids):
+def task_blockers(store, task_ids):
     """{task id: [ids of unfinished dependencies]} for display."""
     out = {}
     if not task_ids:
         return out
     marks = ",".join("?" * len(task_ids))
-    for r in conn.execute(
+    for r in store.execute(
         f"SELECT d.task_id, d.depends_on FROM task_deps d JOIN tasks p ON p.id = d.depends_on"
         f" WHERE d.task_id IN ({marks}) AND p.status<>'done'",
         list(task_ids),
@@ -4306,50 +4310,52 @@ def task_blockers(conn, task_ids):
 # Messages ------------------------------------------------------------------
 
 
-def store_message(conn, sender, recipient, kind, body, reply_to, deliveries, now):
-    message_id = conn.insert(
+def store_message(store, sender, recipient, kind, body, reply_to, deliveries, now):
+    message_id = store.insert(
         "INSERT INTO messages (sender, recipient, kind, body, reply_to, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (sender, recipient, kind, body, reply_to, now),
     )
-    conn.executemany(
+    store.executemany(
         "INSERT INTO message_deliveries (agent_id, message_id, directed) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         [(agent, message_id, directed) for agent, directed in deliveries],
     )
-    conn.notify()
+    store.notify()
     return message_id
 
 
-def resolve_recipients(conn, ctx, to, now, directive=False):
+def resolve_recipients(store, ctx, to, now, directive=False):
     """(kind, [(agent id, directed)]) for an id, a name, a role or `all`.  A
     recipient that matches nobody is an error: a typo must not lose a message."""
     to = check_text("recipient (--to)", to, 200)
     if to.lower() in ("all", "*", "everyone"):
-        rows = conn.execute(
+        rows = store.execute(
             "SELECT id, status, last_seen, pid, pid_start, host FROM agents WHERE id NOT IN (?, ?, ?)",
             (ctx.agent_id, OPERATOR_ID, SYSTEM_SENDER),
         ).fetchall()
         wanted = ("active", "stale") if directive else ("active", "stale", "idle")
         ids = [r["id"] for r in rows if agent_presence(r, now) in wanted]
         return ("directive" if directive else "broadcast"), [(i, int(directive)) for i in ids]
-    if conn.execute("SELECT 1 FROM agents WHERE id=?", (to,)).fetchone():
+    if store.execute("SELECT 1 FROM agents WHERE id=?", (to,)).fetchone():
         return ("directive" if directive else "direct"), [(to, 1)]
-    named = [r["id"] for r in conn.execute("SELECT id FROM agents WHERE lower(name)=lower(?)", (to,))]
+    named = [r["id"] for r in store.execute("SELECT id FROM agents WHERE lower(name)=lower(?)", (to,))]
     if named:
         return ("directive" if directive else "direct"), [(i, 1) for i in named]
     role = [
-        r["id"] for r in conn.execute("SELECT id FROM agents WHERE lower(role)=lower(?) AND id<>?", (to, ctx.agent_id))
+        r["id"] for r in store.execute("SELECT id FROM agents WHERE lower(role)=lower(?) AND id<>?", (to, ctx.agent_id))
     ]
     if role:
         return ("directive" if directive else "role"), [(i, int(directive)) for i in role]
     raise NotFound(
-        f"no agent has the id, name or role {clean(to)!r}; nothing was sent{recipient_guess(conn, to)}"
+        f"no agent has the id, name or role {clean(to)!r}; nothing was sent{recipient_guess(store, to)}"
         " (see `agent-sync status`)"
     )
 
 
-def recipient_guess(conn, to):
+def recipient_guess(store, to):
     """ "; did you mean X?" for a mistyped recipient, from the agents' ids, names and roles."""
-    known = {w for r in conn.execute("SELECT id, name, role FROM agents") for w in (r["id"], r["name"], r["role"]) if w}
+    known = {
+        w for r in store.execute("SELECT id, name, role FROM agents") for w in (r["id"], r["name"], r["role"]) if w
+    }
     guess = closest(to, known)
     return f"; did you mean {clean(guess)[:60]!r}?" if guess else ""
 
@@ -4357,23 +4363,23 @@ def recipient_guess(conn, to):
 MAX_MESSAGE_CHARS = 1_000_000
 
 
-def send_message(conn, ctx, to, body, reply_to, now, directive=False, wake=False):
+def send_message(store, ctx, to, body, reply_to, now, directive=False, wake=False):
     body = check_text("message", body, MAX_MESSAGE_CHARS)
-    kind, deliveries = resolve_recipients(conn, ctx, to, now, directive)
-    if reply_to is not None and not visible_message(conn, ctx.agent_id, reply_to):
+    kind, deliveries = resolve_recipients(store, ctx, to, now, directive)
+    if reply_to is not None and not visible_message(store, ctx.agent_id, reply_to):
         raise NotFound(f"no message #{reply_to} to reply to")
-    ensure_agent(conn, ctx, now)
-    message_id = store_message(conn, ctx.agent_id, to.strip(), kind, body, reply_to, deliveries, now)
+    ensure_agent(store, ctx, now)
+    message_id = store_message(store, ctx.agent_id, to.strip(), kind, body, reply_to, deliveries, now)
     if wake:
-        mark_wake(conn, message_id)
+        mark_wake(store, message_id)
     # the log says that a message went out, never what it said: bodies stay with their recipients
-    log_activity(conn, ctx.agent_id, "message", f"#{message_id} -> {to.strip()} ({kind})", None, now)
+    log_activity(store, ctx.agent_id, "message", f"#{message_id} -> {to.strip()} ({kind})", None, now)
     return message_id, kind, [a for a, _ in deliveries]
 
 
-def visible_message(conn, agent_id, message_id):
+def visible_message(store, agent_id, message_id):
     return (
-        conn.execute(
+        store.execute(
             "SELECT 1 FROM messages m WHERE m.id=? AND (m.sender=? OR EXISTS (SELECT 1 FROM"
             " message_deliveries d WHERE d.message_id=m.id AND d.agent_id=?))",
             (message_id, agent_id, agent_id),
@@ -4390,23 +4396,25 @@ MESSAGE_SELECT = (
 )
 
 
-def inbox(conn, agent_id, include_read=False, limit=50):
+def inbox(store, agent_id, include_read=False, limit=50):
     q = MESSAGE_SELECT + " WHERE d.agent_id=?" + ("" if include_read else " AND d.read_at IS NULL")
-    rows = conn.execute(q + " ORDER BY d.message_id DESC LIMIT ?", (agent_id, limit)).fetchall()
+    rows = store.execute(q + " ORDER BY d.message_id DESC LIMIT ?", (agent_id, limit)).fetchall()
     return rows[::-1]
 
 
-def unread_count(conn, agent_id):
-    return conn.execute(
+def unread_count(store, agent_id):
+    return store.execute(
         "SELECT count(*) FROM message_deliveries WHERE agent_id=? AND read_at IS NULL", (agent_id,)
     ).fetchone()[0]
 
 
-def open_message(conn, ctx, message_id, now, ack=False):
-    row = conn.execute(MESSAGE_SELECT + " WHERE d.agent_id=? AND d.message_id=?", (ctx.agent_id, message_id)).fetchone()
+def open_message(store, ctx, message_id, now, ack=False):
+    row = store.execute(
+        MESSAGE_SELECT + " WHERE d.agent_id=? AND d.message_id=?", (ctx.agent_id, message_id)
+    ).fetchone()
     if row is None:
         raise NotFound(f"no message #{message_id} for you")
-    conn.execute(
+    store.execute(
         "UPDATE message_deliveries SET read_at=COALESCE(read_at, ?)"
         + (", acked_at=COALESCE(acked_at, ?)" if ack else "")
         + " WHERE agent_id=? AND message_id=?",
@@ -4415,14 +4423,14 @@ def open_message(conn, ctx, message_id, now, ack=False):
     return row
 
 
-def sent_messages(conn, agent_id, limit=20):
-    messages = conn.execute(
+def sent_messages(store, agent_id, limit=20):
+    messages = store.execute(
         "SELECT * FROM messages WHERE sender=? ORDER BY id DESC LIMIT ?", (agent_id, limit)
     ).fetchall()[::-1]
     receipts = {}
     if messages:
         marks = ",".join("?" * len(messages))
-        for r in conn.execute(
+        for r in store.execute(
             "SELECT d.*, a.name FROM message_deliveries d LEFT JOIN agents a ON a.id = d.agent_id"
             f" WHERE d.message_id IN ({marks}) ORDER BY d.agent_id",
             [m["id"] for m in messages],
@@ -4431,10 +4439,10 @@ def sent_messages(conn, agent_id, limit=20):
     return messages, receipts
 
 
-def delivery_state(conn, agent_id, directed_only):
+def delivery_state(store, agent_id, directed_only):
     """(last_seen, last_push, whether mail waits) for an agent, in one read, so
     that a hook with nothing to deliver writes nothing; None if unregistered."""
-    return conn.execute(
+    return store.execute(
         "SELECT last_seen, last_push, EXISTS (SELECT 1 FROM message_deliveries WHERE agent_id=?"
         " AND pushed_at IS NULL" + (" AND directed=1" if directed_only else "") + ") AS waiting"
         " FROM agents WHERE id=?",
@@ -4446,7 +4454,7 @@ def delivery_state(conn, agent_id, directed_only):
 DELIVERY_FILTERS = {"all": "", "directed": " AND d.directed=1", "wake": " AND (d.directed=1 OR d.wake=1)"}
 
 
-def take_pushes(conn, agent_id, now, directed_only, which=None):
+def take_pushes(store, agent_id, now, directed_only, which=None):
     """Messages not yet pushed into this agent's context, within the push cap
     and the turn's budget, senders taking turns; marked pushed in the same
     transaction: each is pushed once per agent.  (rows, how many still wait).
@@ -4454,15 +4462,15 @@ def take_pushes(conn, agent_id, now, directed_only, which=None):
     only = DELIVERY_FILTERS[which or ("directed" if directed_only else "all")]
     q = MESSAGE_SELECT.replace(" FROM ", ", row_number() OVER (PARTITION BY m.sender ORDER BY m.id) AS nth FROM ", 1)
     q += " WHERE d.agent_id=? AND d.pushed_at IS NULL" + only
-    rows = conn.execute(
+    rows = store.execute(
         f"SELECT * FROM ({q}) oldest WHERE nth <= ? ORDER BY id LIMIT ?", (agent_id, PUSH_MAX_MESSAGES, PUSH_CANDIDATES)
     ).fetchall()
     if not rows:
         return [], 0
-    total = conn.execute(
+    total = store.execute(
         "SELECT count(*) FROM message_deliveries d WHERE d.agent_id=? AND d.pushed_at IS NULL" + only, (agent_id,)
     ).fetchone()[0]
-    spent = pushed_this_turn(conn, agent_id, now)
+    spent = pushed_this_turn(store, agent_id, now)
     taken, size = [], 0
     for row in fair_order(rows)[:PUSH_MAX_MESSAGES]:
         cost = min(len(row["body"]), PUSH_BODY_CHARS) + 200
@@ -4478,18 +4486,18 @@ def take_pushes(conn, agent_id, now, directed_only, which=None):
         taken.append(row)
         size += cost
         spent[row["sender"]] = spent.get(row["sender"], 0) + cost * counted
-    conn.executemany(
+    store.executemany(
         "UPDATE message_deliveries SET pushed_at=? WHERE agent_id=? AND message_id=?",
         [(now, agent_id, r["id"]) for r in taken],
     )
-    conn.execute("UPDATE agents SET last_push=? WHERE id=?", (now, agent_id))
+    store.execute("UPDATE agents SET last_push=? WHERE id=?", (now, agent_id))
     return taken, total - len(taken)
 
 
-def pushed_this_turn(conn, agent_id, now):
+def pushed_this_turn(store, agent_id, now):
     """{sender: characters pushed into the agent's context since its turn
     started (an hour at most: a client without a prompt hook starts none)}."""
-    rows = conn.execute(
+    rows = store.execute(
         "SELECT m.sender, CAST(sum(CASE WHEN length(m.body) > ? THEN ? ELSE length(m.body) END) AS BIGINT) AS chars,"
         " count(*) AS n FROM message_deliveries d JOIN messages m ON m.id = d.message_id JOIN agents a ON a.id = d.agent_id"
         " WHERE d.agent_id=? AND d.pushed_at >= a.turn_started AND d.pushed_at >= ? GROUP BY m.sender",
@@ -4498,36 +4506,36 @@ def pushed_this_turn(conn, agent_id, now):
     return {r["sender"]: r["chars"] + 200 * r["n"] for r in rows if r["sender"] != OPERATOR_ID}
 
 
-def start_turn(conn, agent_id, now):
+def start_turn(store, agent_id, now):
     """An agent's turn starts (its prompt): the push budget is full again."""
-    conn.execute("UPDATE agents SET turn_started=?, idle_since=0 WHERE id=?", (now, agent_id))
-    conn.notify()  # its waiter, if any, ends
+    store.execute("UPDATE agents SET turn_started=?, idle_since=0 WHERE id=?", (now, agent_id))
+    store.notify()  # its waiter, if any, ends
 
 
 # Waking an idle agent: its client's waiter or `wrap` arms, takes the mail that
 # wakes, and disarms; `status` shows who is idle and wakeable.
 
 
-def arm_waker(conn, agent_id, by, pid, now):
+def arm_waker(store, agent_id, by, pid, now):
     """`by` (a process with `pid`) can wake the agent, idle since `now`."""
-    conn.execute("UPDATE agents SET idle_since=?, wake_by=?, wake_pid=? WHERE id=?", (now, by, pid, agent_id))
+    store.execute("UPDATE agents SET idle_since=?, wake_by=?, wake_pid=? WHERE id=?", (now, by, pid, agent_id))
 
 
-def disarm_waker(conn, agent_id, pid):
+def disarm_waker(store, agent_id, pid):
     """The waker with `pid` is gone (a newer one may have armed since: it stays)."""
-    conn.execute("UPDATE agents SET wake_by=NULL, wake_pid=NULL WHERE id=? AND wake_pid=?", (agent_id, pid))
+    store.execute("UPDATE agents SET wake_by=NULL, wake_pid=NULL WHERE id=? AND wake_pid=?", (agent_id, pid))
 
 
-def turn_started_at(conn, agent_id):
+def turn_started_at(store, agent_id):
     """When the agent's current turn started (0: never), or None for an unknown agent."""
-    row = conn.execute("SELECT turn_started FROM agents WHERE id=?", (agent_id,)).fetchone()
+    row = store.execute("SELECT turn_started FROM agents WHERE id=?", (agent_id,)).fetchone()
     return None if row is None else row["turn_started"]
 
 
-def wake_mail(conn, agent_id, after, which):
+def wake_mail(store, agent_id, after, which):
     """Mail waiting for an agent that should wake it (DELIVERY_FILTERS key
     `which`), newer than message `after`: [(id, sender's name)]."""
-    return conn.execute(
+    return store.execute(
         "SELECT m.id, COALESCE(s.name, m.sender) AS sender FROM message_deliveries d"
         " JOIN messages m ON m.id = d.message_id LEFT JOIN agents s ON s.id = m.sender"
         " WHERE d.agent_id=? AND d.pushed_at IS NULL AND d.read_at IS NULL AND m.id > ?"
@@ -4537,9 +4545,9 @@ def wake_mail(conn, agent_id, after, which):
     ).fetchall()
 
 
-def mark_wake(conn, message_id):
+def mark_wake(store, message_id):
     """`send --wake`: the message wakes its idle recipients, a broadcast too."""
-    conn.execute("UPDATE message_deliveries SET wake=1 WHERE message_id=?", (message_id,))
+    store.execute("UPDATE message_deliveries SET wake=1 WHERE message_id=?", (message_id,))
 
 
 def fair_order(rows):
@@ -4557,9 +4565,9 @@ def fair_order(rows):
     return order
 
 
-def message_receipts(conn, limit=10):
+def message_receipts(store, limit=10):
     """The newest messages of everyone with delivery counts (the operator's view)."""
-    return conn.execute(
+    return store.execute(
         "SELECT m.*, s.name, count(d.agent_id) AS n, count(d.pushed_at) AS pushed, count(d.read_at) AS seen,"
         " count(d.acked_at) AS acked FROM messages m LEFT JOIN agents s ON s.id = m.sender"
         " LEFT JOIN message_deliveries d ON d.message_id = m.id GROUP BY m.id, s.name ORDER BY m.id DESC LIMIT ?",
@@ -4570,18 +4578,18 @@ def message_receipts(conn, limit=10):
 # Decisions, activity, counters, garbage collection --------------------------
 
 
-def add_decision(conn, ctx, text, now):
+def add_decision(store, ctx, text, now):
     text = check_text("decision", text, 20000)
-    ensure_agent(conn, ctx, now)
-    decision_id = conn.insert(
+    ensure_agent(store, ctx, now)
+    decision_id = store.insert(
         "INSERT INTO decisions (agent, text, created_at) VALUES (?, ?, ?)", (ctx.agent_id, text, now)
     )
-    log_activity(conn, ctx.agent_id, "decision", text[:200], None, now)
+    log_activity(store, ctx.agent_id, "decision", text[:200], None, now)
     return decision_id
 
 
-def list_decisions(conn, limit=50):
-    return conn.execute(
+def list_decisions(store, limit=50):
+    return store.execute(
         "SELECT d.*, a.name FROM decisions d LEFT JOIN agents a ON a.id = d.agent ORDER BY d.id DESC LIMIT ?", (limit,)
     ).fetchall()[::-1]
 
@@ -4590,25 +4598,25 @@ def list_decisions(conn, limit=50):
 PRUNE_EVERY = 256
 
 
-def log_activity(conn, agent_id, kind, message, path, now):
+def log_activity(store, agent_id, kind, message, path, now):
     """Append to the activity log; every PRUNE_EVERY rows, drop what is past
     retention, so the log stays bounded without anyone running gc.  Nothing
     here waits for an answer (the prune decides on the server), so in team
     mode a hook's log entry costs no round trip of its own."""
-    conn.execute(
+    store.execute(
         "INSERT INTO activity (agent, type, message, path, created_at) VALUES (?, ?, ?, ?, ?)",
         (agent_id, kind, message[:2000], path, now),
     )
     due = f"(SELECT max(id) FROM activity) % {PRUNE_EVERY} = 0"
-    conn.execute(f"DELETE FROM activity WHERE id <= (SELECT max(id) FROM activity) - ? AND {due}", (keep_activity(),))
+    store.execute(f"DELETE FROM activity WHERE id <= (SELECT max(id) FROM activity) - ? AND {due}", (keep_activity(),))
     cutoff = (now - keep_messages_seconds(), PRUNE_BATCH)
-    conn.execute(f"DELETE FROM message_deliveries WHERE message_id IN ({PRUNABLE_MESSAGES}) AND {due}", cutoff)
-    conn.execute(f"DELETE FROM messages WHERE id IN ({PRUNABLE_MESSAGES}) AND {due}", cutoff)
+    store.execute(f"DELETE FROM message_deliveries WHERE message_id IN ({PRUNABLE_MESSAGES}) AND {due}", cutoff)
+    store.execute(f"DELETE FROM messages WHERE id IN ({PRUNABLE_MESSAGES}) AND {due}", cutoff)
 
 
-def last_activity_id(conn, agent_id):
+def last_activity_id(store, agent_id):
     """The id of the newest activity row an agent wrote (under the writer's turn: its own last)."""
-    return conn.execute("SELECT max(id) FROM activity WHERE agent=?", (agent_id,)).fetchone()[0]
+    return store.execute("SELECT max(id) FROM activity WHERE agent=?", (agent_id,)).fetchone()[0]
 
 
 #: messages dropped per prune at most, so one prune stays short
@@ -4621,44 +4629,44 @@ PRUNABLE_MESSAGES = (
 )
 
 
-def prune_messages(conn, now):
+def prune_messages(store, now):
     """Drop messages past retention that every recipient has read (and, for a
     directive, acknowledged); an unread message is never dropped.  Decisions
     are not messages: they stay."""
-    old = [(r["id"],) for r in conn.execute(PRUNABLE_MESSAGES, (now - keep_messages_seconds(), PRUNE_BATCH))]
-    conn.executemany("DELETE FROM message_deliveries WHERE message_id=?", old)
-    conn.executemany("DELETE FROM messages WHERE id=?", old)
+    old = [(r["id"],) for r in store.execute(PRUNABLE_MESSAGES, (now - keep_messages_seconds(), PRUNE_BATCH))]
+    store.executemany("DELETE FROM message_deliveries WHERE message_id=?", old)
+    store.executemany("DELETE FROM messages WHERE id=?", old)
     return len(old)
 
 
-def recent_activity(conn, limit=20, agent=None):
+def recent_activity(store, limit=20, agent=None):
     if agent:
-        return conn.execute(
+        return store.execute(
             "SELECT a.*, g.name FROM activity a LEFT JOIN agents g ON g.id = a.agent"
             " WHERE a.agent=? OR g.name=? ORDER BY a.id DESC LIMIT ?",
             (agent, agent, limit),
         ).fetchall()[::-1]
-    return conn.execute(
+    return store.execute(
         "SELECT a.*, g.name FROM activity a LEFT JOIN agents g ON g.id = a.agent ORDER BY a.id DESC LIMIT ?", (limit,)
     ).fetchall()[::-1]
 
 
-def newest_ids(conn):
+def newest_ids(store):
     """(newest activity id, newest message id): where a live feed starts."""
-    row = conn.execute("SELECT (SELECT max(id) FROM activity), (SELECT max(id) FROM messages)").fetchone()
+    row = store.execute("SELECT (SELECT max(id) FROM activity), (SELECT max(id) FROM messages)").fetchone()
     return row[0] or 0, row[1] or 0
 
 
-def activity_after(conn, after, limit=500):
-    return conn.execute(
+def activity_after(store, after, limit=500):
+    return store.execute(
         "SELECT a.id, a.created_at, a.type, a.message, a.agent, g.name FROM activity a"
         " LEFT JOIN agents g ON g.id = a.agent WHERE a.id > ? ORDER BY a.id LIMIT ?",
         (after, limit),
     ).fetchall()
 
 
-def messages_after(conn, after, limit=500):
-    return conn.execute(
+def messages_after(store, after, limit=500):
+    return store.execute(
         "SELECT m.id, m.created_at, m.kind, m.recipient, m.body, m.sender, s.name FROM"
         " messages m LEFT JOIN agents s ON s.id = m.sender WHERE m.id > ? ORDER BY m.id"
         " LIMIT ?",
@@ -4672,10 +4680,10 @@ DENIED = "denied"
 INTERFACE = "interface"
 
 
-def record_denial(conn, ctx, rule, path, holder, now):
+def record_denial(store, ctx, rule, path, holder, now):
     """A prevented conflict, for the console feed, `status` and `report`."""
     held = f" held by {holder}" if holder else ""
-    log_activity(conn, ctx.agent_id, DENIED, f"{rule}: {path}{held}", path, now)
+    log_activity(store, ctx.agent_id, DENIED, f"{rule}: {path}{held}", path, now)
 
 
 #: the rule behind a denial, by the kind of lock that caused it
@@ -4687,34 +4695,34 @@ DENIAL_RULES = {"file": "lock", "dir": "directory lock", "glob": "glob lock"}
 FOREIGN_FILE_LOCK = "FROM locks WHERE kind='file' AND key=? AND owner<>? AND expires_at > ?"
 
 
-def note_denial_ahead(conn, ctx, target, now):
+def note_denial_ahead(store, ctx, target, now):
     """A denial's bookkeeping (the waiter, the prevented conflict), written
     in the edit guard's transaction on the condition that another agent
     holds the file, so a denied edit costs no round trip more than an
     allowed one (team mode).  The caller takes it back (unnote_denial)
     when the edit is not denied by that lock after all: its holder is gone."""
     mine = (target.key, ctx.agent_id, now)
-    conn.execute(
+    store.execute(
         f"INSERT INTO lock_waiters (kind, key, agent_id, path, at) SELECT kind, key, ?, path, ? {FOREIGN_FILE_LOCK}"
         " ON CONFLICT(kind, key, agent_id) DO UPDATE SET path=excluded.path, at=excluded.at",
         (ctx.agent_id, now, *mine),
     )
-    conn.execute(
+    store.execute(
         "INSERT INTO activity (agent, type, message, path, created_at)"
         f" SELECT ?, ?, ? || owner, ?, ? {FOREIGN_FILE_LOCK}",
         (ctx.agent_id, DENIED, f"{DENIAL_RULES['file']}: {target.path[:1900]} held by ", target.path, now, *mine),
     )
 
 
-def unnote_denial(conn, ctx, target, now):
+def unnote_denial(store, ctx, target, now):
     """Take back what note_denial_ahead wrote, best effort."""
     try:
-        with conn.tx(1.0):
-            conn.execute(
+        with store.tx(1.0):
+            store.execute(
                 "DELETE FROM lock_waiters WHERE kind='file' AND key=? AND agent_id=? AND at=?",
                 (target.key, ctx.agent_id, now),
             )
-            conn.execute(
+            store.execute(
                 "DELETE FROM activity WHERE agent=? AND type=? AND path=? AND created_at=?",
                 (ctx.agent_id, DENIED, target.path, now),
             )
@@ -4726,17 +4734,17 @@ def unnote_denial(conn, ctx, target, now):
 UNDO_RULE = "write undone"
 
 
-def record_undo(conn, ctx, holder, path, note, now):
+def record_undo(store, ctx, holder, path, note, now):
     """A held file a tool call changed, settled after the call: counted as a
     prevented conflict and told to its holder in a directed message."""
-    record_denial(conn, ctx, UNDO_RULE, path, holder, now)
-    store_message(conn, SYSTEM_SENDER, holder, "direct", note, None, [(holder, 1)], now)
+    record_denial(store, ctx, UNDO_RULE, path, holder, now)
+    store_message(store, SYSTEM_SENDER, holder, "direct", note, None, [(holder, 1)], now)
 
 
-def record_wait(conn, ctx, targets, seconds, now):
+def record_wait(store, ctx, targets, seconds, now):
     """A lock that was got by waiting for its holder (`lock --wait`)."""
     paths = ", ".join(t.path for t in targets[:20])
-    log_activity(conn, ctx.agent_id, "wait", f"waited {seconds:.0f}s for {paths}", targets[0].path, now)
+    log_activity(store, ctx.agent_id, "wait", f"waited {seconds:.0f}s for {paths}", targets[0].path, now)
 
 
 def day_start(now):
@@ -4777,55 +4785,56 @@ def summarise_activity(rows):
     }
 
 
-def denials_since(conn, since):
-    return conn.execute("SELECT count(*) FROM activity WHERE type=? AND created_at >= ?", (DENIED, since)).fetchone()[0]
+def denials_since(store, since):
+    row = store.execute("SELECT count(*) FROM activity WHERE type=? AND created_at >= ?", (DENIED, since)).fetchone()
+    return row[0]
 
 
-def activity_since(conn, since):
+def activity_since(store, since):
     """The activity log from `since` on (bounded: the log keeps AGENT_SYNC_KEEP_ACTIVITY rows)."""
-    return conn.execute(
+    return store.execute(
         "SELECT agent, type, message, path, created_at FROM activity WHERE created_at >= ? ORDER BY id", (since,)
     ).fetchall()
 
 
-def pruned_before(conn):
+def pruned_before(store):
     """When the log's oldest kept row was written, if older rows were pruned; else None."""
-    row = conn.execute("SELECT id, created_at FROM activity ORDER BY id LIMIT 1").fetchone()
+    row = store.execute("SELECT id, created_at FROM activity ORDER BY id LIMIT 1").fetchone()
     return row["created_at"] if row and row["id"] > 1 else None
 
 
-def next_counter(conn, name):
+def next_counter(store, name):
     name = check_text("counter name", name, 200)
-    conn.execute(
+    store.execute(
         "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = counters.value + 1",
         (name,),
     )
-    return conn.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()[0]
+    return store.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()[0]
 
 
-def collect_garbage(conn, ctx, now):
+def collect_garbage(store, ctx, now):
     """Drop expired locks and locks of offline agents, settle agents that went
     offline, forget old read-tracking, and cut the activity log to retention."""
     _, offline = thresholds()
     gone = [
         r["id"]
-        for r in conn.execute("SELECT id, status, last_seen, pid, pid_start, host FROM agents")
+        for r in store.execute("SELECT id, status, last_seen, pid, pid_start, host FROM agents")
         if r["status"] == "active" and agent_presence(r, now) == "offline"
     ]
-    conn.executemany("UPDATE agents SET status='idle' WHERE id=?", [(g,) for g in gone])
-    expired = conn.execute("DELETE FROM locks WHERE expires_at <= ?", (now,)).rowcount
+    store.executemany("UPDATE agents SET status='idle' WHERE id=?", [(g,) for g in gone])
+    expired = store.execute("DELETE FROM locks WHERE expires_at <= ?", (now,)).rowcount
     dead = 0
-    for row in conn.execute(LOCK_SELECT).fetchall():
+    for row in store.execute(LOCK_SELECT).fetchall():
         if not holder_live(row, now):
-            conn.execute("DELETE FROM locks WHERE kind=? AND key=?", (row["kind"], row["key"]))
+            store.execute("DELETE FROM locks WHERE kind=? AND key=?", (row["kind"], row["key"]))
             dead += 1
-    conn.execute("DELETE FROM file_views WHERE seen_at < ?", (now - 7 * 86400,))
-    conn.execute("DELETE FROM lock_waiters WHERE at < ?", (now - 86400,))
-    newest = conn.execute("SELECT max(id) FROM activity").fetchone()[0] or 0
-    pruned = conn.execute("DELETE FROM activity WHERE id <= ?", (newest - keep_activity(),)).rowcount
-    messages = batch = prune_messages(conn, now)
+    store.execute("DELETE FROM file_views WHERE seen_at < ?", (now - 7 * 86400,))
+    store.execute("DELETE FROM lock_waiters WHERE at < ?", (now - 86400,))
+    newest = store.execute("SELECT max(id) FROM activity").fetchone()[0] or 0
+    pruned = store.execute("DELETE FROM activity WHERE id <= ?", (newest - keep_activity(),)).rowcount
+    messages = batch = prune_messages(store, now)
     while batch == PRUNE_BATCH:  # a full batch: there may be more
-        batch = prune_messages(conn, now)
+        batch = prune_messages(store, now)
         messages += batch
     return {
         "messages_pruned": messages,
@@ -4836,34 +4845,36 @@ def collect_garbage(conn, ctx, now):
     }
 
 
-def snapshot(conn, ctx, now, limit=20):
+def snapshot(store, ctx, now, limit=20):
     """Everything `status` shows, bounded so that a huge history costs nothing
     (team mode: its reads in one round trip)."""
-    return conn.batched(read_snapshot, ctx, now, limit)
+    return store.batched(read_snapshot, ctx, now, limit)
 
 
-def read_snapshot(conn, ctx, now, limit):
+def read_snapshot(store, ctx, now, limit):
     stale, offline = thresholds()
-    agents = conn.execute(
+    agents = store.execute(
         "SELECT a.*, t.title AS task_title FROM agents a LEFT JOIN tasks t ON t.id = a.current_task"
         " WHERE a.last_seen >= ? OR a.id=? ORDER BY a.last_seen DESC LIMIT ?",
         (now - offline, ctx.agent_id, limit),
     ).fetchall()
-    counts = conn.execute(
+    counts = store.execute(
         "SELECT count(*), count(CASE WHEN last_seen >= ? AND status='active' AND id<>? THEN 1 END)"
         " FROM agents WHERE id<>?",
         (now - stale, OPERATOR_ID, SYSTEM_SENDER),
     ).fetchone()
     task_counts = dict.fromkeys(TASK_STATUSES, 0)
-    for r in conn.execute("SELECT status, count(*) AS n FROM tasks GROUP BY status"):
+    for r in store.execute("SELECT status, count(*) AS n FROM tasks GROUP BY status"):
         task_counts[r["status"]] = r["n"]
     tasks = [
         t
         for status in ("in_progress", "blocked", "open")
-        for t in conn.execute(TASK_SELECT + " WHERE t.status=? ORDER BY t.priority DESC, t.id LIMIT ?", (status, limit))
+        for t in store.execute(
+            TASK_SELECT + " WHERE t.status=? ORDER BY t.priority DESC, t.id LIMIT ?", (status, limit)
+        )
     ]
-    lock_count = conn.execute("SELECT count(*) FROM locks WHERE expires_at > ?", (now,)).fetchone()[0]
-    locks = conn.execute(
+    lock_count = store.execute("SELECT count(*) FROM locks WHERE expires_at > ?", (now,)).fetchone()[0]
+    locks = store.execute(
         LOCK_SELECT + " WHERE l.expires_at > ? ORDER BY l.expires_at DESC LIMIT ?", (now, limit)
     ).fetchall()
     return {
@@ -4874,11 +4885,11 @@ def read_snapshot(conn, ctx, now, limit):
         "task_counts": task_counts,
         "locks": [r for r in locks if holder_live(r, now)],
         "lock_count": lock_count,
-        "unread": unread_count(conn, ctx.agent_id),
-        "decisions": list_decisions(conn, 5),
-        "activity": recent_activity(conn, 10),
-        "me": agent_row(conn, ctx.agent_id),
-        "conflicts_today": denials_since(conn, day_start(now)),
+        "unread": unread_count(store, ctx.agent_id),
+        "decisions": list_decisions(store, 5),
+        "activity": recent_activity(store, 10),
+        "me": agent_row(store, ctx.agent_id),
+        "conflicts_today": denials_since(store, day_start(now)),
     }
 
 
@@ -4892,17 +4903,17 @@ WORKING_READ_SECONDS = 30 * 60
 WORKING_FILES = 200
 
 
-def working_files(conn, ctx, now):
+def working_files(store, ctx, now):
     """{agent id: [paths]} of the other live agents: the files they hold
     (explicit and automatic locks), changed and not yet committed, or read
     lately; at most WORKING_FILES each."""
     mine, recent = ctx.agent_id, now - offline_seconds()
-    agents = conn.execute(
+    agents = store.execute(
         "SELECT id, status, last_seen, pid, pid_start, host FROM agents WHERE id NOT IN (?, ?, ?) AND last_seen > ?",
         (mine, OPERATOR_ID, SYSTEM_SENDER, recent),
     ).fetchall()
     live = {r["id"] for r in agents if agent_presence(r, now) != "offline"}
-    rows = conn.execute(
+    rows = store.execute(
         "SELECT owner AS agent_id, path FROM locks WHERE kind='file' AND expires_at > ? AND owner<>?"
         " UNION SELECT agent_id, path FROM file_changes WHERE agent_id<>?"
         " UNION SELECT agent_id, key AS path FROM file_views WHERE seen_at > ? AND agent_id<>?",
@@ -4916,19 +4927,19 @@ def working_files(conn, ctx, now):
     return files
 
 
-def record_interface_change(conn, ctx, path, name, old, new, now):
+def record_interface_change(store, ctx, path, name, old, new, now):
     """(the change's id, its old signature): a new row, or the agent's change
     of the same definition within INTERFACE_MERGE_SECONDS, which keeps its
     first old signature and takes the new one."""
-    row = conn.execute(
+    row = store.execute(
         "SELECT id, old_sig FROM interface_changes WHERE agent_id=? AND path=? AND name=? AND updated_at > ?"
         " ORDER BY id DESC LIMIT 1",
         (ctx.agent_id, path, name, now - INTERFACE_MERGE_SECONDS),
     ).fetchone()
     if row is not None:
-        conn.execute("UPDATE interface_changes SET new_sig=?, updated_at=? WHERE id=?", (new, now, row["id"]))
+        store.execute("UPDATE interface_changes SET new_sig=?, updated_at=? WHERE id=?", (new, now, row["id"]))
         return row["id"], row["old_sig"]
-    change_id = conn.insert(
+    change_id = store.insert(
         "INSERT INTO interface_changes (agent_id, path, name, old_sig, new_sig, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (ctx.agent_id, path, name, old, new, now, now),
@@ -4936,11 +4947,11 @@ def record_interface_change(conn, ctx, path, name, old, new, now):
     return change_id, old
 
 
-def send_interface_notice(conn, change_id, agent, use, new, body, now):
+def send_interface_notice(store, change_id, agent, use, new, body, now):
     """Tell `agent` of a change, once: a notice not yet delivered is
     rewritten, one delivered is followed by a new one only when the
     signature it told has changed since.  `use`: (file, line)."""
-    prior = conn.execute(
+    prior = store.execute(
         "SELECT n.message_id, n.told_sig, d.pushed_at, d.read_at FROM interface_notices n"
         " LEFT JOIN message_deliveries d ON d.message_id = n.message_id AND d.agent_id = n.agent_id"
         " WHERE n.change_id=? AND n.agent_id=?",
@@ -4949,11 +4960,11 @@ def send_interface_notice(conn, change_id, agent, use, new, body, now):
     if prior is not None and prior["told_sig"] == new:
         return
     if prior is not None and prior["pushed_at"] is None and prior["read_at"] is None:
-        conn.execute("UPDATE messages SET body=? WHERE id=?", (body, prior["message_id"]))
+        store.execute("UPDATE messages SET body=? WHERE id=?", (body, prior["message_id"]))
         message_id = prior["message_id"]
     else:
-        message_id = store_message(conn, SYSTEM_SENDER, agent, "direct", body, None, [(agent, 1)], now)
-    conn.execute(
+        message_id = store_message(store, SYSTEM_SENDER, agent, "direct", body, None, [(agent, 1)], now)
+    store.execute(
         "INSERT INTO interface_notices (change_id, agent_id, message_id, file, line, told_sig) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(change_id, agent_id) DO UPDATE SET message_id=excluded.message_id, file=excluded.file,"
         " line=excluded.line, told_sig=excluded.told_sig",
@@ -4961,9 +4972,9 @@ def send_interface_notice(conn, change_id, agent, use, new, body, now):
     )
 
 
-def recent_interface_changes(conn, since, limit=100):
+def recent_interface_changes(store, since, limit=100):
     """Interface changes updated since `since`, newest last, each with the agents told."""
-    changes = conn.execute(
+    changes = store.execute(
         "SELECT c.*, a.name AS agent_name FROM interface_changes c LEFT JOIN agents a ON a.id = c.agent_id"
         " WHERE c.updated_at >= ? ORDER BY c.id DESC LIMIT ?",
         (since, limit),
@@ -4972,7 +4983,7 @@ def recent_interface_changes(conn, since, limit=100):
     told = {}
     if ids:
         marks = ",".join("?" * len(ids))
-        for n in conn.execute(
+        for n in store.execute(
             "SELECT n.change_id, n.agent_id, n.file, n.line, a.name FROM interface_notices n"
             f" LEFT JOIN agents a ON a.id = n.agent_id WHERE n.change_id IN ({marks}) ORDER BY n.agent_id",
             ids,
@@ -6644,7 +6655,7 @@ def lock_denial(ctx, rows, target, now):
     )
 
 
-def deny_for_locks(conn, ctx, target, rows, now, noted=None):
+def deny_for_locks(store, ctx, target, rows, now, noted=None):
     """The denial, after noting the agent as a waiter for a "now free" notice
     and recording the prevented conflict; both best effort, so a read-only
     database still denies.  `noted`: the lock whose waiter and denial were
@@ -6654,33 +6665,33 @@ def deny_for_locks(conn, ctx, target, rows, now, noted=None):
     if first and not waits:
         return {"deny": lock_denial(ctx, rows, target, now), "summary": EDIT_DENIED}
     try:
-        with conn.tx(1.0):
+        with store.tx(1.0):
             for r in waits:
-                remember_waiter(conn, ctx.agent_id, r, now)
+                remember_waiter(store, ctx.agent_id, r, now)
             if not first:
                 rule = DENIAL_RULES.get(rows[0]["kind"], "lock")
-                record_denial(conn, ctx, rule, target.path, rows[0]["owner"], now)
+                record_denial(store, ctx, rule, target.path, rows[0]["owner"], now)
     except DB_ERRORS:
         pass
     return {"deny": lock_denial(ctx, rows, target, now), "summary": EDIT_DENIED}
 
 
-def note_denial(conn, ctx, rule, path, holder, now):
+def note_denial(store, ctx, rule, path, holder, now):
     """record_denial in a transaction of its own, best effort."""
     try:
-        with conn.tx(1.0):
-            record_denial(conn, ctx, rule, path, holder, now)
+        with store.tx(1.0):
+            record_denial(store, ctx, rule, path, holder, now)
     except DB_ERRORS:
         pass
 
 
-def stale_write(conn, ctx, target, now, view=None):
+def stale_write(store, ctx, target, now, view=None):
     """A denial when the file changed on disk, through another agent's recorded
     edit, since this agent last read or wrote it (`view`: view_later's handle)."""
-    edit = foreign_edit_since_view(conn, ctx, target, view)
+    edit = foreign_edit_since_view(store, ctx, target, view)
     if edit is None:
         return None
-    note_denial(conn, ctx, "stale write", target.path, edit["agent_id"], now)
+    note_denial(store, ctx, "stale write", target.path, edit["agent_id"], now)
     return {
         "summary": EDIT_DENIED,
         "deny": f"{EDIT_DENIED}. {for_model(target.path)} changed on disk since you last read it: "
@@ -6689,7 +6700,7 @@ def stale_write(conn, ctx, target, now, view=None):
     }
 
 
-def hardlink_aliases(conn, ctx, target, now):
+def hardlink_aliases(store, ctx, target, now):
     """Locked files that are the same file as `target` through a hard link:
     a file that shares an inode with a locked file is that locked file."""
     try:
@@ -6699,7 +6710,7 @@ def hardlink_aliases(conn, ctx, target, now):
     if st.st_nlink < 2:
         return []
     aliases = []
-    for row in live_file_locks(conn, now):
+    for row in live_file_locks(store, now):
         try:
             other = os.stat(os.path.join(ctx.top, row["path"]))
         except OSError:
@@ -6709,91 +6720,91 @@ def hardlink_aliases(conn, ctx, target, now):
     return aliases
 
 
-def foreign_denial(conn, ctx, target, now, rows=None, noted=None):
+def foreign_denial(store, ctx, target, now, rows=None, noted=None):
     """The denial when another live agent holds the target (or a hard link to
     it); `rows`: the target's overlapping locks, when the caller has read
     them; `noted`: see deny_for_locks."""
-    checks = [(target, overlapping_locks(conn, target, now) if rows is None else rows)]
-    checks += [(t, overlapping_locks(conn, t, now)) for t in hardlink_aliases(conn, ctx, target, now)]
+    checks = [(target, overlapping_locks(store, target, now) if rows is None else rows)]
+    checks += [(t, overlapping_locks(store, t, now)) for t in hardlink_aliases(store, ctx, target, now)]
     for _, held in checks:
         foreign = [r for r in held if r["owner"] != ctx.agent_id and holder_live(r, now)]
         if foreign:
-            return deny_for_locks(conn, ctx, target, foreign, now, noted)
+            return deny_for_locks(store, ctx, target, foreign, now, noted)
     return None
 
 
-def guard_edit(conn, ctx, target, now):
+def guard_edit(store, ctx, target, now):
     """Deny an edit tool's write to a held or stale file; otherwise take the
     automatic lock that tells others this agent is editing it.  Reads come
     first, so a busy database still denies; a store with round trips to save
     sends reads and lock at once, and reads alone if the writer's turn is
     not to be had in time."""
     if target.kind != "file":
-        return foreign_denial(conn, ctx, target, now)
-    if conn.sends_ahead:
+        return foreign_denial(store, ctx, target, now)
+    if store.sends_ahead:
         try:
-            return guard_edit_at_once(conn, ctx, target, now)
+            return guard_edit_at_once(store, ctx, target, now)
         except EngineError as e:
             if e.code != "55P03":  # lock_timeout: another writer holds the turn
                 raise
-            conn.rollback()
-    rows = overlapping_locks(conn, target, now)
-    denial = foreign_denial(conn, ctx, target, now, rows)
-    return denial or stale_write(conn, ctx, target, now) or take_auto_lock(conn, ctx, target, rows, now)
+            store.rollback()
+    rows = overlapping_locks(store, target, now)
+    denial = foreign_denial(store, ctx, target, now, rows)
+    return denial or stale_write(store, ctx, target, now) or take_auto_lock(store, ctx, target, rows, now)
 
 
-def guard_edit_at_once(conn, ctx, target, now):
+def guard_edit_at_once(store, ctx, target, now):
     """guard_edit's reads and the automatic lock's conditional write in one
     transaction whose statements travel together (team mode: one round
     trip); the lock is given back when the edit is denied, and taken the
     slow way when the database could not tell (a dead holder's lock, a glob)."""
     lock = auto_lock_enabled()
-    with conn.tx():
-        view, locks = view_later(conn, ctx, target), file_locks_later(conn, target, now)
-        note_denial_ahead(conn, ctx, target, now)
+    with store.tx():
+        view, locks = view_later(store, ctx, target), file_locks_later(store, target, now)
+        note_denial_ahead(store, ctx, target, now)
         if lock:
-            ensure_agent(conn, ctx, now)
-        owner = take_free_auto_lock(conn, ctx, target, now) if lock else None
-    rows = overlapping_locks(conn, target, now, locks)
+            ensure_agent(store, ctx, now)
+        owner = take_free_auto_lock(store, ctx, target, now) if lock else None
+    rows = overlapping_locks(store, target, now, locks)
     mine = any(r["owner"] == ctx.agent_id for r in rows)
     taken = owner is not None and not mine and (owner.fetchone() or {"owner": None})["owner"] == ctx.agent_id
     held = [r for r in rows if r["kind"] == "file" and r["owner"] != ctx.agent_id]  # what was noted ahead
     noted = ("file", target.key) if held and holder_live(held[0], now) else None
-    denial = foreign_denial(conn, ctx, target, now, rows, noted) or stale_write(conn, ctx, target, now, view)
+    denial = foreign_denial(store, ctx, target, now, rows, noted) or stale_write(store, ctx, target, now, view)
     if held and not noted:
-        unnote_denial(conn, ctx, target, now)
+        unnote_denial(store, ctx, target, now)
     if denial and taken:
-        with conn.tx():
-            drop_auto_lock(conn, ctx, target)
+        with store.tx():
+            drop_auto_lock(store, ctx, target)
     if denial or not lock or mine or taken:
         return denial
-    return take_auto_lock(conn, ctx, target, rows, now)
+    return take_auto_lock(store, ctx, target, rows, now)
 
 
-def take_auto_lock(conn, ctx, target, rows, now, changed=False):
+def take_auto_lock(store, ctx, target, rows, now, changed=False):
     """The automatic lock that tells others this agent is editing a file (a
     denial if another agent took the file in the meantime); with `changed`,
     the file is also recorded as changed by this agent, in the same transaction."""
     lock = auto_lock_enabled() and not any(r["owner"] == ctx.agent_id for r in rows)
     if not lock and not changed:
         return None
-    with conn.tx():
-        foreign = foreign_holders(conn, ctx, target, now) if lock else []
+    with store.tx():
+        foreign = foreign_holders(store, ctx, target, now) if lock else []
         if lock and not foreign:
-            acquire_locks(conn, ctx, [target], "", auto_lock_seconds(), now, auto=True, checked=True)
+            acquire_locks(store, ctx, [target], "", auto_lock_seconds(), now, auto=True, checked=True)
         if changed and not foreign:
-            record_change(conn, ctx, target, now)
-    return deny_for_locks(conn, ctx, target, foreign, now) if foreign else None
+            record_change(store, ctx, target, now)
+    return deny_for_locks(store, ctx, target, foreign, now) if foreign else None
 
 
-def guard_shell_write(conn, ctx, target, now):
+def guard_shell_write(store, ctx, target, now):
     """Deny a shell write to a held file; otherwise, for a file, take the
     automatic lock as an edit tool would (a shell read-modify-write races too)."""
-    rows = overlapping_locks(conn, target, now)
-    denial = foreign_denial(conn, ctx, target, now, rows)
+    rows = overlapping_locks(store, target, now)
+    denial = foreign_denial(store, ctx, target, now, rows)
     if denial or target.kind != "file":
         return denial
-    return take_auto_lock(conn, ctx, target, rows, now, changed=True)
+    return take_auto_lock(store, ctx, target, rows, now, changed=True)
 
 
 def guard_paths(ctx, raws, guard, now):
@@ -6803,8 +6814,8 @@ def guard_paths(ctx, raws, guard, now):
     for here, target in governed_targets(ctx, raws):
         if here.db_path not in stores:
             stores[here.db_path] = hook_db(here)
-        conn = stores[here.db_path]
-        denial = guard(conn, here, target, now) if conn is not None else None
+        store = stores[here.db_path]
+        denial = guard(store, here, target, now) if store is not None else None
         if denial:
             return denial
     return None
@@ -6840,10 +6851,10 @@ def snapshot_path(ctx, payload):
     return os.path.join(state_dir(ctx), "undo", short_hash(f"{ctx.agent_id}\x00{call}"))
 
 
-def holders_here(conn, ctx, now):
+def holders_here(store, ctx, now):
     """Other live agents' path locks whose files are on this machine."""
     host = host_name()
-    return [r for r in foreign_locks(conn, ctx, now, limit=1000) if not ctx.team or r["host"] == host]
+    return [r for r in foreign_locks(store, ctx, now, limit=1000) if not ctx.team or r["host"] == host]
 
 
 def walk_held(ctx, row, budget):
@@ -6995,8 +7006,8 @@ def snapshot_before_call(payload, now):
     mark_busy(ctx, ctx.agent_id, "*", True)  # this agent's own held files may change now: never undo that
     rows = marked_locks(ctx, time.time())
     if rows is None:
-        conn = hook_db(ctx)
-        rows = holders_here(conn, ctx, now) if conn is not None else []
+        store = hook_db(ctx)
+        rows = holders_here(store, ctx, now) if store is not None else []
     if rows:
         take_snapshot(ctx, payload, rows, time.time())
 
@@ -7152,7 +7163,7 @@ def created_files(ctx, header):
                 yield {"path": rel, "sig": [False, 0, 0, 0, 0], "lock": [kind, key], "owner": owner}
 
 
-def check_after_call(conn, ctx, payload, now):
+def check_after_call(store, ctx, payload, now):
     """Settle every held file this call changed: [Undo].  Only a file whose
     lock the database says is still another live agent's is settled (the
     snapshot followed marks, which may name locks since released)."""
@@ -7163,7 +7174,7 @@ def check_after_call(conn, ctx, payload, now):
     changed = [e for e in entries if file_signature(os.path.join(ctx.top, e["path"]))[:4] != e["sig"][:4]]
     if not changed:
         return []
-    live = {(r["kind"], r["key"]): r for r in holders_here(conn, ctx, now)}
+    live = {(r["kind"], r["key"]): r for r in holders_here(store, ctx, now)}
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + short_hash(ctx.agent_id)
     undone = []
     for entry in changed:
@@ -7214,13 +7225,13 @@ def holder_note(undo, writer, tool):
     return text + (f". Their version: {undo.kept}" if undo.kept else "") + "."
 
 
-def report_undone(conn, ctx, undone, tool, now):
+def report_undone(store, ctx, undone, tool, now):
     """Count each settled file and tell its holder, in one transaction."""
-    writer = agent_name(conn, ctx.agent_id) or ctx.agent_id
-    with conn.tx():
-        ensure_agent(conn, ctx, now)
+    writer = agent_name(store, ctx.agent_id) or ctx.agent_id
+    with store.tx():
+        ensure_agent(store, ctx, now)
         for u in undone:
-            record_undo(conn, ctx, u.owner, u.path, holder_note(u, writer, tool), now)
+            record_undo(store, ctx, u.owner, u.path, holder_note(u, writer, tool), now)
 
 
 # A shell command line read as a shell reads it, as far as writes go: lists,
@@ -8304,11 +8315,11 @@ def staged_paths(ctx):
     return git_lines(ctx, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACDMRT")
 
 
-def changed_by_others(conn, ctx, rels, now):
+def changed_by_others(store, ctx, rels, now):
     """{path: [change rows]} for files of this working tree that other live agents changed and did not commit."""
     targets = targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in rels])
     found = {}
-    for row in foreign_changes(conn, ctx, [t.key for t in targets], now):
+    for row in foreign_changes(store, ctx, [t.key for t in targets], now):
         found.setdefault(row["path"], []).append(row)
     return found
 
@@ -8324,9 +8335,9 @@ def committed_paths(ctx, pathspecs=None):
     return sorted(set(paths))
 
 
-def commit_denial(conn, ctx, text, now, pathspecs=None):
+def commit_denial(store, ctx, text, now, pathspecs=None):
     """(reason, holder) when what the commit takes in includes another live agent's uncommitted change."""
-    found = changed_by_others(conn, ctx, committed_paths(ctx, pathspecs), now)
+    found = changed_by_others(store, ctx, committed_paths(ctx, pathspecs), now)
     if not found:
         return None
     path, rows = next(iter(found.items()))
@@ -8359,12 +8370,12 @@ def worktree_denial(ctx, kind, text, present):
     return f"agent-sync: `{text}` denied: it {GIT_HARM[kind].format(names=names)}. {way_out}", who
 
 
-def git_denial(conn, ctx, kind, text, now, pathspecs=None):
+def git_denial(store, ctx, kind, text, now, pathspecs=None):
     """(reason, holder) for one guarded git command, or None."""
     if kind == "commit":
-        return commit_denial(conn, ctx, text, now, pathspecs)
-    present = agents_in_worktree(conn, ctx, now)
-    rows = foreign_locks(conn, ctx, now) if kind == "tree" else []
+        return commit_denial(store, ctx, text, now, pathspecs)
+    present = agents_in_worktree(store, ctx, now)
+    rows = foreign_locks(store, ctx, now) if kind == "tree" else []
     held = ", ".join(f"{for_model(r['path'])} ({for_model(r['owner_name'] or r['owner'], 60)})" for r in rows[:8])
     if present:
         reason, who = worktree_denial(ctx, kind, text, present)
@@ -8379,11 +8390,11 @@ def git_denial(conn, ctx, kind, text, now, pathspecs=None):
 
 def guard_git(ctx, guarded, now):
     """The first denial among a command line's guarded git commands."""
-    conn = hook_db(ctx)
-    for kind, text, *pathspecs in guarded if conn is not None else ():
-        denial = git_denial(conn, ctx, kind, text, now, *pathspecs)
+    store = hook_db(ctx)
+    for kind, text, *pathspecs in guarded if store is not None else ():
+        denial = git_denial(store, ctx, kind, text, now, *pathspecs)
         if denial:
-            note_denial(conn, ctx, "shell guard" if kind == "tree" else "git guard", clean(text)[:200], denial[1], now)
+            note_denial(store, ctx, "shell guard" if kind == "tree" else "git guard", clean(text)[:200], denial[1], now)
             return {"deny": denial[0], "summary": f"agent-sync: `{clean(text)[:80]}` denied"}
     return None
 
@@ -8444,7 +8455,7 @@ def keep_definitions(ctx, payload, tool, tool_input, paths):
                 pass
 
 
-def settle_definitions(conn, ctx, payload, targets, now):
+def settle_definitions(store, ctx, payload, targets, now):
     """After an edit: the interface changes of the files kept before it,
     recorded and told; what the editor hears (who depends), or None.
     recovery_notice(ctx) handles the outage case; this runs with a store."""
@@ -8461,7 +8472,7 @@ def settle_definitions(conn, ctx, payload, targets, now):
         new = read_bytes(target.real, SOURCE_FILE_BYTES)
         if new is not None:
             changes = interface_changes(old.decode("utf-8", "replace"), new.decode("utf-8", "replace"), target.path)
-            notes.append(tell_dependents(conn, ctx, target, changes, now) if changes else None)
+            notes.append(tell_dependents(store, ctx, target, changes, now) if changes else None)
     return "\n".join(n for n in notes if n) or None
 
 
@@ -8483,24 +8494,24 @@ def dependents(ctx, files, path, name, texts):
     return found
 
 
-def tell_dependents(conn, ctx, target, changes, now):
+def tell_dependents(store, ctx, target, changes, now):
     """Record an edit's interface changes and notify the agents whose files
     use them (one transaction); the editor's note, or None when nobody does."""
-    files, texts, told = working_files(conn, ctx, now), {}, []
-    editor = agent_name(conn, ctx.agent_id)
-    with conn.tx():
+    files, texts, told = working_files(store, ctx, now), {}, []
+    editor = agent_name(store, ctx.agent_id)
+    with store.tx():
         for name, old, new in changes:
-            change_id, old = record_interface_change(conn, ctx, target.path, name, old, new, now)
+            change_id, old = record_interface_change(store, ctx, target.path, name, old, new, now)
             users = dependents(ctx, files, target.path, name, texts)
             for agent, rel, line in users:
                 body = interface_notice(editor, target.path, name, old, new, now, (rel, line))
-                send_interface_notice(conn, change_id, agent, (rel, line), new, body, now)
+                send_interface_notice(store, change_id, agent, (rel, line), new, body, now)
                 told.append((agent, rel, line, name))
             summary = f"{name}: {old} -> {new or 'removed'} in {target.path}; told {len(users)} agent(s)"
-            log_activity(conn, ctx.agent_id, INTERFACE, summary, target.path, now)
+            log_activity(store, ctx.agent_id, INTERFACE, summary, target.path, now)
     if not told:
         return None
-    names = {a: agent_name(conn, a) for a in {t[0] for t in told}}
+    names = {a: agent_name(store, a) for a in {t[0] for t in told}}
     return dependents_note(target.path, changes, [(names[a], rel, line, n) for a, rel, line, n in told])
 
 
@@ -8556,70 +8567,70 @@ def hook_post_tool_use(payload, dialect):
     if not isinstance(tool, str):
         return None
     ctx = hook_context(payload)
-    conn = hook_db(ctx)
-    if conn is None:
+    store = hook_db(ctx)
+    if store is None:
         return outage_notice(ctx)
     now = wall_now()
     edit = tool in EDIT_TOOLS or tool == "apply_patch"
     paths = edited_paths(tool, tool_input) if isinstance(tool_input, dict) and (edit or tool in READ_TOOLS) else []
     targets = [t for t in targets_in_repo(ctx, paths) if t.kind == "file"]
     if targets:
-        record_tool_call(conn, ctx, tool, targets, edit, now)
-    undone = [] if edit or tool in READ_TOOLS else check_after_call(conn, ctx, payload, now)
+        record_tool_call(store, ctx, tool, targets, edit, now)
+    undone = [] if edit or tool in READ_TOOLS else check_after_call(store, ctx, payload, now)
     if not edit and os.path.exists(busy_mark(ctx, ctx.agent_id, "*")):
-        mine = own_file_locks(conn, ctx.agent_id, now)
+        mine = own_file_locks(store, ctx.agent_id, now)
         mark_busy(ctx, ctx.agent_id, "*", False, [signature_fact(p, os.path.join(ctx.top, p)) for p in mine])
     shown = payload.get("client_tool_name") or tool  # the tool as the client and its model name it
     if undone:
-        report_undone(conn, ctx, undone, shown, now)
-    told = settle_definitions(conn, ctx, payload, targets, now) if edit else None
-    pushed = midturn_delivery(conn, ctx, now, push=dialect.midturn_push)
+        report_undone(store, ctx, undone, shown, now)
+    told = settle_definitions(store, ctx, payload, targets, now) if edit else None
+    pushed = midturn_delivery(store, ctx, now, push=dialect.midturn_push)
     pushed = with_note(with_note(pushed, undo_notice(undone, shown) if undone else None), told)
     return with_note(pushed, recovery_notice(ctx))
 
 
-def record_tool_call(conn, ctx, tool, targets, edit, now):
+def record_tool_call(store, ctx, tool, targets, edit, now):
     """An edit or read tool's files: logged, lock renewed, change and file state recorded."""
-    with conn.tx():
+    with store.tx():
         if edit:
-            ensure_agent(conn, ctx, now)
+            ensure_agent(store, ctx, now)
         for target in targets:
             if edit:
-                log_activity(conn, ctx.agent_id, "edit", f"{tool} {target.path}", target.path, now)
-                renew_auto_lock(conn, ctx, target, now)
-                record_change(conn, ctx, target, now)
+                log_activity(store, ctx.agent_id, "edit", f"{tool} {target.path}", target.path, now)
+                renew_auto_lock(store, ctx, target, now)
+                record_change(store, ctx, target, now)
                 mark_busy(ctx, ctx.agent_id, target.key, False, [signature_fact(target.path, target.real)])
                 note_held(ctx, ctx.agent_id, [target], time.time() + auto_lock_seconds())
-            record_file_state(conn, ctx, target, edit, now)
+            record_file_state(store, ctx, target, edit, now)
 
 
-def deliver(conn, ctx, now, directed_only, push=True, new_turn=False, state=None):
+def deliver(store, ctx, now, directed_only, push=True, new_turn=False, state=None):
     """Heartbeat if due and push waiting mail in one transaction; only reads
     when there is neither (a new turn is written first, in a transaction of
     its own).  `state`: delivery_state, when the caller read it."""
     if new_turn:  # a turn always writes: sent with the read below (team mode: one round trip)
-        with conn.tx():
-            ensure_agent(conn, ctx, now)
-            start_turn(conn, ctx.agent_id, now)
-    state = state or delivery_state(conn, ctx.agent_id, directed_only)
+        with store.tx():
+            ensure_agent(store, ctx, now)
+            start_turn(store, ctx.agent_id, now)
+    state = state or delivery_state(store, ctx.agent_id, directed_only)
     push = push and (state is None or state["waiting"])
     if not push and (new_turn or (state is not None and now - state["last_seen"] < HEARTBEAT_SECONDS)):
         return [], 0
-    with conn.tx():
-        ensure_agent(conn, ctx, now)
-        rows, more = take_pushes(conn, ctx.agent_id, now, directed_only) if push else ([], 0)
+    with store.tx():
+        ensure_agent(store, ctx, now)
+        rows, more = take_pushes(store, ctx.agent_id, now, directed_only) if push else ([], 0)
     return rows, more
 
 
-def midturn_delivery(conn, ctx, now, push=True):
+def midturn_delivery(store, ctx, now, push=True):
     """Between tool calls: a heartbeat now and then, and directed messages
     pushed at most every few seconds, so a busy agent sees them mid-turn
     (only where the agent's tool hook can carry context)."""
-    state = delivery_state(conn, ctx.agent_id, directed_only=True)
+    state = delivery_state(store, ctx.agent_id, directed_only=True)
     if state is None:
         return None
     due = push and state["waiting"] and now - state["last_push"] >= midturn_push_seconds()
-    rows, more = deliver(conn, ctx, now, directed_only=True, push=due, state=state)
+    rows, more = deliver(store, ctx, now, directed_only=True, push=due, state=state)
     if rows:
         return {"context": push_text(rows, more, now, "agent-sync: new message(s) addressed to you arrived mid-task:")}
     return None
@@ -8628,11 +8639,11 @@ def midturn_delivery(conn, ctx, now, push=True):
 def push_from_hook(payload, directed_only, answer, intro, new_turn=False):
     """Deliver waiting mail through a hook as `answer` ("context" or "block")."""
     ctx = hook_context(payload)
-    conn = hook_db(ctx)
-    if conn is None:
+    store = hook_db(ctx)
+    if store is None:
         return outage_notice(ctx) if answer == "context" else None
     now = wall_now()
-    rows, more = deliver(conn, ctx, now, directed_only, new_turn=new_turn)
+    rows, more = deliver(store, ctx, now, directed_only, new_turn=new_turn)
     result = {answer: push_text(rows, more, now, intro)} if rows else None
     return with_note(result, recovery_notice(ctx)) if answer == "context" else result
 
@@ -8662,37 +8673,37 @@ def hook_session_start(payload, dialect):
     ctx = hook_context(payload)
     if ctx is None:
         return None
-    conn = hook_db(ctx, create=True)
-    if conn is None:
+    store = hook_db(ctx, create=True)
+    if store is None:
         return outage_notice(ctx)
     now, notes = wall_now(), []
     ctx.client = client_process()
-    with conn.tx():
-        holders = register_session(conn, ctx, default_name(ctx), now)
-        adopted = adopt_previous_session(conn, ctx, now)
-        purge_expired_locks(conn, now)
-    status = snapshot(conn, ctx, now)  # team mode: with the writes above, one round trip
+    with store.tx():
+        holders = register_session(store, ctx, default_name(ctx), now)
+        adopted = adopt_previous_session(store, ctx, now)
+        purge_expired_locks(store, now)
+    status = snapshot(store, ctx, now)  # team mode: with the writes above, one round trip
     if holders.fetchall():  # another agent goes by the name: register decides, the slow way
-        with conn.tx():
-            existing = agent_row(conn, ctx.agent_id)
-            register(conn, ctx, existing["name"] if existing else default_name(ctx), None, now)
-        status = snapshot(conn, ctx, now)
+        with store.tx():
+            existing = agent_row(store, ctx.agent_id)
+            register(store, ctx, existing["name"] if existing else default_name(ctx), None, now)
+        status = snapshot(store, ctx, now)
     olds = [r["id"] for r in adopted.fetchall()] if adopted else []
     if olds:
         notes.append(f"Locks and tasks of your previous session id(s) {', '.join(olds)} are now yours.")
     if env_flag("AGENT_SYNC_AUTO_CLAIM"):
-        notes.append(auto_claim(conn, ctx, now))
-        status = snapshot(conn, ctx, now)
+        notes.append(auto_claim(store, ctx, now))
+        status = snapshot(store, ctx, now)
     return {"context": compact_status(status, ctx, now, notes)}
 
 
-def auto_claim(conn, ctx, now):
-    owned = owned_task(conn, ctx.agent_id)
+def auto_claim(store, ctx, now):
+    owned = owned_task(store, ctx.agent_id)
     if owned:
         return f"You already own task #{owned['id']} {for_model(owned['title'], 100)}."
     try:
-        with conn.tx():
-            task = claim_next(conn, ctx, now)
+        with store.tx():
+            task = claim_next(store, ctx, now)
     except NotFound:
         return "No task was ready to claim."
     return f"You were assigned task #{task['id']} {for_model(task['title'], 200)} (now in progress, its files locked for you)."
@@ -8700,11 +8711,11 @@ def auto_claim(conn, ctx, now):
 
 def hook_session_end(payload, dialect):
     ctx = hook_context(payload)
-    conn = open_store(ctx, create=False, timeout=1.0) if ctx else None
-    if conn is None:
+    store = open_store(ctx, create=False, timeout=1.0) if ctx else None
+    if store is None:
         return None
-    with conn.tx():
-        end_session(conn, ctx, wall_now(), env_flag("AGENT_SYNC_AUTO_RELEASE_LOCKS"))
+    with store.tx():
+        end_session(store, ctx, wall_now(), env_flag("AGENT_SYNC_AUTO_RELEASE_LOCKS"))
     return None
 
 
@@ -8758,26 +8769,26 @@ def hook_wait(payload, dialect):
 
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # the client ends its hooks so: disarm first
     write_atomically(waiter_mark(ctx), str(me).encode("ascii"))
-    conn = open_store(ctx, create=False)
-    if conn is None:
+    store = open_store(ctx, create=False)
+    if store is None:
         return 0
     armed = wall_now()
-    with conn.tx():
-        arm_waker(conn, ctx.agent_id, dialect.name, me, armed)
+    with store.tx():
+        arm_waker(store, ctx.agent_id, dialect.name, me, armed)
     try:
-        text = wait_for_wake(conn, ctx, me, armed)
+        text = wait_for_wake(store, ctx, me, armed)
     finally:
-        with conn.tx():
-            disarm_waker(conn, ctx.agent_id, me)
+        with store.tx():
+            disarm_waker(store, ctx.agent_id, me)
     if text is None:
         return 0
     sys.stderr.write(text + "\n")
     return 2
 
 
-def wait_for_wake(conn, ctx, me, armed):
+def wait_for_wake(store, ctx, me, armed):
     """The push text that wakes the agent, or None when the waiter should end.
-    It looks at the store when another agent wrote (conn.changed: SQLite's
+    It looks at the store when another agent wrote (store.changed: SQLite's
     data version, PostgreSQL's LISTEN), and at its own end at least every
     WAIT_CHECK_SECONDS."""
     client, start, changed = client_process(), time.monotonic(), True
@@ -8787,26 +8798,26 @@ def wait_for_wake(conn, ctx, me, armed):
         if client and process_gone(client[0], host_name(), client[1]):
             return None  # the session is over
         if changed:
-            started = turn_started_at(conn, ctx.agent_id)
+            started = turn_started_at(store, ctx.agent_id)
             if started is None or started > armed:
                 return None  # busy again: its own hooks deliver
-            text = take_wake(conn, ctx)
+            text = take_wake(store, ctx)
             if text:
                 return text
-        changed = conn.changed(WAIT_CHECK_SECONDS)
+        changed = store.changed(WAIT_CHECK_SECONDS)
     return None
 
 
-def take_wake(conn, ctx):
+def take_wake(store, ctx):
     """The mail that wakes the agent, taken as a push (so it wakes once) and
     logged in the feed; None when there is none."""
     now = wall_now()
-    with conn.tx():
-        rows, more = take_pushes(conn, ctx.agent_id, now, False, which=wake_rule())
+    with store.tx():
+        rows, more = take_pushes(store, ctx.agent_id, now, False, which=wake_rule())
         if rows:
             senders = sorted({r["sender_name"] or r["sender"] for r in rows})
             log_activity(
-                conn, ctx.agent_id, "wake", f"woken by {len(rows)} message(s) from {', '.join(senders)}", None, now
+                store, ctx.agent_id, "wake", f"woken by {len(rows)} message(s) from {', '.join(senders)}", None, now
             )
     return push_text(rows, more, now, WAKE_INTRO) if rows else None
 
@@ -9391,14 +9402,14 @@ def uninstall_git_hook(root):
 def check_commit(ctx):
     """Why a commit of what is staged would take what is not this committer's:
     staged files other live agents lock, or changed and did not commit."""
-    conn = open_as_agent(ctx, create=False)
-    if conn is None:
+    store = open_as_agent(ctx, create=False)
+    if store is None:
         return []
     now, staged = wall_now(), staged_paths(ctx)
     found = []
     for target in targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in staged]):
-        found += [describe_lock(r, now) for r in foreign_holders(conn, ctx, target, now)]
-    found += [change_line(path, rows) for path, rows in changed_by_others(conn, ctx, staged, now).items()]
+        found += [describe_lock(r, now) for r in foreign_holders(store, ctx, target, now)]
+    found += [change_line(path, rows) for path, rows in changed_by_others(store, ctx, staged, now).items()]
     return found
 
 
@@ -9521,29 +9532,29 @@ def command(name, help, *args, mcp=None, console=None, context=True):
 
 def write_tx(ctx, fn):
     """Run fn(store) in one transaction; returns (store, result)."""
-    conn = open_as_agent(ctx)
-    with conn.tx():
-        return conn, fn(conn)
+    store = open_as_agent(ctx)
+    with store.tx():
+        return store, fn(store)
 
 
 def open_for_reading(ctx):
     """The store, or an empty one where no state exists yet; a state folder
     that cannot hold state is an error, not an empty view."""
-    conn = open_as_agent(ctx, create=False)
-    if conn is None:
+    store = open_as_agent(ctx, create=False)
+    if store is None:
         folder = os.path.dirname(ctx.db_path)
         if os.path.lexists(folder) and not _is_dir(folder):
             raise StorageError(f"{folder} is not a directory: agent-sync keeps this repository's state there")
-        conn = Store.empty()
-    return conn
+        store = Store.empty()
+    return store
 
 
 def read_db(ctx):
     """A connection for a read-only command (an empty one where no state
     exists yet: looking creates nothing); running it counts as a heartbeat."""
-    conn = open_for_reading(ctx)
-    heartbeat(conn, ctx, wall_now())
-    return conn
+    store = open_for_reading(ctx)
+    heartbeat(store, ctx, wall_now())
+    return store
 
 
 def text_or_stdin(value, surface):
@@ -9581,14 +9592,14 @@ OPERATOR_FORCE = Arg("force", bool, "steer a task another agent owns", surfaces=
 
 @command("init", "create the database (any command does this on first use)")
 def cmd_init(ctx, args):
-    conn = open_store(ctx)
-    conn.flush()  # team mode: the project's schema made now, not with the first statement
+    store = open_store(ctx)
+    store.flush()  # team mode: the project's schema made now, not with the first statement
     return {
-        "db": conn.path,
-        "engine": conn.engine,
+        "db": store.path,
+        "engine": store.engine,
         "schema": SCHEMA_VERSION,
         "root": ctx.root,
-    }, f"database ready: {conn.path} (schema v{SCHEMA_VERSION})"
+    }, f"database ready: {store.path} (schema v{SCHEMA_VERSION})"
 
 
 @command(
@@ -9619,8 +9630,8 @@ def cmd_heartbeat(ctx, args):
     mcp="Your agent id and name in the shared coordination state.",
 )
 def cmd_whoami(ctx, args):
-    conn = read_db(ctx)
-    row = agent_row(conn, ctx.agent_id)
+    store = read_db(ctx)
+    row = agent_row(store, ctx.agent_id)
     data = {
         "id": ctx.agent_id,
         "name": row["name"] if row else None,
@@ -9628,8 +9639,8 @@ def cmd_whoami(ctx, args):
         "source": ctx.id_source,
         "registered": row is not None,
         "root": ctx.root,
-        "db": conn.path if ctx.team else ctx.db_path,
-        "engine": conn.engine,
+        "db": store.path if ctx.team else ctx.db_path,
+        "engine": store.engine,
         "project": ctx.team.project if ctx.team else None,
     }
     if ctx.client or not row:
@@ -9641,7 +9652,7 @@ def cmd_whoami(ctx, args):
     if pid:
         text += f"; client {clean(client or 'process')} pid {pid}"
     if ctx.team:
-        text += f"; team project {clean(ctx.team.project)} on {conn.path}"
+        text += f"; team project {clean(ctx.team.project)} on {store.path}"
     return data, text
 
 
@@ -9665,9 +9676,9 @@ def cmd_status(ctx, args):
 def cmd_tasks(ctx, args):
     if args.status and args.status not in TASK_STATUSES:
         raise UsageError(f"--status must be one of {', '.join(TASK_STATUSES)}")
-    conn = read_db(ctx)
-    rows = list_tasks(conn, args.status)
-    blockers = task_blockers(conn, [r["id"] for r in rows if r["status"] != "done"])
+    store = read_db(ctx)
+    rows = list_tasks(store, args.status)
+    blockers = task_blockers(store, [r["id"] for r in rows if r["status"] != "done"])
     data = {"tasks": [task_dict(r, blockers.get(r["id"], ())) for r in rows]}
     return data, "\n".join(task_line(r, blockers.get(r["id"], ())) for r in rows) or "no tasks"
 
@@ -9688,11 +9699,11 @@ def cmd_create_task(ctx, args):
         raise UsageError("--priority must be between -1000000 and 1000000")
     targets = [lock_target(ctx, f) for f in args.file or []]
     now = wall_now()
-    conn, task_id = write_tx(
+    store, task_id = write_tx(
         ctx,
         lambda c: create_task(c, ctx, args.title, args.description, targets, args.priority, args.depends_on or [], now),
     )
-    return {"task": task_dict(find_task(conn, task_id))}, f"created task #{task_id}: {clean(args.title.strip())}"
+    return {"task": task_dict(find_task(store, task_id))}, f"created task #{task_id}: {clean(args.title.strip())}"
 
 
 @command(
@@ -9704,13 +9715,13 @@ def cmd_create_task(ctx, args):
 def cmd_depend(ctx, args):
     now = wall_now()
 
-    def run(conn):
-        task = find_task(conn, args.task)
-        add_dependencies(conn, ctx, task, [find_task(conn, d) for d in args.on], now)
+    def run(store):
+        task = find_task(store, args.task)
+        add_dependencies(store, ctx, task, [find_task(store, d) for d in args.on], now)
         return task
 
-    conn, task = write_tx(ctx, run)
-    deps = task_dependencies(conn, task["id"])
+    store, task = write_tx(ctx, run)
+    deps = task_dependencies(store, task["id"])
     return {"task": task["id"], "depends_on": deps}, f"task #{task['id']} depends on " + ", ".join(
         f"#{d}" for d in deps
     )
@@ -9720,13 +9731,13 @@ def steer_task(ctx, args, verb, operation, *extra):
     """Find a task and apply one task operation to it, in one transaction."""
     now = wall_now()
 
-    def run(conn):
-        task = find_task(conn, args.task)
-        operation(conn, ctx, task, *extra, now, force=args.force)
+    def run(store):
+        task = find_task(store, args.task)
+        operation(store, ctx, task, *extra, now, force=args.force)
         return task["id"]
 
-    conn, task_id = write_tx(ctx, run)
-    task = find_task(conn, task_id)
+    store, task_id = write_tx(ctx, run)
+    task = find_task(store, task_id)
     return {"task": task_dict(task)}, f"{verb} task #{task_id}: {clean(task['title'])}"
 
 
@@ -9744,8 +9755,8 @@ def cmd_claim_task(ctx, args):
 )
 def cmd_claim_next(ctx, args):
     now = wall_now()
-    conn, task = write_tx(ctx, lambda c: claim_next(c, ctx, now))
-    files = [t.path for t in task_targets(conn, task["id"])]
+    store, task = write_tx(ctx, lambda c: claim_next(c, ctx, now))
+    files = [t.path for t in task_targets(store, task["id"])]
     text = f"claimed task #{task['id']}: {clean(task['title'])}" + (f" (locked {', '.join(files)})" if files else "")
     return {"task": task_dict(task), "locked": files}, text
 
@@ -9805,14 +9816,14 @@ def cmd_lock(ctx, args):
     reason = check_text("reason", args.reason or "", 2000, allow_empty=True)
     started = time.monotonic()
     deadline, waited = started + (args.wait or 0), False
-    conn = open_as_agent(ctx)
+    store = open_as_agent(ctx)
     while True:
         now = wall_now()
         try:
-            with conn.tx():
-                acquire_locks(conn, ctx, targets, reason, ttl, now)
+            with store.tx():
+                acquire_locks(store, ctx, targets, reason, ttl, now)
                 if waited:
-                    record_wait(conn, ctx, targets, time.monotonic() - started, now)
+                    record_wait(store, ctx, targets, time.monotonic() - started, now)
             break
         except Conflict as e:
             if time.monotonic() >= deadline:
@@ -9849,8 +9860,8 @@ def cmd_unlock(ctx, args):
 @command("locks", "list live locks", Arg("all", bool, "include expired"), mcp="Live locks.")
 def cmd_locks(ctx, args):
     now = wall_now()
-    conn = read_db(ctx)
-    rows = live_locks(conn, now, include_expired=args.all)
+    store = read_db(ctx)
+    rows = live_locks(store, now, include_expired=args.all)
     data = {"locks": [lock_dict(r, now) for r in rows]}
     return data, "\n".join(lock_line(r, now) for r in rows) or "no locks"
 
@@ -9886,8 +9897,8 @@ def cmd_send(ctx, args):
 @command("inbox", "unread messages for you", Arg("all", bool, "include read ones"), mcp="Your unread messages.")
 def cmd_inbox(ctx, args):
     now = wall_now()
-    conn = read_db(ctx)
-    rows = inbox(conn, ctx.agent_id, include_read=args.all)
+    store = read_db(ctx)
+    rows = inbox(store, ctx.agent_id, include_read=args.all)
     data = {"messages": [message_dict(r) for r in rows]}
     return data, "\n".join(message_text(r, now) for r in rows) or ("no messages" if args.all else "no unread messages")
 
@@ -9924,8 +9935,8 @@ def cmd_ack(ctx, args):
 )
 def cmd_sent(ctx, args):
     now = wall_now()
-    conn = read_db(ctx)
-    messages, receipts = sent_messages(conn, ctx.agent_id, args.limit)
+    store = read_db(ctx)
+    messages, receipts = sent_messages(store, ctx.agent_id, args.limit)
     data, lines = [], []
     for m in messages:
         rec = [
@@ -9974,8 +9985,8 @@ def cmd_decision(ctx, args):
 @command("decisions", "list decisions", Arg("limit", int, "how many", default=50), mcp="Recorded decisions.")
 def cmd_decisions(ctx, args):
     now = wall_now()
-    conn = read_db(ctx)
-    rows = list_decisions(conn, args.limit)
+    store = read_db(ctx)
+    rows = list_decisions(store, args.limit)
     data = {
         "decisions": [
             {"id": d["id"], "agent": d["agent"], "name": d["name"], "text": d["text"], "created_at": d["created_at"]}
@@ -10001,10 +10012,10 @@ def cmd_log(ctx, args):
     path = file_target(ctx, args.file).path if args.file else None
     now = wall_now()
 
-    def run(conn):
-        ensure_agent(conn, ctx, now)
-        log_activity(conn, ctx.agent_id, kind, message, path, now)
-        return last_activity_id(conn, ctx.agent_id)
+    def run(store):
+        ensure_agent(store, ctx, now)
+        log_activity(store, ctx.agent_id, kind, message, path, now)
+        return last_activity_id(store, ctx.agent_id)
 
     _, row_id = write_tx(ctx, run)
     return {"id": row_id}, f"logged #{row_id}"
@@ -10014,8 +10025,8 @@ def cmd_log(ctx, args):
 def cmd_activity(ctx, args):
     if not 1 <= args.limit <= 10000:
         raise UsageError("--limit must be between 1 and 10000")
-    conn = read_db(ctx)
-    rows = recent_activity(conn, args.limit, args.agent)
+    store = read_db(ctx)
+    rows = recent_activity(store, args.limit, args.agent)
     data = {"activity": [dict(r) for r in rows]}
     return data, "\n".join(activity_line(r) for r in rows) or "no activity"
 
@@ -10033,15 +10044,15 @@ def dirty_keys(ctx):
     return {t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, rel) for rel in rels])}
 
 
-def current_changes(conn, ctx):
+def current_changes(store, ctx):
     """This working tree's recorded changes that are still uncommitted; the
     ones a commit (by anyone, any tool) has since included are forgotten."""
-    rows = changes_in(conn, ctx.worktree)
+    rows = changes_in(store, ctx.worktree)
     dirty = dirty_keys(ctx) if rows else set()
     gone = {r["key"] for r in rows if r["key"] not in dirty}
     if gone:
-        with conn.tx():
-            forget_changes(conn, ctx.worktree, gone)
+        with store.tx():
+            forget_changes(store, ctx.worktree, gone)
     return [r for r in rows if r["key"] in dirty]
 
 
@@ -10053,9 +10064,9 @@ def current_changes(conn, ctx):
 )
 def cmd_changes(ctx, args):
     now = wall_now()
-    conn = open_for_reading(ctx)
+    store = open_for_reading(ctx)
     agents = {}
-    for r in current_changes(conn, ctx):
+    for r in current_changes(store, ctx):
         entry = agents.setdefault(r["agent_id"], {"name": r["name"], "presence": None, "files": []})
         entry["presence"] = "offline" if not holder_live(r, now) else "live"
         entry["files"].append(r["path"])
@@ -10106,13 +10117,13 @@ def git_run(ctx, args, check=True):
 def cmd_commit(ctx, args):
     message = check_text("message", args.message, 20000)
     now = wall_now()
-    conn = open_as_agent(ctx)
-    mine = sorted({r["path"] for r in current_changes(conn, ctx) if r["agent_id"] == ctx.agent_id})
+    store = open_as_agent(ctx)
+    mine = sorted({r["path"] for r in current_changes(store, ctx) if r["agent_id"] == ctx.agent_id})
     if not mine:
         raise NotFound(
             "nothing of yours to commit: agent-sync records the files you change through your tools (see `agent-sync changes`)"
         )
-    mixed = changed_by_others(conn, ctx, mine, now)
+    mixed = changed_by_others(store, ctx, mine, now)
     if mixed:
         path, rows = next(iter(mixed.items()))
         raise Conflict(
@@ -10120,12 +10131,12 @@ def cmd_commit(ctx, args):
             f'--message "I want to commit {path}: commit your part or tell me to go ahead"`'
         )
     commit, held = git_commit_only(ctx, mine, message)
-    with conn.tx():
+    with store.tx():
         forget_changes(
-            conn, ctx.worktree, [t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, p) for p in mine])]
+            store, ctx.worktree, [t.key for t in targets_in_repo(ctx, [os.path.join(ctx.top, p) for p in mine])]
         )
         log_activity(
-            conn,
+            store,
             ctx.agent_id,
             "commit",
             f"{commit[:10]} {message.splitlines()[0][:100]} ({len(held)} files)",
@@ -10145,11 +10156,11 @@ def cmd_commit(ctx, args):
 def cmd_report(ctx, args):
     now = wall_now()
     since = now - parse_duration(args.since)
-    conn = read_db(ctx)
-    summary = summarise_activity(activity_since(conn, since))
-    oldest = pruned_before(conn)
+    store = read_db(ctx)
+    summary = summarise_activity(activity_since(store, since))
+    oldest = pruned_before(store)
     partial = oldest if oldest and oldest > since else None
-    names = {a: agent_name(conn, a) for a in summary["agents"]}
+    names = {a: agent_name(store, a) for a in summary["agents"]}
     data = {"since": since, "since_utc": utc_iso(since), "log_reaches_back_to": partial, **summary}
     return data, report_text(summary, names, since, now, partial)
 
@@ -10215,8 +10226,8 @@ def cmd_completion(_, args):
 @command("gc", "drop expired locks, settle offline agents, prune the activity log")
 def cmd_gc(ctx, args):
     now = wall_now()
-    conn, result = write_tx(ctx, lambda c: collect_garbage(c, ctx, now))
-    result["vacuumed"] = conn.compact()
+    store, result = write_tx(ctx, lambda c: collect_garbage(c, ctx, now))
+    result["vacuumed"] = store.compact()
     counts = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.items() if k != "vacuumed")
     return result, counts + ("; the file was compacted" if result["vacuumed"] else "")
 
@@ -10279,14 +10290,14 @@ def team_status(ctx, args):
     if ctx.team is None:
         data = {"team": False, "db": ctx.db_path}
         return data, team_text(data)
-    conn = open_store(ctx, timeout=10.0)
-    rtt, server = conn.round_trip()
+    store = open_store(ctx, timeout=10.0)
+    rtt, server = store.round_trip()
     now = wall_now()
-    hosts = {h: [agent_dict(r, now) for r in rows] for h, rows in agents_by_host(conn, now).items()}
+    hosts = {h: [agent_dict(r, now) for r in rows] for h, rows in agents_by_host(store, now).items()}
     source = "AGENT_SYNC_DATABASE_URL" if os.environ.get("AGENT_SYNC_DATABASE_URL", "").strip() else TEAM_RELPATH
-    data = {"team": True, "project": ctx.team.project, "db": conn.path, "source": source, "round_trip_ms": rtt}
-    offsets = {h: max((r["clock_offset"] for r in rows), key=abs) for h, rows in agents_by_host(conn, now).items()}
-    offsets[host_name()] = round(conn.offset, 1)
+    data = {"team": True, "project": ctx.team.project, "db": store.path, "source": source, "round_trip_ms": rtt}
+    offsets = {h: max((r["clock_offset"] for r in rows), key=abs) for h, rows in agents_by_host(store, now).items()}
+    offsets[host_name()] = round(store.offset, 1)
     hosts.setdefault(host_name(), [])
     data.update(server=server, hosts=hosts, this_host=host_name(), clock_offsets=offsets)
     return data, team_text(data)
@@ -10469,36 +10480,36 @@ def wake_line(rows):
 def watch_for_wake(w):
     """The watcher thread: arm the agent as wakeable while it is idle, and
     queue a line when mail that wakes it arrives.  It never raises."""
-    conn, armed = None, None
+    store, armed = None, None
     while not w.done:
         try:
-            conn = conn or open_store(w.ctx, create=False, timeout=2.0)
+            store = store or open_store(w.ctx, create=False, timeout=2.0)
             agent, idle, spell = w.agent_state()
-            if conn is not None and idle and w.line is None and w.enter_at is None:
-                armed = arm_wrapped(conn, w.ctx, agent, spell, armed)  # each turn clears the idle mark
-                rows = wake_mail(conn, agent, w.woken, wake_rule())
+            if store is not None and idle and w.line is None and w.enter_at is None:
+                armed = arm_wrapped(store, w.ctx, agent, spell, armed)  # each turn clears the idle mark
+                rows = wake_mail(store, agent, w.woken, wake_rule())
                 if rows:
                     w.woken = rows[-1]["id"]
-                    with conn.tx():
-                        log_activity(conn, agent, "wake", f"woken by wrap: {len(rows)} message(s)", None, wall_now())
+                    with store.tx():
+                        log_activity(store, agent, "wake", f"woken by wrap: {len(rows)} message(s)", None, wall_now())
                     w.line = wake_line(rows)
         except Exception:
-            conn = None  # the store went away: look again later
+            store = None  # the store went away: look again later
         time.sleep(WRAP_POLL_SECONDS)
-    if conn is not None:
-        with conn.tx():
-            disarm_waker(conn, w.agent_state()[0], os.getpid())
+    if store is not None:
+        with store.tx():
+            disarm_waker(store, w.agent_state()[0], os.getpid())
 
 
-def arm_wrapped(conn, ctx, agent, spell, armed):
+def arm_wrapped(store, ctx, agent, spell, armed):
     """Mark `agent` wakeable by this wrapper once per idle spell; the spell
     armed.  A client without hooks is the wrapper's own agent, made present
     here, so mail can reach it."""
     if armed != spell:
-        with conn.tx():
+        with store.tx():
             if agent == ctx.agent_id:
-                ensure_agent(conn, ctx, wall_now())
-            arm_waker(conn, agent, "wrap", os.getpid(), wall_now())
+                ensure_agent(store, ctx, wall_now())
+            arm_waker(store, agent, "wrap", os.getpid(), wall_now())
     return spell
 
 
@@ -10726,17 +10737,17 @@ class Console:
         self.snap = None
         self.running = True
         self.attach(wall_now())
-        newest_activity, newest_message = newest_ids(self.conn)
+        newest_activity, newest_message = newest_ids(self.store)
         self.last_activity, self.last_message = max(0, newest_activity - 15), max(0, newest_message - 5)
 
     def attach(self, now):
         """Open the database and be present in it.  The file's identity is kept:
         a file deleted and made anew by another command must be followed, or the
         console would watch and write a file nobody else sees."""
-        self.conn = open_store(self.ctx)
+        self.store = open_store(self.ctx)
         self.identity = file_identity(self.ctx.db_path)
-        with self.conn.tx():
-            register(self.conn, self.ctx, self.name, "human operator", now)
+        with self.store.tx():
+            register(self.store, self.ctx, self.name, "human operator", now)
 
     def reopen(self, now):
         """The database file was replaced: follow it from its first row."""
@@ -10747,9 +10758,9 @@ class Console:
 
     def stop(self):
         now = wall_now()
-        with self.conn.tx():
-            release_owned_locks(self.conn, self.ctx, OPERATOR_ID, now)
-            leave(self.conn, OPERATOR_ID, now)
+        with self.store.tx():
+            release_owned_locks(self.store, self.ctx, OPERATOR_ID, now)
+            leave(self.store, OPERATOR_ID, now)
 
     def poll(self, force=False):
         """Read what changed since the last tick; True when the view must be redrawn."""
@@ -10757,26 +10768,26 @@ class Console:
         if file_identity(self.ctx.db_path) != self.identity:
             self.reopen(now)
         if now - self.last_beat > HEARTBEAT_SECONDS:
-            heartbeat(self.conn, self.ctx, now)
+            heartbeat(self.store, self.ctx, now)
             self.last_beat = now
-        version = self.conn.data_version()
+        version = self.store.data_version()
         if not force and version == self.data_version and now - self.last_refresh < 5:
             return False
         self.data_version, self.last_refresh = version, now
         self.read_new_rows()
-        self.snap = snapshot(self.conn, self.ctx, now, limit=40)
-        self.blockers = task_blockers(self.conn, [t["id"] for t in self.snap["tasks"]])
+        self.snap = snapshot(self.store, self.ctx, now, limit=40)
+        self.blockers = task_blockers(self.store, [t["id"] for t in self.snap["tasks"]])
         self.note_presence(now)
         self.presence.setdefault(OPERATOR_ID, "active")
         return True
 
     def read_new_rows(self):
         events = []
-        for r in activity_after(self.conn, self.last_activity):
+        for r in activity_after(self.store, self.last_activity):
             self.last_activity = r["id"]
             if r["type"] != "message":
                 events.append((r["created_at"], r["type"], r["name"] or r["agent"], r["message"]))
-        for r in messages_after(self.conn, self.last_message):
+        for r in messages_after(self.store, self.last_message):
             self.last_message = r["id"]
             events.append((r["created_at"], "msg", r["name"] or r["sender"], f"->{r['recipient']}: {r['body']}"))
         for ts, kind, who_, text in sorted(events, key=lambda e: e[0]):
@@ -10816,7 +10827,7 @@ class Console:
             self.say("\n".join(console_help()))
             return "commands listed in the feed"
         if verb in ("msgs", "messages"):
-            rows = message_receipts(self.conn)
+            rows = message_receipts(self.store)
             self.say("\n".join(receipt_line(r) for r in rows) or "no messages")
             return f"{len(rows)} recent message(s) in the feed"
         words = line.split()
@@ -11083,7 +11094,7 @@ def run_console(name=None, interval=1.0, plain=False, once=False):
         if once:
             now = wall_now()
             console.poll(force=True)
-            return status_text(snapshot(console.conn, console.ctx, now), console.ctx, now)
+            return status_text(snapshot(console.store, console.ctx, now), console.ctx, now)
         curses = None
         if not plain and sys.stdout.isatty() and sys.stdin.isatty():
             try:
