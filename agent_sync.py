@@ -62,7 +62,7 @@ __all__ = [
 #: import: that module costs every hook its load)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable, Iterable
 
 # Start-up.  A hook runs on every tool call and lives about 15 ms, so what
 # every run loads is loaded the cheap way: no cyclic collector (its passes
@@ -464,13 +464,6 @@ def utc_iso(ts):
 # ---------------------------------------------------------------------------
 
 
-def _is_dir(path):
-    try:
-        return (os.stat(path).st_mode & 0o170000) == 0o040000
-    except (OSError, ValueError):
-        return False
-
-
 def _git_entry_kind(path):
     """ "dir" or "file" for a `.git` entry that really marks a repository, else
     None: a folder must hold HEAD, a file must point (gitdir:) at a folder that
@@ -482,10 +475,8 @@ def _git_entry_kind(path):
         return None
     if mode == 0o040000:
         return "dir" if os.path.isfile(os.path.join(path, "HEAD")) else None
-    line = _first_line(path)
-    if line.startswith("gitdir:") and _is_dir(os.path.join(os.path.dirname(path), line[7:].strip())):
-        return "file"
-    return None
+    gitdir = gitdir_of(path)
+    return "file" if gitdir and os.path.isdir(gitdir) else None
 
 
 def _first_line(path):
@@ -496,13 +487,21 @@ def _first_line(path):
         return ""
 
 
+def gitdir_of(gitfile):
+    """The folder a `.git` file points at (its `gitdir:` line, relative to the
+    file's folder), or None: the one reader of that line."""
+    line = _first_line(gitfile)
+    if not line.startswith("gitdir:"):
+        return None
+    return os.path.normpath(os.path.join(os.path.dirname(gitfile), line[7:].strip()))
+
+
 def main_root_of_gitfile(worktree, gitfile):
     """The repository root for a `.git` file: a linked worktree maps to its main
     worktree (so all worktrees share one database); a submodule stays itself."""
-    line = _first_line(gitfile)
-    if not line.startswith("gitdir:"):
+    gitdir = gitdir_of(gitfile)
+    if gitdir is None:
         return worktree
-    gitdir = os.path.normpath(os.path.join(worktree, line[7:].strip()))
     common = _first_line(os.path.join(gitdir, "commondir"))
     if not common:
         return worktree
@@ -527,7 +526,7 @@ def find_worktree(start):
             return d, main_root_of_gitfile(d, git)
         if fallback is None:
             claude = os.path.join(d, ".claude")
-            if claude != home_claude and _is_dir(claude):
+            if claude != home_claude and os.path.isdir(claude):
                 fallback = d
         parent = os.path.dirname(d)
         if parent == d:
@@ -536,13 +535,15 @@ def find_worktree(start):
         d = parent
 
 
+def git_dir(root):
+    """The repository's git directory (a submodule's `.git` is a file naming it)."""
+    git = os.path.join(root, ".git")
+    return (_git_entry_kind(git) == "file" and gitdir_of(git)) or git
+
+
 def current_branch(worktree):
     """Branch name from HEAD, read directly (no git subprocess)."""
-    git = os.path.join(worktree, ".git")
-    if _git_entry_kind(git) == "file":
-        line = _first_line(git)
-        git = os.path.normpath(os.path.join(worktree, line[7:].strip())) if line.startswith("gitdir:") else git
-    head = _first_line(os.path.join(git, "HEAD"))
+    head = _first_line(os.path.join(git_dir(worktree), "HEAD"))
     if head.startswith("ref: refs/heads/"):
         return head[16:]
     return head[:8] if head else ""
@@ -563,16 +564,6 @@ def short_hash(text):
 
 #: team mode's settings for a checkout (database URL, project), written by `team join`; mode 0600
 TEAM_RELPATH = os.path.join(".claude", "coordination", "team.json")
-
-
-def git_dir(root):
-    """The repository's git directory (a submodule's `.git` is a file naming it)."""
-    git = os.path.join(root, ".git")
-    if _git_entry_kind(git) == "file":
-        line = _first_line(git)
-        if line.startswith("gitdir:"):
-            return os.path.normpath(os.path.join(root, line[7:].strip()))
-    return git
 
 
 def origin_url(root):
@@ -878,7 +869,7 @@ def locate(ctx, raw, base=None):
     if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
         raise UsageError(f"invalid path {raw!r}")
     real = os.path.realpath(os.path.join(base or ctx.cwd, os.path.expanduser(raw.strip())))
-    top, root = find_worktree(real if _is_dir(real) else os.path.dirname(real))
+    top, root = find_worktree(real if os.path.isdir(real) else os.path.dirname(real))
     return real, top, os.path.realpath(root)
 
 
@@ -915,7 +906,7 @@ class Target:
 
 def file_target(ctx, raw, base=None, located=None):
     real, rel = repo_relative(ctx, raw, base, located)
-    if rel == "." or _is_dir(real):
+    if rel == "." or os.path.isdir(real):
         return dir_target_from(rel)
     display = rel.replace(os.sep, "/")
     return Target("file", normalise_key(rel), display, real)
@@ -944,7 +935,9 @@ def governed_targets(ctx, raws):
         if ctx.one_db:
             root = ctx.root  # AGENT_SYNC_DB: one database governs every path
         if root != ctx.root and root not in elsewhere:
-            elsewhere[root] = Context(cwd=real if _is_dir(real) else os.path.dirname(real), session_id=ctx.session_id)
+            elsewhere[root] = Context(
+                cwd=real if os.path.isdir(real) else os.path.dirname(real), session_id=ctx.session_id
+            )
         here = ctx if root == ctx.root else elsewhere[root]
         try:
             yield here, file_target(here, real, located=located)
@@ -1134,7 +1127,7 @@ def targets_overlap(a_kind, a_key, b_kind, b_key):
 def make_state_dir(folder):
     """The state folder, made private (0700) with a `.gitignore` of `*` inside,
     so state is never committed, installed or not."""
-    if not _is_dir(folder):
+    if not os.path.isdir(folder):
         os.makedirs(folder, mode=0o700, exist_ok=True)
     ignore = os.path.join(folder, ".gitignore")
     if not os.path.exists(ignore):
@@ -1182,7 +1175,7 @@ def remember_clock(ctx, offset):
     """Keep a new measurement of the offset (written only when it moved by half
     a second, and only where this checkout keeps state: looking creates none)."""
     previous, CLOCK.offset = CLOCK.offset, offset
-    if _is_dir(state_dir(ctx)) and (abs(offset - previous) >= 0.5 or not os.path.exists(clock_cache(ctx))):
+    if os.path.isdir(state_dir(ctx)) and (abs(offset - previous) >= 0.5 or not os.path.exists(clock_cache(ctx))):
         try:
             with open(clock_cache(ctx), "w", encoding="ascii") as f:
                 f.write(f"{offset:.3f}\n")
@@ -1193,7 +1186,7 @@ def remember_clock(ctx, offset):
 def write_atomically(path, data, mode=0o600):
     """`path` holds `data` whole or is untouched: a temporary file beside it, then a rename."""
     folder = os.path.dirname(path)
-    if not _is_dir(folder):
+    if not os.path.isdir(folder):
         os.makedirs(folder, mode=0o700, exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
@@ -1239,8 +1232,8 @@ def note_held(ctx, owner, targets, until):
     except OSError:
         pass
     try:
-        if not _is_dir(held_folder(ctx)):
-            if not ctx.in_git and not _is_dir(state_dir(ctx)):
+        if not os.path.isdir(held_folder(ctx)):
+            if not ctx.in_git and not os.path.isdir(state_dir(ctx)):
                 return  # outside git, state is opt-in (init): a team-mode lock taken here leaves none
             make_state_dir(state_dir(ctx))
         for _ in range(2):  # a pruner may remove an expired mark between our look and utime
@@ -1407,7 +1400,7 @@ def note_outage(ctx, reason):
     try:
         if os.path.exists(path):
             os.utime(path)
-        elif _is_dir(state_dir(ctx)):
+        elif os.path.isdir(state_dir(ctx)):
             with open(path, "w", encoding="utf-8") as f:
                 f.write(f"{time.time():.3f}\n{clean(reason)[:300]}")
     except OSError:
@@ -2357,7 +2350,7 @@ def storage_error(path, exc):
 def make_private_file(path):
     """The database file, created 0600 (SQLite gives its -wal and -shm files the same mode)."""
     folder = os.path.dirname(path) or "."
-    if not _is_dir(folder):
+    if not os.path.isdir(folder):
         make_state_dir(folder)
     if not os.path.exists(path):
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -3662,7 +3655,7 @@ def open_as_agent(ctx, create=True):
     Outside git, state is created only where a project says so (a `.claude/`
     folder, `init`, AGENT_SYNC_DB): never silently in a shared folder."""
     if create and not ctx.in_git and not ctx.one_db and not ctx.team and not os.path.exists(ctx.db_path):
-        if not _is_dir(os.path.join(ctx.root, ".claude")):
+        if not os.path.isdir(os.path.join(ctx.root, ".claude")):
             raise UsageError(
                 f"{ctx.cwd} is not in a git repository: run `agent-sync init` in the project's top folder "
                 "to keep its state there (or set AGENT_SYNC_DB)"
@@ -5483,7 +5476,7 @@ def remember_interpreter():
         return
     record = os.path.join(project, PYTHON_RECORD)
     known = read_text_file(record)
-    if known is None and not _is_dir(os.path.dirname(record)):
+    if known is None and not os.path.isdir(os.path.dirname(record)):
         return  # no state here: nothing is created for this
     if known is None or not os.access(known.rstrip("\n"), os.X_OK):
         try:
@@ -5625,27 +5618,43 @@ class Dialect:
 
     def __init__(
         self,
-        name,
-        tools,
-        recognise,
-        adapt,
-        answer,
-        install,
-        uninstall,
-        prompt_context=True,
-        midturn_push=False,
-        config=None,
-        events=(),
-        trust=None,
-        arguments=None,
-        stop_broadcasts=False,
-        wrap_args=(),
+        *,
+        name: str,
+        recognise: "Callable[[dict], bool]",
+        answer: "Callable[[str, dict | None], Any]",
+        install: "Callable[..., list]",
+        uninstall: "Callable[..., list]",
+        tools: "dict[str, str] | None" = None,
+        adapt: "Callable[[dict], None] | None" = None,
+        prompt_context: bool = True,
+        midturn_push: bool = False,
+        config: str | None = None,
+        events: "Iterable[str]" = (),
+        trust: "Callable[[str], tuple[bool, str]] | None" = None,
+        arguments: "dict[str, str] | None" = None,
+        stop_broadcasts: bool = False,
+        wrap_args: "Iterable[str]" = (),
     ):
-        self.name, self.tools, self.recognise, self.adapt = name, tools, recognise, adapt
-        self.answer, self.install, self.uninstall = answer, install, uninstall
-        self.prompt_context, self.midturn_push = prompt_context, midturn_push
+        #: the client's name, as `install --agent` and the hooks' command line give it
+        self.name = name
+        #: recognise(payload): whether a hook payload comes from this client
+        self.recognise = recognise
+        #: answer(event, result): the client's own JSON for a handler's result
+        self.answer = answer
+        #: install(root, manifest, options) / uninstall(root, manifest): the client's files
+        self.install, self.uninstall = install, uninstall
+        #: the client's tool names and the Claude Code tool each one is ({"replace": "Edit", ...})
+        self.tools = tools or {}
+        #: adapt(payload): the payload, changed in place into Claude Code's shape
+        self.adapt = adapt
+        #: whether the client shows a prompt hook's context to the model (Cursor's does not)
+        self.prompt_context = prompt_context
+        #: whether a tool hook's context reaches the model mid-turn (else messages wait for a prompt or Stop)
+        self.midturn_push = midturn_push
         #: the hooks file install writes, relative to the working tree (doctor looks there)
-        self.config, self.events = config, tuple(events)
+        self.config = config
+        #: the client's names of the events install wires (doctor checks each is there)
+        self.events = tuple(events)
         #: trust(root) -> (trusted, what to do) for clients that skip untrusted hooks silently
         self.trust = trust
         #: the client's tool argument names and Claude's ({"filePath": "file_path", ...})
@@ -6355,28 +6364,34 @@ def uninstall_opencode(root, manifest):
     return [OPENCODE_PLUGIN]
 
 
-CLAUDE = Dialect("claude", {}, lambda p: True, None, claude_answer, install_claude, uninstall_claude, midturn_push=True)
+CLAUDE = Dialect(
+    name="claude",
+    recognise=lambda p: True,
+    answer=claude_answer,
+    install=install_claude,
+    uninstall=uninstall_claude,
+    midturn_push=True,
+)
 CURSOR = Dialect(
-    "cursor",
-    {"StrReplace": "Edit", "MultiEdit": "Edit", "Delete": "Write", "Shell": "Bash"},
-    lambda p: "cursor_version" in p or "workspace_roots" in p or "conversation_id" in p,
-    cursor_adapt,
-    cursor_answer,
-    install_cursor,
-    uninstall_cursor,
+    name="cursor",
+    recognise=lambda p: "cursor_version" in p or "workspace_roots" in p or "conversation_id" in p,
+    answer=cursor_answer,
+    install=install_cursor,
+    uninstall=uninstall_cursor,
+    tools={"StrReplace": "Edit", "MultiEdit": "Edit", "Delete": "Write", "Shell": "Bash"},
+    adapt=cursor_adapt,
     prompt_context=False,
     config=os.path.join(".cursor", "hooks.json"),
     events=CURSOR_EVENTS,
     stop_broadcasts=True,
 )
 CODEX = Dialect(
-    "codex",
-    {"shell": "Bash", "local_shell": "Bash"},
-    lambda p: "turn_id" in p,
-    None,
-    claude_answer,
-    install_codex,
-    uninstall_codex,
+    name="codex",
+    recognise=lambda p: "turn_id" in p,
+    answer=claude_answer,
+    install=install_codex,
+    uninstall=uninstall_codex,
+    tools={"shell": "Bash", "local_shell": "Bash"},
     midturn_push=True,
     config=os.path.join(".codex", "hooks.json"),
     events=[EVENTS[e] for e in CODEX_EVENTS],
@@ -6386,31 +6401,31 @@ CODEX = Dialect(
     wrap_args=("--disable", "daemon_auto_start"),
 )
 GEMINI = Dialect(
-    "gemini",
-    {
+    name="gemini",
+    recognise=lambda p: p.get("hook_event_name") in GEMINI_EVENTS,
+    answer=gemini_answer,
+    install=install_gemini,
+    uninstall=uninstall_gemini,
+    tools={
         "write_file": "Write",
         "replace": "Edit",
         "run_shell_command": "Bash",
         "read_file": "Read",
         "read_many_files": "Read",
     },
-    lambda p: p.get("hook_event_name") in GEMINI_EVENTS,
-    gemini_adapt,
-    gemini_answer,
-    install_gemini,
-    uninstall_gemini,
+    adapt=gemini_adapt,
     config=os.path.join(".gemini", "settings.json"),
     events=GEMINI_NAMES.values(),
     trust=gemini_trust,
 )
 COPILOT = Dialect(
-    "copilot",
-    {"edit": "Edit", "create": "Write", "bash": "Bash", "view": "Read"},
-    lambda p: "sessionId" in p,
-    copilot_adapt,
-    copilot_answer,
-    install_copilot,
-    uninstall_copilot,
+    name="copilot",
+    recognise=lambda p: "sessionId" in p,
+    answer=copilot_answer,
+    install=install_copilot,
+    uninstall=uninstall_copilot,
+    tools={"edit": "Edit", "create": "Write", "bash": "Bash", "view": "Read"},
+    adapt=copilot_adapt,
     midturn_push=True,
     config=COPILOT_HOOKS,
     events=COPILOT_EVENTS,
@@ -6418,34 +6433,31 @@ COPILOT = Dialect(
     arguments={"path": "file_path", "old_str": "old_string", "new_str": "new_string", "file_text": "content"},
 )
 QWEN = Dialect(
-    "qwen",
-    {
+    name="qwen",
+    recognise=lambda p: False,  # its payloads are Claude's; its installed hooks name it (--agent qwen)
+    answer=claude_answer,
+    install=install_qwen,
+    uninstall=uninstall_qwen,
+    tools={
         "edit": "Edit",
         "write_file": "Write",
         "run_shell_command": "Bash",
         "read_file": "Read",
         "read_many_files": "Read",
     },
-    lambda p: False,  # its payloads are Claude's; its installed hooks name it (--agent qwen)
-    None,
-    claude_answer,
-    install_qwen,
-    uninstall_qwen,
     midturn_push=True,
     config=os.path.join(".qwen", "settings.json"),
     events=EVENTS.values(),
 )
 OPENCODE = Dialect(
-    "opencode",
-    {"edit": "Edit", "write": "Write", "bash": "Bash", "read": "Read", "patch": "apply_patch"},
-    lambda p: False,  # only its plugin calls, naming it
-    None,
-    opencode_answer,
-    install_opencode,
-    uninstall_opencode,
+    name="opencode",
+    recognise=lambda p: False,  # only its plugin calls, naming it
+    answer=opencode_answer,
+    install=install_opencode,
+    uninstall=uninstall_opencode,
+    tools={"edit": "Edit", "write": "Write", "bash": "Bash", "read": "Read", "patch": "apply_patch"},
     midturn_push=True,
     config=OPENCODE_PLUGIN,
-    events=(),
     arguments=OPENCODE_ARGUMENTS,
 )
 #: every client by name, in the order payloads are recognised (Claude Code last: it is the default)
@@ -6511,9 +6523,9 @@ def hook_context(payload):
     if session is None and not os.environ.get("AGENT_SYNC_ID", "").strip():
         return None
     cwd = payload.get("cwd")
-    if not (isinstance(cwd, str) and "\x00" not in cwd and _is_dir(cwd)):
+    if not (isinstance(cwd, str) and "\x00" not in cwd and os.path.isdir(cwd)):
         cwd = os.environ.get("CLAUDE_PROJECT_DIR") or None
-        if cwd and not _is_dir(cwd):
+        if cwd and not os.path.isdir(cwd):
             cwd = None
     return Context(cwd=cwd, session_id=session)
 
@@ -7149,7 +7161,7 @@ def mark_edits_pending(ctx, tool, tool_input, paths):
 
 
 def stat_is_dir(real):
-    return not os.path.islink(real) and _is_dir(real)
+    return not os.path.islink(real) and os.path.isdir(real)
 
 
 def created_files(ctx, header):
@@ -7978,13 +7990,13 @@ def copy_rule(name, args, opts, scan, handed):
     recursive = any(
         a in ("--recursive", "--archive") or (a[:1] == "-" and a[1:2] != "-" and set(a) & set("rRa")) for a in args
     )
-    folder = bool(into) or dest.endswith("/") or _is_dir(os.path.join(scan.here(), dest))
+    folder = bool(into) or dest.endswith("/") or os.path.isdir(os.path.join(scan.here(), dest))
     found = []
     for source in sources:
         base = os.path.basename(source.rstrip("/"))
         target = os.path.join(dest, base) if folder and base not in ("", ".") and not source.endswith("/.") else dest
         real = os.path.join(scan.here(), source)
-        if recursive and _is_dir(real):
+        if recursive and os.path.isdir(real):
             found += [os.path.join(target, os.path.relpath(p, real)) for p in walk_matching([real], [])]
         else:
             found.append(target)
@@ -8553,7 +8565,7 @@ def guard_shell_command(payload, command, now):
     if command is None:
         return None
     cwd = payload.get("cwd")
-    writes, guarded = shell_effects(command, cwd if isinstance(cwd, str) and _is_dir(cwd) else None)
+    writes, guarded = shell_effects(command, cwd if isinstance(cwd, str) and os.path.isdir(cwd) else None)
     if not writes and not guarded:
         return None
     ctx = hook_context(payload)
@@ -8938,7 +8950,7 @@ def note_wrapped(payload, state):
     """Tell the wrapper of this client its agent's id and state (written only when it changes)."""
     token = os.environ["AGENT_SYNC_WRAP"]
     ctx = hook_context(payload) if re.fullmatch(r"[0-9a-f]{8,32}", token) else None
-    if ctx is None or not _is_dir(state_dir(ctx)):
+    if ctx is None or not os.path.isdir(state_dir(ctx)):
         return
     text = f"{ctx.agent_id}\n{state}\n"
     if read_text_file(wrapped_file(ctx, token)) != text:
@@ -8975,7 +8987,7 @@ def install_root(repo):
     """The working tree to set up: a linked worktree gets its own hooks and
     skill, while its state stays in the main checkout (see state_root)."""
     start = os.path.realpath(repo or os.getcwd())
-    if not _is_dir(start):
+    if not os.path.isdir(start):
         raise UsageError(f"{repo}: not a directory")
     return os.path.realpath(find_worktree(start)[0])
 
@@ -9109,14 +9121,14 @@ def uninstall(repo):
         removed += dialect.uninstall(root, manifest)
     removed += uninstall_mcp_json(root, manifest) + uninstall_git_hook(root) + remove_gitignore_line(root, manifest)
     removed += unlink_command(root)
-    if _is_dir(skill_dir):
+    if os.path.isdir(skill_dir):
         import shutil
 
         shutil.rmtree(skill_dir)
         removed.append(SKILL_RELDIR)
     kept_state = remove_empty_state(root)
     for d in (os.path.join(root, ".claude", "skills"), os.path.join(root, ".claude")):
-        if _is_dir(d) and not os.listdir(d):
+        if os.path.isdir(d) and not os.listdir(d):
             os.rmdir(d)
     return root, removed, kept_state
 
@@ -9125,7 +9137,7 @@ def remove_empty_state(root):
     """Remove the state folder unless it holds a database; True when state was
     kept.  A linked worktree's state lives in the main checkout: left alone."""
     coordination = os.path.dirname(os.path.join(root, DB_RELPATH))
-    if state_root(root) != root or not _is_dir(coordination):
+    if state_root(root) != root or not os.path.isdir(coordination):
         return False
     if set(os.listdir(coordination)) - {".gitignore"}:
         return True
@@ -9543,7 +9555,7 @@ def open_for_reading(ctx):
     store = open_as_agent(ctx, create=False)
     if store is None:
         folder = os.path.dirname(ctx.db_path)
-        if os.path.lexists(folder) and not _is_dir(folder):
+        if os.path.lexists(folder) and not os.path.isdir(folder):
             raise StorageError(f"{folder} is not a directory: agent-sync keeps this repository's state there")
         store = Store.empty()
     return store
@@ -11215,7 +11227,7 @@ def mark_resident(payload):
     if ctx is None or not isinstance(session, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", session):
         return
     mark = f"{os.getpid()}\n"  # a line: the shell's `read` fails on text without its newline
-    if not _is_dir(state_dir(ctx)):
+    if not os.path.isdir(state_dir(ctx)):
         return  # no state here yet: name itself on a later call
     if read_text_file(resident_mark(ctx, session)) != mark:
         write_atomically(resident_mark(ctx, session), mark.encode("ascii"))
@@ -11345,7 +11357,7 @@ def mcp_answer(ctx, line):
 
 def run_mcp():
     cwd = os.environ.get("CLAUDE_PROJECT_DIR")
-    ctx = Context(cwd=cwd if cwd and _is_dir(cwd) else None)
+    ctx = Context(cwd=cwd if cwd and os.path.isdir(cwd) else None)
     RESIDENT.stores = {}
     out = sys.stdout
     sys.stdin.reconfigure(errors="replace")
