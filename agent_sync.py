@@ -805,28 +805,37 @@ CLIENT_SOURCE = "client process"
 class Context:
     """Where we are (directory, worktree, repository, database) and who we are."""
 
-    def __init__(self, cwd=None, session_id=None):
+    def __init__(self, cwd: str | None = None, session_id: str | None = None):
         try:
             cwd = cwd or os.getcwd()
         except OSError as e:
             raise StorageError(f"the current directory is unusable: {e.strerror}")
-        self.cwd = os.path.realpath(cwd)
-        self.top, self.root = find_worktree(self.cwd)
-        self.root = os.path.realpath(self.root)
-        self.in_git = _git_entry_kind(os.path.join(self.top, ".git")) is not None
+        #: the directory paths are resolved from (symlinks followed)
+        self.cwd: str = os.path.realpath(cwd)
+        top, root = find_worktree(self.cwd)
+        #: the working tree's top (a linked worktree's own), where repo-relative paths start
+        self.top: str = top
+        #: the repository's main checkout: its .claude/coordination/ holds every worktree's state
+        self.root: str = os.path.realpath(root)
+        #: whether the working tree is a git repository (outside git, state needs `init`)
+        self.in_git: bool = _git_entry_kind(os.path.join(self.top, ".git")) is not None
         override = os.environ.get("AGENT_SYNC_DB", "").strip()
-        self.one_db = bool(override)
-        self.db_path = os.path.join(self.cwd, override) if override else os.path.join(self.root, DB_RELPATH)
-        #: team mode's (url, project), or None: this checkout's state is the SQLite file
-        self.team = team_settings(self.root)
+        #: whether AGENT_SYNC_DB names the database (one file for every repository that says so)
+        self.one_db: bool = bool(override)
+        #: the SQLite file (team mode: the key of the store a long-lived process keeps open)
+        self.db_path: str = os.path.join(self.cwd, override) if override else os.path.join(self.root, DB_RELPATH)
+        #: team mode's settings (.url, .project), or None: this checkout's state is the SQLite file
+        self.team: "Any" = team_settings(self.root)
         if self.team:
             load_clock(self)
         #: this working tree among every agent's: its path, and in team mode its host too
-        self.worktree = f"{host_name()}:{self.top}" if self.team else self.top
+        self.worktree: str = f"{host_name()}:{self.top}" if self.team else self.top
+        #: who acts, and where that id came from (resolve_identity; changed only by become)
         self.agent_id, self.id_source = resolve_identity(session_id)
+        #: the client's session id, when a hook or the environment gave one
         self.session_id = session_id
         #: (pid, start token, name) of the agent client, once looked up
-        self.client = None
+        self.client: "tuple[int, Any, str] | None" = None
         if self.id_source.startswith("local"):
             self.adopt_client_process()
 
@@ -836,8 +845,13 @@ class Context:
         found = client_process()
         if found:
             pid, start, name = self.client = found
-            self.agent_id = f"{name}-{short_hash(f'{host_name()}:{pid}:{start}')}"
-            self.id_source = CLIENT_SOURCE
+            self.become(f"{name}-{short_hash(f'{host_name()}:{pid}:{start}')}", CLIENT_SOURCE)
+
+    def become(self, agent_id: str, source: str) -> None:
+        """Take another identity: the one way an agent's id changes after
+        resolve_identity (the client process's, the id its hooks registered,
+        the console's, an MCP server's own)."""
+        self.agent_id, self.id_source = agent_id, source
 
 
 # A lock key is the repo-relative path with forward slashes, resolved from the
@@ -3647,7 +3661,7 @@ def claim_client_identity(store, ctx):
     if ctx.id_source == CLIENT_SOURCE:
         sessions = [r["id"] for r in client_agents(store, ctx) if r["session_id"] is not None]
         if sessions:
-            ctx.agent_id = sessions[0]
+            ctx.become(sessions[0], CLIENT_SOURCE)
 
 
 def open_as_agent(ctx, create=True):
@@ -6516,18 +6530,51 @@ def hook_session_id(payload):
     return None
 
 
-def hook_context(payload):
-    """The Context of the agent that fired a hook, or None for input that names
-    no session (garbage writes nothing)."""
-    session = hook_session_id(payload)
-    if session is None and not os.environ.get("AGENT_SYNC_ID", "").strip():
-        return None
-    cwd = payload.get("cwd")
-    if not (isinstance(cwd, str) and "\x00" not in cwd and os.path.isdir(cwd)):
-        cwd = os.environ.get("CLAUDE_PROJECT_DIR") or None
-        if cwd and not os.path.isdir(cwd):
-            cwd = None
-    return Context(cwd=cwd, session_id=session)
+def hook_cwd(payload):
+    """The directory a hook's tool ran in: the payload's, else the client's
+    project (CLAUDE_PROJECT_DIR), else None (this process's own)."""
+    for cwd in (payload.get("cwd"), os.environ.get("CLAUDE_PROJECT_DIR")):
+        if isinstance(cwd, str) and cwd and "\x00" not in cwd and os.path.isdir(cwd):
+            return cwd
+    return None
+
+
+class HookCall:
+    """One hook call's inputs, resolved once where it enters (hook_answer,
+    run_long_hook) and passed down: the payload in Claude Code's shape, the
+    client, the session, the directory, and what is built on first use only
+    (a Bash call that writes nothing never needs a Context)."""
+
+    __slots__ = ("payload", "dialect", "session", "cwd", "_ctx", "_now")
+
+    def __init__(self, payload: dict, dialect: "Dialect"):
+        #: the event's JSON, normalised by the dialect (tool and argument names are Claude Code's)
+        self.payload = payload
+        #: the client that fired the hook
+        self.dialect = dialect
+        #: the client's session id, or None (then only AGENT_SYNC_ID names the agent)
+        self.session = hook_session_id(payload)
+        #: where the tool ran (hook_cwd): the shell scan and the targets resolve against it alike
+        self.cwd = hook_cwd(payload)
+        self._ctx: "Context | None | bool" = False
+        self._now: "float | None" = None
+
+    @property
+    def ctx(self) -> "Context | None":
+        """The Context of the agent that fired the hook, or None for input that
+        names no session (garbage writes nothing)."""
+        if self._ctx is False:
+            named = self.session is not None or os.environ.get("AGENT_SYNC_ID", "").strip()
+            self._ctx = Context(cwd=self.cwd, session_id=self.session) if named else None
+        return self._ctx  # type: ignore[return-value]
+
+    @property
+    def now(self) -> float:
+        """The hook's one time (wall_now, read after the Context: team mode's clock offset is loaded with it)."""
+        if self._now is None:
+            _ = self.ctx  # the Context first: it loads team mode's clock offset
+            self._now = wall_now()
+        return self._now
 
 
 #: a long-lived process that answers hooks (the MCP server) keeps its stores open:
@@ -7007,21 +7054,21 @@ def kept_bytes(ctx, entry):
     return data if data is not None and content_fact(data)[1:] == digest else None
 
 
-def snapshot_before_call(payload, now):
+def snapshot_before_call(call):
     """Before a call that no reader can predict: keep the files other agents
     hold on this machine, as the marks tell (the database only when a mark
     of an older version does not).  The snapshot and the marks keep this
     machine's time: they are compared here."""
-    ctx = hook_context(payload)
+    ctx = call.ctx
     if ctx is None or not anything_held(ctx, time.time()):
         return
     mark_busy(ctx, ctx.agent_id, "*", True)  # this agent's own held files may change now: never undo that
     rows = marked_locks(ctx, time.time())
     if rows is None:
         store = hook_db(ctx)
-        rows = holders_here(store, ctx, now) if store is not None else []
+        rows = holders_here(store, ctx, call.now) if store is not None else []
     if rows:
-        take_snapshot(ctx, payload, rows, time.time())
+        take_snapshot(ctx, call.payload, rows, time.time())
 
 
 def load_snapshot(ctx, payload, now):
@@ -8527,28 +8574,26 @@ def tell_dependents(store, ctx, target, changes, now):
     return dependents_note(target.path, changes, [(names[a], rel, line, n) for a, rel, line, n in told])
 
 
-def hook_pre_tool_use(payload, dialect):
-    tool, tool_input = payload.get("tool_name"), payload.get("tool_input")
+def hook_pre_tool_use(call):
+    tool, tool_input = call.payload.get("tool_name"), call.payload.get("tool_input")
     if not isinstance(tool, str) or not isinstance(tool_input, dict):
         return None
     if tool in EDIT_TOOLS or tool == "apply_patch":
         paths = edited_paths(tool, tool_input)
-        ctx = hook_context(payload) if paths else None
+        ctx = call.ctx if paths else None
         if ctx is None:
             return None
-        now = wall_now()
-        denial = guard_paths(ctx, paths, guard_edit, now)
+        denial = guard_paths(ctx, paths, guard_edit, call.now)
         if denial is None and anything_held(ctx, time.time()):
             mark_edits_pending(ctx, tool, tool_input, paths)
         if denial is None:
-            keep_definitions(ctx, payload, tool, tool_input, paths)
+            keep_definitions(ctx, call.payload, tool, tool_input, paths)
         return denial
     if tool in READ_TOOLS or our_tool(tool):
         return None
-    now = wall_now()
     if tool in SHELL_TOOLS:
         try:
-            denial = guard_shell_command(payload, shell_command(tool_input), now)
+            denial = guard_shell_command(call, shell_command(tool_input))
         except (DB_ERRORS, BudgetSpent):
             raise
         except Exception as e:  # a command this reader trips on is still checked after it ran
@@ -8556,33 +8601,33 @@ def hook_pre_tool_use(payload, dialect):
             denial = None
         if denial:
             return denial
-    snapshot_before_call(payload, now)
+    snapshot_before_call(call)
     return None
 
 
-def guard_shell_command(payload, command, now):
+def guard_shell_command(call, command):
     """The denial of a shell command that can be read as writing a held file."""
     if command is None:
         return None
-    cwd = payload.get("cwd")
-    writes, guarded = shell_effects(command, cwd if isinstance(cwd, str) and os.path.isdir(cwd) else None)
+    writes, guarded = shell_effects(command, call.cwd)
     if not writes and not guarded:
         return None
-    ctx = hook_context(payload)
+    ctx, now = call.ctx, call.now
     if ctx is None:
         return None
     return guard_paths(ctx, writes, guard_shell_write, now) or (guard_git(ctx, guarded, now) if guarded else None)
 
 
-def hook_post_tool_use(payload, dialect):
+def hook_post_tool_use(call):
+    payload = call.payload
     tool, tool_input = payload.get("tool_name"), payload.get("tool_input")
     if not isinstance(tool, str):
         return None
-    ctx = hook_context(payload)
+    ctx = call.ctx
     store = hook_db(ctx)
     if store is None:
         return outage_notice(ctx)
-    now = wall_now()
+    now = call.now
     edit = tool in EDIT_TOOLS or tool == "apply_patch"
     paths = edited_paths(tool, tool_input) if isinstance(tool_input, dict) and (edit or tool in READ_TOOLS) else []
     targets = [t for t in targets_in_repo(ctx, paths) if t.kind == "file"]
@@ -8596,7 +8641,7 @@ def hook_post_tool_use(payload, dialect):
     if undone:
         report_undone(store, ctx, undone, shown, now)
     told = settle_definitions(store, ctx, payload, targets, now) if edit else None
-    pushed = midturn_delivery(store, ctx, now, push=dialect.midturn_push)
+    pushed = midturn_delivery(store, ctx, now, push=call.dialect.midturn_push)
     pushed = with_note(with_note(pushed, undo_notice(undone, shown) if undone else None), told)
     return with_note(pushed, recovery_notice(ctx))
 
@@ -8648,47 +8693,45 @@ def midturn_delivery(store, ctx, now, push=True):
     return None
 
 
-def push_from_hook(payload, directed_only, answer, intro, new_turn=False):
+def push_from_hook(call, directed_only, answer, intro, new_turn=False):
     """Deliver waiting mail through a hook as `answer` ("context" or "block")."""
-    ctx = hook_context(payload)
+    ctx = call.ctx
     store = hook_db(ctx)
     if store is None:
         return outage_notice(ctx) if answer == "context" else None
-    now = wall_now()
+    now = call.now
     rows, more = deliver(store, ctx, now, directed_only, new_turn=new_turn)
     result = {answer: push_text(rows, more, now, intro)} if rows else None
     return with_note(result, recovery_notice(ctx)) if answer == "context" else result
 
 
-def hook_user_prompt_submit(payload, dialect):
-    if not dialect.prompt_context:
+def hook_user_prompt_submit(call):
+    if not call.dialect.prompt_context:
         return None  # this client's prompt hook cannot add context: messages wait in the inbox
     intro = "agent-sync: messages from other agents since your last turn:"
-    prompt = payload.get("prompt")  # Qwen Code fires this again, empty, before each continuation of a turn
-    return push_from_hook(
-        payload, False, "context", intro, new_turn=not isinstance(prompt, str) or bool(prompt.strip())
-    )
+    prompt = call.payload.get("prompt")  # Qwen Code fires this again, empty, before each continuation of a turn
+    return push_from_hook(call, False, "context", intro, new_turn=not isinstance(prompt, str) or bool(prompt.strip()))
 
 
-def hook_stop(payload, dialect):
-    if payload.get("stop_hook_active") is True:
+def hook_stop(call):
+    if call.payload.get("stop_hook_active") is True:
         return None  # this stop already follows one of our blocks: never block twice in a row
     return push_from_hook(
-        payload,
-        not dialect.stop_broadcasts,
+        call,
+        not call.dialect.stop_broadcasts,
         "block",
         "agent-sync: before you stop, react to these messages addressed to you (reply, ack, or act on them):",
     )
 
 
-def hook_session_start(payload, dialect):
-    ctx = hook_context(payload)
+def hook_session_start(call):
+    ctx = call.ctx
     if ctx is None:
         return None
     store = hook_db(ctx, create=True)
     if store is None:
         return outage_notice(ctx)
-    now, notes = wall_now(), []
+    now, notes = call.now, []
     ctx.client = client_process()
     with store.tx():
         holders = register_session(store, ctx, default_name(ctx), now)
@@ -8721,13 +8764,13 @@ def auto_claim(store, ctx, now):
     return f"You were assigned task #{task['id']} {for_model(task['title'], 200)} (now in progress, its files locked for you)."
 
 
-def hook_session_end(payload, dialect):
-    ctx = hook_context(payload)
+def hook_session_end(call):
+    ctx = call.ctx
     store = open_store(ctx, create=False, timeout=1.0) if ctx else None
     if store is None:
         return None
     with store.tx():
-        end_session(store, ctx, wall_now(), env_flag("AGENT_SYNC_AUTO_RELEASE_LOCKS"))
+        end_session(store, ctx, call.now, env_flag("AGENT_SYNC_AUTO_RELEASE_LOCKS"))
     return None
 
 
@@ -8770,10 +8813,10 @@ def wake_rule():
     return "all" if env_flag("AGENT_SYNC_WAKE_ON_BROADCAST") else "wake"
 
 
-def hook_wait(payload, dialect):
+def hook_wait(call):
     """Wait for mail that should wake this agent: the exit code (2: woken, the
     push on stderr) for the client."""
-    ctx = hook_context(payload)
+    ctx = call.ctx
     if ctx is None or unattended():
         return 0
     me = os.getpid()
@@ -8786,7 +8829,7 @@ def hook_wait(payload, dialect):
         return 0
     armed = wall_now()
     with store.tx():
-        arm_waker(store, ctx.agent_id, dialect.name, me, armed)
+        arm_waker(store, ctx.agent_id, call.dialect.name, me, armed)
     try:
         text = wait_for_wake(store, ctx, me, armed)
     finally:
@@ -8928,9 +8971,10 @@ def hook_answer(event, payload, dialect):
     MCP server's.  A denial's summary also goes to stderr."""
     if copilot_stands_in(dialect):
         return None
+    call = HookCall(dialect.normalise(payload), dialect)
     if event in WRAPPED_STATES and os.environ.get("AGENT_SYNC_WRAP"):
-        note_wrapped(payload, WRAPPED_STATES[event])
-    result = runnable(HOOKS[event](dialect.normalise(payload), dialect))
+        note_wrapped(call, WRAPPED_STATES[event])
+    result = runnable(HOOKS[event](call))
     if result and "deny" in result:
         sys.stderr.write((result.get("summary") or EDIT_DENIED) + "\n")
     out = dialect.answer(event, result)
@@ -8946,10 +8990,10 @@ def wrapped_file(ctx, token):
     return os.path.join(state_dir(ctx), "wrapped", token)
 
 
-def note_wrapped(payload, state):
+def note_wrapped(call, state):
     """Tell the wrapper of this client its agent's id and state (written only when it changes)."""
     token = os.environ["AGENT_SYNC_WRAP"]
-    ctx = hook_context(payload) if re.fullmatch(r"[0-9a-f]{8,32}", token) else None
+    ctx = call.ctx if re.fullmatch(r"[0-9a-f]{8,32}", token) else None
     if ctx is None or not os.path.isdir(state_dir(ctx)):
         return
     text = f"{ctx.agent_id}\n{state}\n"
@@ -8964,7 +9008,7 @@ def run_long_hook(event, name):
         dialect = DIALECTS.get(name) if name else (detect_dialect(payload) if payload is not None else None)
         if payload is None or dialect is None:
             return 0
-        return LONG_HOOKS[event](dialect.normalise(payload), dialect)
+        return LONG_HOOKS[event](HookCall(dialect.normalise(payload), dialect))
     except Exception as e:
         sys.stderr.write(f"agent-sync: {event} hook ended ({clean(e)[:300]})\n")
         return 0
@@ -10740,7 +10784,7 @@ class Console:
 
     def __init__(self, name=None):
         self.ctx = Context()
-        self.ctx.agent_id, self.ctx.id_source = OPERATOR_ID, "console"
+        self.ctx.become(OPERATOR_ID, "console")
         self.name = check_text("--name", name or "operator", 60)
         self.feed = []
         self.data_version = None
@@ -11223,7 +11267,7 @@ def mark_resident(payload):
     session = payload.get("session_id")
     if session in RESIDENT.marked:
         return
-    ctx = hook_context(payload)
+    ctx = HookCall(payload, CLAUDE).ctx
     if ctx is None or not isinstance(session, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", session):
         return
     mark = f"{os.getpid()}\n"  # a line: the shell's `read` fails on text without its newline
@@ -11289,11 +11333,12 @@ def mcp_call(ctx, name, arguments):
 
 
 def mcp_identity(ctx, client_name):
-    """AGENT_SYNC_ID, else the Claude Code session, else one id per server
-    process named after the client."""
+    """AGENT_SYNC_ID, else the Claude Code session, else the client process the
+    server runs under (Context.adopt_client_process: one agent with its hooks),
+    else one id per server process named after the client."""
     if ctx.id_source.startswith("local"):
         base = re.sub(r"[^A-Za-z0-9._-]+", "-", client_name or "mcp").strip("-")[:40] or "mcp"
-        ctx.agent_id, ctx.id_source = f"{base}-{os.getpid()}", f"MCP client {client_name or 'unknown'}"
+        ctx.become(f"{base}-{os.getpid()}", f"MCP client {client_name or 'unknown'}")
 
 
 def mcp_handle(ctx, message):
