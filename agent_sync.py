@@ -9,6 +9,7 @@ Standard library only, so the whole tool ships as one zipapp.
 
 The module reads top to bottom; each section uses only the sections above it:
 
+   0. Start-up               the stated surface (__all__), cheap loads of sqlite3, json and re, VERSION
    1. Settings and errors    constants, environment knobs, the error hierarchy
    2. Untrusted text         sanitising for terminals, quoting and framing for models
    3. Places and identity    worktree, repository, database path, agent id, lock targets
@@ -25,6 +26,12 @@ The module reads top to bottom; each section uses only the sections above it:
   14. MCP server             the commands as MCP tools over stdio
   15. CLI and main           argparse (built lazily: hooks never import it) and the entry point
 """
+
+# ---------------------------------------------------------------------------
+# 0. Start-up: the stated surface, and what every hook loads, loaded the
+# cheap way (sqlite3 without functools, json and re where first used, JSON
+# through the C scanner and encoder alone); the version.
+# ---------------------------------------------------------------------------
 
 import os
 import sys
@@ -79,7 +86,7 @@ if sys.argv[1:2] == ["hook"]:
 SimpleNamespace: "Any" = type(sys.implementation)
 
 
-def lru_cache(maxsize=128, typed=False):
+def lru_cache(maxsize=128):
     """functools.lru_cache as _sqlite3 uses it (its statement cache): a dict,
     emptied when full.  Loading functools itself brings collections, operator,
     reprlib and keyword, which cost a hook about 1 ms for this one call."""
@@ -8965,6 +8972,21 @@ def run_hook(argv):
     return 0
 
 
+def leave_now(code):
+    """End a hook's process without the interpreter's teardown (freeing every
+    module, closing SQLite with a checkpoint): 2-3 ms of a ~15 ms hook.  Its
+    work is committed; exit handlers (team mode's goodbye) still run."""
+    import atexit
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 def hook_answer(event, payload, dialect):
     """The answer of one hook event as its client reads it (JSON text), or
     None: the one implementation behind the command hooks and the resident
@@ -9605,9 +9627,10 @@ def open_for_reading(ctx):
     return store
 
 
-def read_db(ctx):
-    """A connection for a read-only command (an empty one where no state
-    exists yet: looking creates nothing); running it counts as a heartbeat."""
+def open_with_heartbeat(ctx):
+    """The store for a command that only looks (an empty one where no state
+    exists yet: looking creates nothing), with the one write every command of
+    an agent makes: its heartbeat (running a command shows it is alive)."""
     store = open_for_reading(ctx)
     heartbeat(store, ctx, wall_now())
     return store
@@ -9686,7 +9709,7 @@ def cmd_heartbeat(ctx, args):
     mcp="Your agent id and name in the shared coordination state.",
 )
 def cmd_whoami(ctx, args):
-    store = read_db(ctx)
+    store = open_with_heartbeat(ctx)
     row = agent_row(store, ctx.agent_id)
     data = {
         "id": ctx.agent_id,
@@ -9721,7 +9744,7 @@ def cmd_whoami(ctx, args):
 )
 def cmd_status(ctx, args):
     now = wall_now()
-    snap = snapshot(read_db(ctx), ctx, now)
+    snap = snapshot(open_with_heartbeat(ctx), ctx, now)
     for_a_model = args.compact or args.surface == "mcp"
     text = compact_status(snap, ctx, now) if for_a_model else status_text(snap, ctx, now)
     data = {"compact": text} if args.compact else status_dict(snap, ctx, now)
@@ -9732,7 +9755,7 @@ def cmd_status(ctx, args):
 def cmd_tasks(ctx, args):
     if args.status and args.status not in TASK_STATUSES:
         raise UsageError(f"--status must be one of {', '.join(TASK_STATUSES)}")
-    store = read_db(ctx)
+    store = open_with_heartbeat(ctx)
     rows = list_tasks(store, args.status)
     blockers = task_blockers(store, [r["id"] for r in rows if r["status"] != "done"])
     data = {"tasks": [task_dict(r, blockers.get(r["id"], ())) for r in rows]}
@@ -9916,7 +9939,7 @@ def cmd_unlock(ctx, args):
 @command("locks", "list live locks", Arg("all", bool, "include expired"), mcp="Live locks.")
 def cmd_locks(ctx, args):
     now = wall_now()
-    store = read_db(ctx)
+    store = open_with_heartbeat(ctx)
     rows = live_locks(store, now, include_expired=args.all)
     data = {"locks": [lock_dict(r, now) for r in rows]}
     return data, "\n".join(lock_line(r, now) for r in rows) or "no locks"
@@ -9953,7 +9976,7 @@ def cmd_send(ctx, args):
 @command("inbox", "unread messages for you", Arg("all", bool, "include read ones"), mcp="Your unread messages.")
 def cmd_inbox(ctx, args):
     now = wall_now()
-    store = read_db(ctx)
+    store = open_with_heartbeat(ctx)
     rows = inbox(store, ctx.agent_id, include_read=args.all)
     data = {"messages": [message_dict(r) for r in rows]}
     return data, "\n".join(message_text(r, now) for r in rows) or ("no messages" if args.all else "no unread messages")
@@ -9991,7 +10014,7 @@ def cmd_ack(ctx, args):
 )
 def cmd_sent(ctx, args):
     now = wall_now()
-    store = read_db(ctx)
+    store = open_with_heartbeat(ctx)
     messages, receipts = sent_messages(store, ctx.agent_id, args.limit)
     data, lines = [], []
     for m in messages:
@@ -10041,7 +10064,7 @@ def cmd_decision(ctx, args):
 @command("decisions", "list decisions", Arg("limit", int, "how many", default=50), mcp="Recorded decisions.")
 def cmd_decisions(ctx, args):
     now = wall_now()
-    store = read_db(ctx)
+    store = open_with_heartbeat(ctx)
     rows = list_decisions(store, args.limit)
     data = {
         "decisions": [
@@ -10081,7 +10104,7 @@ def cmd_log(ctx, args):
 def cmd_activity(ctx, args):
     if not 1 <= args.limit <= 10000:
         raise UsageError("--limit must be between 1 and 10000")
-    store = read_db(ctx)
+    store = open_with_heartbeat(ctx)
     rows = recent_activity(store, args.limit, args.agent)
     data = {"activity": [dict(r) for r in rows]}
     return data, "\n".join(activity_line(r) for r in rows) or "no activity"
@@ -10212,7 +10235,7 @@ def cmd_commit(ctx, args):
 def cmd_report(ctx, args):
     now = wall_now()
     since = now - parse_duration(args.since)
-    store = read_db(ctx)
+    store = open_with_heartbeat(ctx)
     summary = summarise_activity(activity_since(store, since))
     oldest = pruned_before(store)
     partial = oldest if oldest and oldest > since else None
@@ -10231,7 +10254,7 @@ def cmd_report(ctx, args):
 def cmd_interfaces(ctx, args):
     now = wall_now()
     since = now - parse_duration(args.since)
-    changes = recent_interface_changes(read_db(ctx), since)
+    changes = recent_interface_changes(open_with_heartbeat(ctx), since)
     data = {"since": since, "changes": [interface_dict(c, told) for c, told in changes]}
     return data, "\n".join(interface_lines(changes, now))
 
@@ -10458,8 +10481,10 @@ def cmd_doctor(ctx, args):
     context=False,
 )
 def cmd_hook(ctx, args):
-    run_hook([args.event] + (["--agent", args.agent] if args.agent else []))
-    return {}, ""
+    """Reached only as `agent-sync --json hook ...`: main answers `hook` before
+    it builds the CLI.  A hook's answer is its client's JSON, never wrapped in
+    ours, so this one leaves the same way."""
+    leave_now(run_hook([args.event] + (["--agent", args.agent] if args.agent else [])))
 
 
 # Wrap: a client in a pseudo-terminal, woken by typing ---------------------------
@@ -11601,21 +11626,6 @@ def run_cli(argv):
     elif text:
         sys.stdout.write(text + "\n")
     return 0
-
-
-def leave_now(code):
-    """End a hook's process without the interpreter's teardown (freeing every
-    module, closing SQLite with a checkpoint): 2-3 ms of a ~15 ms hook.  Its
-    work is committed; exit handlers (team mode's goodbye) still run."""
-    import atexit
-
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    atexit._run_exitfuncs()
-    os._exit(code)
 
 
 def main(argv=None):
