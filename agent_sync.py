@@ -1694,7 +1694,23 @@ KIND_WORD = LazyPattern(
     r"\b(?:def|class|function|interface|type|const|let|var|fn|struct|enum|trait|func|fun|val|module|object|record|typealias|define)\b"
 )  #: a signature's kind for rename pairing
 FORMAT_NOISE = LazyPattern(r"\s+(?=[^\w$\s])|(?<=[^\w$\s])\s+|,(?=\s*[)\]}>])")  #: what a formatter may add or drop
-PY_HINT = LazyPattern(r"\s*(?:async\s+def|def|class)\s|[A-Z_][A-Z0-9_]*\s*[:=]")  #: a Python definition line
+#: the letters of a Python CONSTANT's name (python_hint: re-free, as an edit's first look must be)
+CONSTANT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789")
+
+
+def python_hint(line):
+    """Whether a line starts a Python def, async def or class, or assigns or
+    annotates an unindented CONSTANT: the pattern of the other languages'
+    definition_hint, in string methods (importing re costs a hook ~3 ms)."""
+    s = line.lstrip()
+    if s.startswith("async") and s[5:6].isspace():
+        s = s[5:].lstrip()
+    if any(s.startswith(word) and s[len(word) : len(word) + 1].isspace() for word in ("def", "class")):
+        return True
+    head = line.partition("=")[0].partition(":")[0]
+    name = head.rstrip()
+    assigns = "=" in line or ":" in line
+    return assigns and bool(name) and name[0] not in "0123456789" and set(name) <= CONSTANT_CHARS
 
 
 class Definition:
@@ -1735,8 +1751,6 @@ def language_tokens(language):
 @lru_cache(maxsize=32)
 def definition_hint(language):
     """A pattern for any definition line of the language: the cheap pre-check's."""
-    if language == "python":
-        return PY_HINT
     rows = LANGUAGES[language]["definitions"].values()
     plain = (re.sub(r"\(\?P<\w+>", "(?:", rx) for group in rows for _, rx in group)
     return re.compile("|".join(f"(?:{p})" for p in plain))
@@ -1912,14 +1926,16 @@ def record_definition(defs, name, i, kind, sig):
 def parse_python(text):
     """The module, or None; an indented fragment (a method) is dedented first."""
     import ast
-    import textwrap
 
-    for source in (text, textwrap.dedent(text)):
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        import textwrap  # its import compiles patterns: only for the fragment that needs it
+
         try:
-            return ast.parse(source)
+            return ast.parse(textwrap.dedent(text))
         except (SyntaxError, ValueError):
-            continue
-    return None
+            return None
 
 
 def is_public_name(name):
@@ -2166,8 +2182,8 @@ def touches_definition(old_text, new_text, path):
     ]
     if not maybe:
         return False
-    hint = definition_hint(language)
-    return any(hint.match(lines[i]) or in_header(lines, i, hint.match) for lines, i in maybe)
+    hint = python_hint if language == "python" else definition_hint(language).match
+    return any(hint(lines[i]) or in_header(lines, i, hint) for lines, i in maybe)
 
 
 def uses(text, name, path):
@@ -5012,12 +5028,20 @@ def recent_interface_changes(store, since, limit=100):
 # compact_status / push_text is a model's context (quoted inside the frame).
 # ---------------------------------------------------------------------------
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
-def who(row, id_key="owner", name_key="owner_name"):
+    #: a row as both engines give it (sqlite3.Row, PgRow): its columns by name
+    Row = Mapping[str, Any]
+    #: snapshot(): "me", "agents", "locks", "tasks", "messages", counts and the like
+    Snapshot = dict[str, Any]
+
+
+def who(row: "Row", id_key: str = "owner", name_key: str = "owner_name") -> str:
     return clean(row[name_key] or row[id_key]) if row[id_key] else "-"
 
 
-def agent_dict(row, now):
+def agent_dict(row: "Row", now: float) -> dict:
     return {
         "id": row["id"],
         "name": row["name"],
@@ -5033,7 +5057,7 @@ def agent_dict(row, now):
     }
 
 
-def team_text(data):
+def team_text(data: dict) -> str:
     """`team status` for a terminal."""
     if not data["team"]:
         return f"team mode is off: this checkout's state is {data['db']} (join one with `agent-sync team join URL`)"
@@ -5049,7 +5073,7 @@ def team_text(data):
     return "\n".join(lines)
 
 
-def clock_text(offset):
+def clock_text(offset: float) -> str:
     """How far a host's clock is from the team server's, with a warning past a minute."""
     side = "behind" if offset >= 0 else "ahead of"
     text = f"{abs(offset):.1f} s {side} the server"
@@ -5058,7 +5082,7 @@ def clock_text(offset):
     return text
 
 
-def lock_dict(row, now):
+def lock_dict(row: "Row", now: float) -> dict:
     return {
         "kind": row["kind"],
         "key": row["key"],
@@ -5075,7 +5099,7 @@ def lock_dict(row, now):
     }
 
 
-def task_dict(row, blockers=()):
+def task_dict(row: "Row", blockers: "Sequence[int]" = ()) -> dict:
     return {
         "id": row["id"],
         "title": row["title"],
@@ -5091,7 +5115,7 @@ def task_dict(row, blockers=()):
     }
 
 
-def message_dict(row):
+def message_dict(row: "Row") -> dict:
     return {
         "id": row["id"],
         "from": row["sender"],
@@ -5108,7 +5132,7 @@ def message_dict(row):
     }
 
 
-def agent_line(row, now):
+def agent_line(row: "Row", now: float) -> str:
     task = f" task #{row['current_task']}" if row["current_task"] else ""
     if task and "task_title" in row.keys() and row["task_title"]:
         task += f" {clean(row['task_title'])[:40]}"
@@ -5119,7 +5143,7 @@ def agent_line(row, now):
     return f"{clean(row['name'])[:30]} [{agent_presence(row, now)}]{role}{task} (seen {ago(row['last_seen'], now)}{idle}{wake})"
 
 
-def lock_line(row, now):
+def lock_line(row: "Row", now: float) -> str:
     text = f"{clean(row['path'])} -> {who(row)}"
     if row["reason"]:
         text += f" -- {clean(row['reason'])[:80]}"
@@ -5128,7 +5152,7 @@ def lock_line(row, now):
     return text
 
 
-def task_line(row, blockers=()):
+def task_line(row: "Row", blockers: "Sequence[int]" = ()) -> str:
     text = f"#{row['id']} [{row['status']}] p{row['priority']} {clean(row['title'])[:80]}"
     if row["owner"] and row["status"] != "open":
         text += f" -- {who(row)}"
@@ -5139,7 +5163,7 @@ def task_line(row, blockers=()):
     return text
 
 
-def message_text(row, now):
+def message_text(row: "Row", now: float) -> str:
     head = f"#{row['id']} from {clean(row['sender_name'] or row['sender'])} to {clean(row['recipient'])}"
     head += f" ({row['kind']}, {ago(row['created_at'], now)})"
     if row["reply_to"]:
@@ -5147,7 +5171,7 @@ def message_text(row, now):
     return head + "\n" + "\n".join("  " + line for line in clean(row["body"], multiline=True).split("\n"))
 
 
-def receipt_line(row):
+def receipt_line(row: "Row") -> str:
     """A message with its delivery counts, for the operator."""
     return (
         f"#{row['id']} {clean(row['name'] or row['sender'])} -> {clean(row['recipient'])}: "
@@ -5156,7 +5180,7 @@ def receipt_line(row):
     )
 
 
-def activity_line(row, now=None):
+def activity_line(row: "Row", now: float | None = None) -> str:
     """With `now`: its age and a cut message (status); without: UTC time and the whole message."""
     by, kind = clean(row["name"] or row["agent"])[:20], clean(row["type"])
     if now is None:
@@ -5164,7 +5188,7 @@ def activity_line(row, now=None):
     return f"{ago(row['created_at'], now):>8} {by} {kind}: {clean(row['message'])[:80]}"
 
 
-def report_text(summary, names, since, now, partial_from=None):
+def report_text(summary: dict, names: dict, since: float, now: float, partial_from: float | None = None) -> str:
     """`report` for a terminal: the headline, then one line per agent and per file."""
     lines = [
         f"since {ago(since, now)}: {plural(summary['conflicts_prevented'], 'conflict')} prevented (denied edits),"
@@ -5185,13 +5209,13 @@ def report_text(summary, names, since, now, partial_from=None):
     return "\n".join(lines)
 
 
-def change_line(path, rows):
+def change_line(path: str, rows: "Sequence[Row]") -> str:
     """A file that other agents changed and did not commit, for a terminal."""
     who = ", ".join(f"{clean(r['name'] or r['agent_id'])[:60]} (agent {r['agent_id']})" for r in rows[:3])
     return f"{clean(path)} was also changed by {who}, who has not committed it"
 
 
-def decision_line(row, now=None):
+def decision_line(row: "Row", now: float | None = None) -> str:
     """With `now`: when and by whom first, the whole text; without: cut, author last."""
     by = clean(row["name"] or row["agent"])
     if now is None:
@@ -5199,7 +5223,7 @@ def decision_line(row, now=None):
     return f"#{row['id']} ({ago(row['created_at'], now)}, {by}) {clean(row['text'])}"
 
 
-def status_text(snap, ctx, now):
+def status_text(snap: "Snapshot", ctx: Context, now: float) -> str:
     me = snap["me"]
     lines = [
         f"agent-sync {VERSION} -- {ctx.root}",
@@ -5225,7 +5249,7 @@ def status_text(snap, ctx, now):
     return "\n".join(lines)
 
 
-def status_dict(snap, ctx, now):
+def status_dict(snap: "Snapshot", ctx: Context, now: float) -> dict:
     return {
         "me": agent_dict(snap["me"], now) if snap["me"] else {"id": ctx.agent_id},
         "agents": [agent_dict(a, now) for a in snap["agents"]],
@@ -5242,7 +5266,7 @@ def status_dict(snap, ctx, now):
     }
 
 
-def compact_status(snap, ctx, now, notes=()):
+def compact_status(snap: "Snapshot", ctx: Context, now: float, notes: "Sequence[str]" = ()) -> str:
     """Terse Markdown for a model's context, inside the untrusted frame."""
     me = snap["me"]
     out = [f"You are agent `{ctx.agent_id}`" + (f", name {for_model(me['name'], 60)}" if me else "") + "."]
@@ -5289,7 +5313,7 @@ def compact_status(snap, ctx, now, notes=()):
     return frame("\n".join(out))
 
 
-def push_text(rows, more, now, intro):
+def push_text(rows: "Sequence[Row]", more: int, now: float, intro: str) -> str:
     parts = [intro]
     for r in rows:
         kind = "directed to you" if r["directed"] else ("to your role" if r["kind"] == "role" else "to all")
@@ -5308,12 +5332,14 @@ def push_text(rows, more, now, intro):
     return frame("\n".join(parts))
 
 
-def signature_change(old, new):
+def signature_change(old: str, new: str | None) -> str:
     """A definition's change for a model: "old" → "new", or "old" removed (signatures are agents' text)."""
     return f"{for_model(old, 160)} → {for_model(new, 160)}" if new else f"{for_model(old, 160)} (removed)"
 
 
-def interface_notice(editor, path, name, old, new, when, use):
+def interface_notice(
+    editor: str, path: str, name: str, old: str, new: str | None, when: float, use: "tuple[str, int]"
+) -> str:
     """The notice an agent whose file uses a changed definition gets."""
     word = name.rpartition(".")[2]
     return (
@@ -5323,7 +5349,7 @@ def interface_notice(editor, path, name, old, new, when, use):
     )
 
 
-def dependents_note(path, changes, told):
+def dependents_note(path: str, changes: "Sequence[tuple]", told: "Sequence[tuple]") -> str:
     """What the editor hears after an edit that changed interfaces others use:
     `changes` [(name, old, new)], `told` [(agent name, file, line, name)]."""
     what = "; ".join(signature_change(old, new) for _, old, new in changes[:5])
@@ -5338,8 +5364,8 @@ def dependents_note(path, changes, told):
     )
 
 
-def interface_lines(changes, now):
-    """`interfaces`' text: one line a change, then who was told."""
+def interface_lines(changes: "Sequence[tuple[Row, Sequence[Row]]]", now: float) -> "list[str]":
+    """`interfaces`' text: one line a change (with the notices it sent), then who was told."""
     if not changes:
         return ["no interface changes"]
     lines = []
@@ -5356,7 +5382,7 @@ def interface_lines(changes, now):
     return lines
 
 
-def interface_dict(change, told):
+def interface_dict(change: "Row", told: "Sequence[Row]") -> dict:
     return {
         "id": change["id"],
         "agent": change["agent_id"],
@@ -5593,6 +5619,23 @@ def mcp_server_entry(interpreter):
 #                apply_patch carries the patch in tool_input.command)
 # ---------------------------------------------------------------------------
 
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class HookResult(TypedDict, total=False):
+        """What a hook handler decided, for its client's dialect to render
+        (answer): one of deny (with its summary), block or context."""
+
+        #: the refusal the model reads: a real conflict, the one case a hook says no
+        deny: str
+        #: the denial's first line, for stderr and the clients that show one line (EDIT_DENIED without it)
+        summary: str
+        #: Stop: the turn goes on, with this to react to
+        block: str
+        #: text added to the model's context (messages, notices, state)
+        context: str
+
+
 #: our hook events and the names Claude Code (and Codex) give them
 EVENTS = {
     "session-start": "SessionStart",
@@ -5642,7 +5685,7 @@ class Dialect:
         *,
         name: str,
         recognise: "Callable[[dict], bool]",
-        answer: "Callable[[str, dict | None], Any]",
+        answer: "Callable[[str, HookResult | None], Any]",
         install: "Callable[..., list]",
         uninstall: "Callable[..., list]",
         tools: "dict[str, str] | None" = None,
@@ -5727,7 +5770,7 @@ def write_config(root, path, config, manifest):
 # Claude Code ---------------------------------------------------------------
 
 
-def claude_answer(event, result):
+def claude_answer(event: str, result: "HookResult | None") -> "dict | None":
     if not result:
         return None
     if "deny" in result:
@@ -5843,7 +5886,7 @@ def cursor_adapt(p):
         p["cwd"] = roots[0]
 
 
-def cursor_answer(event, result):
+def cursor_answer(event: str, result: "HookResult | None") -> "dict | None":
     if event == "pre-tool-use":
         if result and "deny" in result:
             return {
@@ -5916,7 +5959,7 @@ def gemini_adapt(p):
         p["cwd"] = os.environ.get("GEMINI_CWD") or os.environ.get("GEMINI_PROJECT_DIR")
 
 
-def gemini_answer(event, result):
+def gemini_answer(event: str, result: "HookResult | None") -> "dict | None":
     if not result:
         return None
     if "deny" in result or "block" in result:
@@ -6219,7 +6262,7 @@ def copilot_adapt(p):
             p[ours] = p[theirs]
 
 
-def copilot_answer(event, result):
+def copilot_answer(event: str, result: "HookResult | None") -> "dict | None":
     if not result:
         return None
     if "deny" in result:
@@ -6355,7 +6398,7 @@ OPENCODE_ARGUMENTS = {
 }
 
 
-def opencode_answer(event, result):
+def opencode_answer(event: str, result: "HookResult | None") -> "HookResult | None":
     """The plugin reads our own result shape ({"deny"|"context"|"block": text})."""
     return result or None
 
@@ -6634,7 +6677,7 @@ def hook_db(ctx: "Context | None", create: bool = False) -> "StoreSeam | None":
     return store
 
 
-def outage_notice(ctx):
+def outage_notice(ctx: "Context | None") -> "HookResult | None":
     """What the model is told, once per outage, while the team server is unreachable."""
     outage = read_outage(ctx) if ctx is not None and ctx.team else None
     if outage is None or read_told(ctx) == f"{outage[0]:.3f}":
@@ -6684,7 +6727,7 @@ def write_told(ctx, since):
         pass
 
 
-def with_note(result, note):
+def with_note(result: "HookResult | None", note: str | None) -> "HookResult | None":
     """A hook's context result with `note` before it (the note alone when there is none)."""
     if not note:
         return result
@@ -6873,7 +6916,7 @@ def guard_shell_write(store, ctx, target, now):
     return take_auto_lock(store, ctx, target, rows, now, changed=True)
 
 
-def guard_paths(ctx, raws, guard, now):
+def guard_paths(ctx: Context, raws: list, guard: "Callable", now: float) -> "HookResult | None":
     """The first denial among paths, each judged by the state of the repository
     that holds it (opened once per repository)."""
     stores = {}
@@ -7061,7 +7104,7 @@ def kept_bytes(ctx, entry):
     return data if data is not None and content_fact(data)[1:] == digest else None
 
 
-def snapshot_before_call(call):
+def snapshot_before_call(call: HookCall) -> None:
     """Before a call that no reader can predict: keep the files other agents
     hold on this machine, as the marks tell (the database only when a mark
     of an older version does not).  The snapshot and the marks keep this
@@ -8581,7 +8624,7 @@ def tell_dependents(store, ctx, target, changes, now):
     return dependents_note(target.path, changes, [(names[a], rel, line, n) for a, rel, line, n in told])
 
 
-def hook_pre_tool_use(call):
+def hook_pre_tool_use(call: HookCall) -> "HookResult | None":
     tool, tool_input = call.payload.get("tool_name"), call.payload.get("tool_input")
     if not isinstance(tool, str) or not isinstance(tool_input, dict):
         return None
@@ -8601,7 +8644,7 @@ def hook_pre_tool_use(call):
     if tool in SHELL_TOOLS:
         try:
             denial = guard_shell_command(call, shell_command(tool_input))
-        except (DB_ERRORS, BudgetSpent):
+        except (*DB_ERRORS, BudgetSpent):
             raise
         except Exception as e:  # a command this reader trips on is still checked after it ran
             sys.stderr.write(f"agent-sync: command not read ({clean(e)[:200]}); checked after it runs\n")
@@ -8612,7 +8655,7 @@ def hook_pre_tool_use(call):
     return None
 
 
-def guard_shell_command(call, command):
+def guard_shell_command(call: HookCall, command: str | None) -> "HookResult | None":
     """The denial of a shell command that can be read as writing a held file."""
     if command is None:
         return None
@@ -8625,14 +8668,14 @@ def guard_shell_command(call, command):
     return guard_paths(ctx, writes, guard_shell_write, now) or (guard_git(ctx, guarded, now) if guarded else None)
 
 
-def hook_post_tool_use(call):
+def hook_post_tool_use(call: HookCall) -> "HookResult | None":
     payload = call.payload
     tool, tool_input = payload.get("tool_name"), payload.get("tool_input")
     if not isinstance(tool, str):
         return None
     ctx = call.ctx
-    store = hook_db(ctx)
-    if store is None:
+    store = hook_db(ctx) if ctx is not None else None
+    if ctx is None or store is None:
         return outage_notice(ctx)
     now = call.now
     edit = tool in EDIT_TOOLS or tool == "apply_patch"
@@ -8686,7 +8729,7 @@ def deliver(store, ctx, now, directed_only, push=True, new_turn=False, state=Non
     return rows, more
 
 
-def midturn_delivery(store, ctx, now, push=True):
+def midturn_delivery(store: "StoreSeam", ctx: Context, now: float, push: bool = True) -> "HookResult | None":
     """Between tool calls: a heartbeat now and then, and directed messages
     pushed at most every few seconds, so a busy agent sees them mid-turn
     (only where the agent's tool hook can carry context)."""
@@ -8700,19 +8743,23 @@ def midturn_delivery(store, ctx, now, push=True):
     return None
 
 
-def push_from_hook(call, directed_only, answer, intro, new_turn=False):
+def push_from_hook(
+    call: HookCall, directed_only: bool, answer: str, intro: str, new_turn: bool = False
+) -> "HookResult | None":
     """Deliver waiting mail through a hook as `answer` ("context" or "block")."""
     ctx = call.ctx
     store = hook_db(ctx)
     if store is None:
-        return outage_notice(ctx) if answer == "context" else None
+        return outage_notice(ctx) if answer != "block" else None
     now = call.now
     rows, more = deliver(store, ctx, now, directed_only, new_turn=new_turn)
-    result = {answer: push_text(rows, more, now, intro)} if rows else None
-    return with_note(result, recovery_notice(ctx)) if answer == "context" else result
+    text = push_text(rows, more, now, intro) if rows else None
+    if answer == "block":
+        return {"block": text} if text else None
+    return with_note({"context": text} if text else None, recovery_notice(ctx))
 
 
-def hook_user_prompt_submit(call):
+def hook_user_prompt_submit(call: HookCall) -> "HookResult | None":
     if not call.dialect.prompt_context:
         return None  # this client's prompt hook cannot add context: messages wait in the inbox
     intro = "agent-sync: messages from other agents since your last turn:"
@@ -8720,7 +8767,7 @@ def hook_user_prompt_submit(call):
     return push_from_hook(call, False, "context", intro, new_turn=not isinstance(prompt, str) or bool(prompt.strip()))
 
 
-def hook_stop(call):
+def hook_stop(call: HookCall) -> "HookResult | None":
     if call.payload.get("stop_hook_active") is True:
         return None  # this stop already follows one of our blocks: never block twice in a row
     return push_from_hook(
@@ -8731,7 +8778,7 @@ def hook_stop(call):
     )
 
 
-def hook_session_start(call):
+def hook_session_start(call: HookCall) -> "HookResult | None":
     ctx = call.ctx
     if ctx is None:
         return None
@@ -8771,7 +8818,7 @@ def auto_claim(store, ctx, now):
     return f"You were assigned task #{task['id']} {for_model(task['title'], 200)} (now in progress, its files locked for you)."
 
 
-def hook_session_end(call):
+def hook_session_end(call: HookCall) -> "HookResult | None":
     ctx = call.ctx
     store = open_store(ctx, create=False, timeout=1.0) if ctx else None
     if store is None:
@@ -8820,7 +8867,7 @@ def wake_rule():
     return "all" if env_flag("AGENT_SYNC_WAKE_ON_BROADCAST") else "wake"
 
 
-def hook_wait(call):
+def hook_wait(call: HookCall) -> int:
     """Wait for mail that should wake this agent: the exit code (2: woken, the
     push on stderr) for the client."""
     ctx = call.ctx
@@ -8927,7 +8974,7 @@ def disarm_budget():
         pass
 
 
-def runnable(result):
+def runnable(result: "HookResult | None") -> "HookResult | None":
     """A hook's text names commands as `agent-sync ...`, which is on nobody's
     PATH: name the launcher beside this zipapp by its absolute path, so the
     agent can run each command as written."""
@@ -8939,7 +8986,7 @@ def runnable(result):
         return result
     if any(c in launcher for c in " '\"$`\\"):
         launcher = f'"{launcher}"' if '"' not in launcher else launcher
-    return {k: v.replace("`agent-sync ", f"`{launcher} ") for k, v in result.items()}
+    return {k: v.replace("`agent-sync ", f"`{launcher} ") for k, v in result.items()}  # type: ignore[return-value,union-attr]
 
 
 def run_hook(argv):
@@ -8985,6 +9032,22 @@ def leave_now(code):
             pass
     atexit._run_exitfuncs()
     os._exit(code)
+
+
+def tolerant_output():
+    """Text that the terminal's encoding cannot show is replaced, never an error."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError):
+            pass
+
+
+def hook_main(argv):
+    """`agent-sync hook EVENT ...`, to the process's end.  The zipapp's boot
+    calls it with only the sections up to here loaded (HOOK_PART_ENDS)."""
+    tolerant_output()
+    leave_now(run_hook(argv))
 
 
 def hook_answer(event, payload, dialect):
@@ -9035,6 +9098,13 @@ def run_long_hook(event, name):
         sys.stderr.write(f"agent-sync: {event} hook ended ({clean(e)[:300]})\n")
         return 0
 
+
+#: the line that ends what a hook's process loads: the zipapp's boot (build.py)
+#: compiles the module in two parts at this line and, for `hook`, runs only the
+#: first (the installer, commands, console, MCP server and CLI below are a
+#: quarter of the bytecode, which every hook would otherwise read and run)
+HOOK_PART_ENDS = "# (end of what a hook loads)"
+# (end of what a hook loads)
 
 # ---------------------------------------------------------------------------
 # 11. Installer: the running zipapp copies itself, the skill and the hooks
@@ -11630,13 +11700,9 @@ def run_cli(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(errors="replace")
-        except (AttributeError, ValueError):
-            pass
+    tolerant_output()
     if argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv:
-        leave_now(run_hook(argv[1:]))
+        hook_main(argv[1:])
     import gc
 
     gc.enable()  # off in a hook (see Start-up); a command, the console, the MCP server live longer

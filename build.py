@@ -8,7 +8,9 @@ start (zipimport never writes a cache), and compiling agent_sync.py costs
 more than the rest of a hook's run.  agent_sync_boot (BOOT below) compiles it
 once per interpreter and zipapp into a per-user cache and loads the bytecode
 from there; the driver's sources are compiled into the same cache on first
-use.  So the archive carries no copy of agent_sync's bytecode and any
+use.  It compiles the module in two parts, cut at its HOOK_PART_ENDS line: a
+hook's process runs only the first (settings to hooks); the installer,
+commands, console, MCP server and CLI load for everything else.  So the archive carries no copy of agent_sync's bytecode and any
 CPython 3.10+ is fast; only the 2 KB boot module is there compiled for each
 interpreter found at build time (agent_sync_boot_cpXY.pyc), since it runs
 before any cache can help.
@@ -55,6 +57,8 @@ sys.exit(agent_sync_boot.load().main())
 # it is this user's and nobody else can write it: bytecode is code.
 BOOT = """import marshal, os, sys
 
+HOOK_PART_ENDS = __HOOK_PART_ENDS__
+
 def folder():
     archive = sys.path[0]
     st = os.stat(archive)
@@ -86,23 +90,47 @@ def save(path, data):
     except OSError:
         pass
 
+# (the part a hook runs, the rest marshalled): compiled from the archive's source
+# once, split at agent_sync's HOOK_PART_ENDS line, numbered as in the file
+def parts(archive, path):
+    code = cached(path)
+    if isinstance(code, tuple) and len(code) == 2:
+        return code
+    import zipimport
+    source = zipimport.zipimporter(archive).get_source("agent_sync")
+    cut = source.index("\\n" + HOOK_PART_ENDS + "\\n") + 1
+    name = os.path.join(archive, "agent_sync.py")
+    hook = compile(source[:cut], name, "exec", dont_inherit=True, optimize=2)
+    rest = compile("\\n" * source.count("\\n", 0, cut) + source[cut:], name, "exec", dont_inherit=True, optimize=2)
+    code = (hook, marshal.dumps(rest))
+    save(path, marshal.dumps(code))
+    return code
+
+# what a launcher's `load().main()` calls in a hook's process: the hook, not the CLI
+class Hook:
+    def __init__(self, module):
+        self.module = module
+    def main(self):
+        return self.module.hook_main(sys.argv[2:])
+
 def load():
     archive, FOLDER = folder()
     globals()["FOLDER"] = FOLDER
     sys.modules["agent_sync_boot"] = sys.modules[__name__]  # agent_sync finds the cache through it
-    code = cached(os.path.join(FOLDER, "agent_sync.pyc"))
-    if code is None:
-        import zipimport
-        source = zipimport.zipimporter(archive).get_source("agent_sync")
-        code = compile(source, os.path.join(archive, "agent_sync.py"), "exec", dont_inherit=True, optimize=2)
-        save(os.path.join(FOLDER, "agent_sync.pyc"), marshal.dumps(code))
+    hook, rest = parts(archive, os.path.join(FOLDER, "agent_sync.pyc"))
     module = type(sys)("agent_sync")
     module.__file__ = os.path.join(archive, "agent_sync.py")
     module.__loader__ = __loader__
     sys.modules["agent_sync"] = module
-    exec(code, module.__dict__)
+    exec(hook, module.__dict__)
+    if sys.argv[1:2] == ["hook"] and "-h" not in sys.argv and "--help" not in sys.argv:
+        return Hook(module)
+    exec(marshal.loads(rest), module.__dict__)
     return module
 """
+# the line of agent_sync.py where a hook's part ends (HOOK_PART_ENDS there), for BOOT
+with open(os.path.join(HERE, "agent_sync.py"), encoding="utf-8") as _source:
+    BOOT = BOOT.replace("__HOOK_PART_ENDS__", re.search(r'(?m)^HOOK_PART_ENDS = (".*")$', _source.read()).group(1))
 # Reads a marshalled list of (filename, source bytes) on stdin, writes a
 # marshalled list of sourceless .pyc images: one process per interpreter.
 # agent_sync itself is compiled without docstrings (it has no asserts and never

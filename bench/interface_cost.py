@@ -354,6 +354,9 @@ def main():
     parser.add_argument("--runs", type=int, default=21, help="rounds (default 21)")
     parser.add_argument("--json", help="also write the samples and results here")
     args = parser.parse_args()
+    # absolute: the hooks run with a scratch repository as their working directory
+    args.pyz = os.path.abspath(args.pyz)
+    args.compare = args.compare and os.path.abspath(args.compare)
     B.ensure_pyz(args.pyz)
     if args.compare and not os.path.exists(args.compare):
         parser.error(f"--compare: {args.compare} does not exist")

@@ -366,3 +366,44 @@ def test_a_body_edit_is_judged_without_importing_re():
     )
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] False", out
+
+
+#: the pattern python_hint stands in for, string methods instead of re (a hook's first look)
+PY_HINT = __import__("re").compile(r"\s*(?:async\s+def|def|class)\s|[A-Z_][A-Z0-9_]*\s*[:=]")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "def f(x):",
+        "  async  def g()",
+        "async with x:",
+        "class\tB(C):",
+        "classic = 1",
+        "FOO: int = 1",
+        "  FOO = 1",
+        "_X=1",
+        "Foo = 1",
+        "X == 1",
+        "1A = 2",
+        "FOO.bar = 1",
+        "BAR : int",
+        "def",
+        "",
+    ],
+)
+def test_python_hint_says_what_the_pattern_says(line):
+    assert drift.python_hint(line) == bool(PY_HINT.match(line))
+
+
+def test_python_hint_agrees_with_the_pattern_on_any_line():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    words = st.sampled_from(["def", "class", "async", "FOO", "_B2", "x", " ", "\t", "=", ":", "(", "1", "é", "\u00a0"])
+
+    @given(st.lists(words, max_size=8).map("".join))
+    def agree(line):
+        assert drift.python_hint(line) == bool(PY_HINT.match(line)), repr(line)
+
+    agree()

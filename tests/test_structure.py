@@ -81,6 +81,49 @@ def test_no_name_is_used_before_its_section_defines_it():
     assert not late, late
 
 
+def bound_at_top(statements):
+    """Names a module binds outside functions and classes, in any branch (an
+    import under TYPE_CHECKING or under the hook's own condition included)."""
+    names = set()
+    for node in statements:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.If, ast.Try)):
+            for block in ("body", "orelse", "finalbody"):
+                names |= bound_at_top(getattr(node, block, []))
+            for handler in getattr(node, "handlers", []):
+                names |= bound_at_top(handler.body)
+    return names
+
+
+def test_the_part_a_hook_loads_needs_nothing_after_it():
+    """The zipapp's boot runs a hook with the module up to HOOK_PART_ENDS only
+    (build.py): every global its functions read must be bound there, or a hook
+    would fail open on a NameError."""
+    import builtins
+    import dis
+
+    cut = SOURCE.index("\n" + agent_sync.HOOK_PART_ENDS + "\n") + 1
+    assert cut < SOURCE.index("\n# 11. Installer")
+    bound = bound_at_top(ast.parse(SOURCE[:cut]).body) | {"__file__", "__name__"}
+    missing, todo = set(), [compile(SOURCE[:cut], "agent_sync.py", "exec")]
+    while todo:
+        code = todo.pop()
+        todo += [k for k in code.co_consts if hasattr(k, "co_code")]
+        for ins in dis.get_instructions(code):
+            name = ins.argval
+            if ins.opname == "LOAD_GLOBAL" and name not in bound and not hasattr(builtins, name):
+                missing.add(name)
+    assert not missing, f"a hook's part of agent_sync.py reads names bound after it: {sorted(missing)}"
+    # and the check sees what it looks for: the CLI's entry point is read by nothing in the part
+    assert "run_cli" not in bound and "main" not in bound
+
+
 def test_sql_runs_only_in_storage_and_domain():
     allowed = {n for n, title, _ in sections() if title in ("Storage", "Domain")}
     outside = [
