@@ -5411,8 +5411,18 @@ def running_archive():
     return archive if archive and os.path.isfile(archive) else None
 
 
+def install_archive():
+    """The zipapp `install` copies into a repository: the running one, else the
+    one a pip package carries beside this module (setup.py builds it into the
+    wheel), else None (run from a source checkout)."""
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent-sync.pyz")
+    return running_archive() or (beside if os.path.isfile(beside) else None)
+
+
 def archive_file(name):
-    archive = running_archive()
+    """A file install writes (the hooks block, the skill), from the zipapp, or
+    from the source checkout this module runs from."""
+    archive = install_archive()
     if archive is None:
         here = os.path.dirname(os.path.abspath(__file__))
         path = os.path.join(here, *name.split("/"))
@@ -9154,7 +9164,7 @@ def install(options):
     root = install_root(options.repo)
     manifest_path = os.path.join(root, SKILL_RELDIR, INSTALL_MANIFEST)
     manifest = read_json_file(manifest_path, "install manifest") or {}
-    archive = running_archive()
+    archive = install_archive()
     if archive is None:
         raise UsageError("install runs from the built zipapp: python3 build.py && python3 dist/agent-sync.pyz install")
     wired = DIALECTS[options.agent].install(root, manifest, options)
@@ -9447,14 +9457,15 @@ def doctor(repo):
     pyz = os.path.join(root, SKILL_RELDIR, "agent-sync.pyz")
     installed = os.path.isfile(pyz)
     checks.append(("zipapp installed", installed, pyz if installed else "missing: run `agent-sync.pyz install`"))
-    if installed and running_archive():
-        with open(pyz, "rb") as a, open(running_archive(), "rb") as b:
+    source = install_archive()
+    if installed and source:
+        with open(pyz, "rb") as a, open(source, "rb") as b:
             same = a.read() == b.read()
         checks.append(
             (
                 "zipapp up to date",
                 same,
-                "same as this one" if same else "differs from the running zipapp: run install again",
+                "same as this one" if same else "differs from this agent-sync's zipapp: run install again",
             )
         )
     checks.append(("python", True, f"this runs on Python {sys.version.split()[0]} ({sys.executable})"))

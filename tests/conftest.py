@@ -8,6 +8,7 @@ agent_sync's pure functions from the source."""
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = [sys.executable, "-I", "-S"]
@@ -123,8 +125,24 @@ def pytest_addoption(parser):
     )
 
 
+#: the in-process layer (see the docstring): its Hypothesis properties run on the "fast" profile in the
+#: default layer and again, marked slow, on the "thorough" one in the slow layer (CI's `-m slow` run)
+IN_PROCESS = ("test_pure.py", "test_drift.py", "test_structure.py")
+#: Hypothesis profiles.  No deadline: a loaded 2-core machine makes an example's time noise, and every
+#: property here is a pure function (a slow one shows in --durations).  `--hypothesis-profile` still wins.
+settings.register_profile("fast", max_examples=30, deadline=None)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+
+
+def slow_layer(config):
+    """Whether -m selects the slow layer: it names `slow` other than as `not slow`."""
+    return re.search(r"(?<!not )\bslow\b", config.getoption("markexpr") or "") is not None
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: runs on the SQLite engine alone (it reads the file itself)")
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile("thorough" if slow_layer(config) else "fast")
 
 
 def pytest_generate_tests(metafunc):
@@ -144,8 +162,15 @@ def item_engine(item):
     return callspec.params.get("engine") if callspec else None
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(config, items):
-    """Keep the instances --engines asks for; the others are deselected (and counted as such)."""
+    """In the slow layer the in-process Hypothesis properties are slow too
+    (they run there again, on the thorough profile).  Keep the instances
+    --engines asks for; the others are deselected (and counted as such)."""
+    if slow_layer(config):
+        for item in items:
+            if item.path.name in IN_PROCESS and hasattr(getattr(item, "obj", None), "hypothesis"):
+                item.add_marker(pytest.mark.slow)
     mode = config.getoption("engines")
     if mode == "both":
         return

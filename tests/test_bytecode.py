@@ -52,9 +52,10 @@ def test_a_cache_file_others_could_write_is_not_run(pyz, tmp_path):
     home.mkdir()
     hook(pyz, home)
     cached = cache_of(home)
-    evil = compile("import sys; sys.stderr.write('EVIL CODE RAN\\n'); sys.exit(3)", "x", "exec")
     import marshal
 
+    code = compile("import sys; sys.stderr.write('EVIL CODE RAN\\n'); sys.exit(3)", "x", "exec")
+    evil = (code, marshal.dumps(code))  # the cache's shape: a hook's part, the rest marshalled (build.py)
     cached.write_bytes(marshal.dumps(evil))
     cached.chmod(0o666)
     r = hook(pyz, home)

@@ -59,13 +59,22 @@ class FakeClient:
         if reap:
             self.proc.wait()
         else:  # a zombie until its parent waits, as under a container init that never reaps
-            while open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+            while proc_stat(self.proc.pid)[0] != "Z":
                 pass
 
     def close(self):
+        """End the client (reaping a zombie too) and close its pipes."""
         if self.proc.poll() is None:
             self.proc.stdin.close()
             self.proc.wait(timeout=10)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            pipe.close()
+
+
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name (state first)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
 
 
 @pytest.fixture
@@ -90,7 +99,7 @@ def test_session_start_records_the_client_process_without_claude_pid(cli, client
     start(c, cli, "s1")
     row = cli.sql("SELECT pid, pid_start, client FROM agents")[0]
     assert row[0] == c.proc.pid and row[2] == "claude"
-    assert row[1] == open(f"/proc/{c.proc.pid}/stat").read().rsplit(")", 1)[1].split()[19]
+    assert row[1] == proc_stat(c.proc.pid)[19]
 
 
 def test_a_new_session_id_in_the_same_client_keeps_its_locks(cli, client):

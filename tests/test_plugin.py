@@ -112,6 +112,9 @@ def repo_copy(dest):
         if (ROOT / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, dest / rel)
+    cache = ROOT / "build" / "vendor-cache"  # the vendored driver's wheels: the build needs no network
+    if cache.is_dir():
+        shutil.copytree(cache, dest / "build" / "vendor-cache")
     return dest
 
 
@@ -154,8 +157,7 @@ def test_pip_install_gives_the_agent_sync_command(pip_installed):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="install from a pip package: pending agent_sync.py change")
-def test_install_from_the_pip_package(pip_installed, tmp_path):
+def test_install_from_the_pip_package(pip_installed, tmp_path, pyz):
     repo = tmp_path / "repo"
     repo.mkdir()
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
@@ -166,3 +168,32 @@ def test_install_from_the_pip_package(pip_installed, tmp_path):
     assert (skill / "agent-sync.pyz").exists()
     settings = json.loads((repo / ".claude" / "settings.json").read_text())
     assert set(settings["hooks"]) >= set(json.loads((ROOT / "hooks.json").read_text())["hooks"])
+    # exactly as the zipapp sets one up: the same files, the same settings, and a zipapp that works
+    other = tmp_path / "other"
+    other.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=other, check=True)
+    r = subprocess.run([sys.executable, str(pyz), "install", "--repo", str(other)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    def written(root):
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if ".git" not in p.parts)
+
+    assert written(repo) == written(other)
+    for rel in (".claude/settings.json", ".gitignore", ".mcp.json", ".claude/skills/agent-sync/SKILL.md"):
+        assert (repo / rel).read_text() == (other / rel).read_text(), rel
+    r = agent_sync(pip_installed, "doctor", "--repo", str(repo))
+    assert "[ok] zipapp up to date" in r.stdout, r.stdout + r.stderr
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AGENT_SYNC_ID": "alice"}
+    installed = [sys.executable, str(skill / "agent-sync.pyz")]
+    assert subprocess.run([*installed, "lock", "a.py"], cwd=repo, env=env, capture_output=True).returncode == 0
+    payload = {"session_id": "s-bob", "cwd": str(repo), "tool_name": "Write", "hook_event_name": "PreToolUse"}
+    payload["tool_input"] = {"file_path": str(repo / "a.py"), "content": "x"}
+    r = subprocess.run(
+        [*installed, "hook", "pre-tool-use"],
+        cwd=repo,
+        env={**env, "AGENT_SYNC_ID": ""},
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+    )
+    assert '"permissionDecision": "deny"' in r.stdout, r.stdout + r.stderr

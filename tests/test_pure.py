@@ -237,9 +237,9 @@ def test_find_client_climbs_a_real_process_tree(tmp_path, source):
     try:
         child = None
         for _ in range(100):
-            kids = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+            kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
             # the child, once it runs sleep: until its exec it is a copy of the fake client itself
-            if kids and open(f"/proc/{kids[0]}/cmdline", "rb").read().startswith(b"sleep"):
+            if kids and Path(f"/proc/{kids[0]}/cmdline").read_bytes().startswith(b"sleep"):
                 child = int(kids[0])
                 break
             time.sleep(0.02)
@@ -310,7 +310,7 @@ def test_clean_without_re_is_clean_with_it(text):
 glob_pattern = st.text(alphabet="ab/.*?[]!", min_size=1, max_size=8)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=settings().max_examples * 4)  # the profile's (conftest), four times: a wide space
 @given(glob_pattern, st.text(alphabet="ab/.", max_size=8))
 def test_glob_matches_is_the_regex_match(pattern, key):
     assert a.glob_matches(pattern, key) == bool(a.glob_regex(pattern).match(key))

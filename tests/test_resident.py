@@ -45,6 +45,8 @@ class Server:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            pipe.close()
 
 
 def hook_input(cli, payload, event):

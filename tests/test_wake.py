@@ -25,6 +25,23 @@ def client():
     proc.wait()
 
 
+#: the waiters the running test started (see waiters)
+STARTED: list = []
+
+
+@pytest.fixture(autouse=True)
+def waiters():
+    """Every waiter a test starts is ended and its pipes closed after it."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 def start_waiter(cli, agent, client, **env):
     payload = {"session_id": f"s-{agent}", "cwd": str(cli.repo), "hook_event_name": "Stop", "stop_hook_active": False}
     proc = subprocess.Popen(
@@ -35,6 +52,7 @@ def start_waiter(cli, agent, client, **env):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    STARTED.append(proc)
     proc.stdin.write(json.dumps(payload).encode())
     proc.stdin.close()
     return proc

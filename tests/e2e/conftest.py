@@ -23,10 +23,11 @@ from .harness import (
     npm_client,
 )
 
-# The README's capability table is written by this run, not by hand: each
-# test marked `capability(client, event, what)` is a row; a row names the
-# client versions it passed on.  AGENT_SYNC_CAPABILITIES=write rewrites the
-# README; =check (CI) fails the run when the README's copy differs.
+# The capability table (docs/clients.md, linked from the README) is written by
+# this run, not by hand: each test marked `capability(client, event, what)` is
+# a row; a row names the client versions it passed on.
+# AGENT_SYNC_CAPABILITIES=write rewrites it; =check (CI) fails the run when
+# docs/clients.md's copy differs.
 CLIENTS = {
     "claude": "Claude Code",
     "codex": "Codex",
@@ -79,22 +80,24 @@ def pytest_sessionfinish(session, exitstatus):
     mode = os.environ.get("AGENT_SYNC_CAPABILITIES")
     if mode not in ("write", "check") or not _rows:
         return
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    doc = ROOT / "docs" / "clients.md"
+    text = doc.read_text()
     start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
     table = "\n" + capability_table() + "\n"
     if mode == "write":
-        readme.write_text(text[:start] + table + text[end:])
+        doc.write_text(text[:start] + table + text[end:])
     elif text[start:end] != table:
         print(
-            f"\nREADME.md's capability table differs from this run's; rerun with AGENT_SYNC_CAPABILITIES=write:{table}"
+            f"\ndocs/clients.md's capability table differs from this run's; rerun with AGENT_SYNC_CAPABILITIES=write:{table}"
         )
         session.exitstatus = 1
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: drives the real agent clients (npm) against a scripted model server")
-    config.addinivalue_line("markers", "capability(client, event, what): a row of the README's capability table")
+    config.addinivalue_line(
+        "markers", "capability(client, event, what): a row of the capability table in docs/clients.md"
+    )
 
 
 @pytest.fixture(params=CLAUDE_VERSIONS, ids=lambda v: f"claude-{v}")
