@@ -10888,24 +10888,36 @@ def fill_placeholders(pattern, rest):
 class Console:
     """Operator state shared by the curses and the plain front ends."""
 
-    def __init__(self, name=None):
+    def __init__(self, name: str | None = None):
+        #: where the console watches, acting as the reserved operator agent
         self.ctx = Context()
         self.ctx.become(OPERATOR_ID, "console")
+        #: the operator's display name (its messages' sender name)
         self.name = check_text("--name", name or "operator", 60)
-        self.feed = []
+        #: the feed's lines, oldest first: activity, messages and the console's own notes
+        self.feed: list = []
+        #: the store's PRAGMA data_version at the last refresh (None: refresh now)
         self.data_version = None
+        #: wall_now() of the last refresh, and of the operator's last heartbeat
         self.last_refresh = self.last_beat = 0.0
-        self.presence, self.blockers = {}, {}
-        self.snap = None
+        #: {agent id: its presence ("active", "idle", ...)} seen last, to log arrivals and changes;
+        #: {task id: ids of the tasks it waits on} for the task pane
+        self.presence: dict = {}
+        self.blockers: dict = {}
+        #: snapshot() of the last refresh (None before the first)
+        self.snap: "Snapshot | None" = None
+        #: False once the operator quits
         self.running = True
         self.attach(wall_now())
         newest_activity, newest_message = newest_ids(self.store)
+        #: ids of the newest activity row and message already in the feed (the feed starts a little back)
         self.last_activity, self.last_message = max(0, newest_activity - 15), max(0, newest_message - 5)
 
     def attach(self, now):
         """Open the database and be present in it.  The file's identity is kept:
         a file deleted and made anew by another command must be followed, or the
         console would watch and write a file nobody else sees."""
+        #: the open store, and the identity (device, inode) of its file
         self.store = open_store(self.ctx)
         self.identity = file_identity(self.ctx.db_path)
         with self.store.tx():
