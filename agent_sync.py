@@ -9236,16 +9236,21 @@ def link_command(root):
     link = os.path.join(folder, "agent-sync")
     if os.path.exists(link) and not os.path.islink(link):
         raise UsageError(f"{link} exists and is not a link: left alone")
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{link}.{os.getpid()}.tmp"
-    os.symlink(launcher, tmp)
-    os.replace(tmp, link)
+    before = os.readlink(link) if os.path.islink(link) else None
+    if before != launcher:
+        os.makedirs(folder, exist_ok=True)
+        tmp = f"{link}.{os.getpid()}.tmp"
+        os.symlink(launcher, tmp)
+        os.replace(tmp, link)
+    done = f"{link} already runs this repository's agent-sync" if before == launcher else f"linked {link}"
+    if before not in (None, launcher):  # it works in every repository, and goes with the one it points into
+        done += f" (it pointed to {before}; uninstall here, not there, now removes it)"
     found = shutil.which("agent-sync")
     if found and os.path.realpath(found) == os.path.realpath(launcher):
-        return f"linked {link}: `agent-sync` works in this shell"
+        return f"{done}: `agent-sync` works in this shell"
     shell = os.path.basename(os.environ.get("SHELL", "")) or "sh"
     line = PATH_LINES.get(shell, PATH_LINES["sh"]).format(folder=folder)
-    return f"linked {link}, but {folder} is not on your PATH: run `{line}` and open a new shell"
+    return f"{done}, but {folder} is not on your PATH: run `{line}` and open a new shell"
 
 
 def unlink_command(root):
@@ -10496,7 +10501,7 @@ def cmd_install(ctx, args):
     if args.agent not in DIALECTS:
         raise UsageError(f"--agent must be one of {', '.join(DIALECTS)}")
     root, changed = install(args)
-    text = f"agent-sync {VERSION} installed in {root}: " + (", ".join(changed) if changed else "nothing to change")
+    text = f"agent-sync {VERSION} installed in {root}: " + (", ".join(changed) if changed else "nothing changed there")
     import shutil
 
     if args.link:
@@ -11587,9 +11592,19 @@ def unknown_option(argv):
 CLI_HABITS = {"version": ["--version"], "help": ["--help"]}
 
 
+def repo_word_as_option(cmd, rest):
+    """`install --link PATH` and `uninstall PATH`: the one bare word of a
+    command that takes --repo (no option's value) is that repository."""
+    valued = {"--" + a.name.replace("_", "-") for a in cmd.on("cli") if a.type is not bool and not a.positional}
+    for i, word in enumerate(rest):
+        if not word.startswith("-") and not (i and rest[i - 1] in valued):
+            return [*rest[:i], "--repo", word, *rest[i + 1 :]]
+    return rest
+
+
 def cli_habits(argv):
     """argv with the habits of other tools' users made into this CLI's own
-    words: `help [COMMAND]`, `version`, `-V`, `install PATH` (for --repo),
+    words: `help [COMMAND]`, `version`, `-V`, `install [options] PATH` (for --repo),
     and the console's `send TO MESSAGE...` (for --to and --message)."""
     if not argv:
         return argv
@@ -11598,8 +11613,8 @@ def cli_habits(argv):
         return [rest[0], "--help"]
     if first in CLI_HABITS:
         return CLI_HABITS[first] + rest
-    if first == "install" and rest and not rest[0].startswith("-"):
-        return ["install", "--repo", *rest]
+    if first in COMMANDS and "--repo" not in rest and any(a.name == "repo" for a in COMMANDS[first].on("cli")):
+        return [first, *repo_word_as_option(COMMANDS[first], rest)]
     options = [w for w in rest if w.startswith("--")]
     if first == "send" and len(rest) >= 2 and not rest[0].startswith("-") and not {"--to", "--message"} & set(options):
         words = [w for w in rest[1:] if not w.startswith("--")]

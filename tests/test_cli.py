@@ -728,8 +728,18 @@ def test_install_link_puts_the_command_on_path_and_uninstall_takes_it_back(cli, 
     )
     assert f"""echo 'export PATH="{link.parent}:$PATH"' >> ~/.zshrc""" in out, out
     on_path = {**base, "PATH": f"{link.parent}:{clean_env()['PATH']}"}
-    assert "works in this shell" in cli.ok("install", "--link", env=on_path).stdout
+    out = cli.ok("install", "--link", env=on_path).stdout
+    assert "already runs this repository's agent-sync: `agent-sync` works in this shell" in out, out
     r = subprocess.run(["agent-sync", "whoami"], cwd=cli.repo, env=clean_env(**on_path), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    # another repository's --link takes the link over, and says so; this one's uninstall then leaves it
+    other = tmp_path / "other"
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    out = cli.ok("install", "--link", str(other), env=on_path).stdout
+    launcher = cli.repo / ".claude" / "skills" / "agent-sync" / "agent-sync"
+    assert f"(it pointed to {launcher}; uninstall here, not there, now removes it)" in out, out
+    assert link.resolve() == (other / ".claude" / "skills" / "agent-sync" / "agent-sync").resolve()
     out = cli.ok("uninstall", env=base).stdout
+    assert str(link) not in out and link.is_symlink(), out
+    out = cli.ok("uninstall", str(other), env=base).stdout
     assert str(link) in out and not link.exists() and not link.is_symlink(), out

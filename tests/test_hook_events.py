@@ -440,7 +440,7 @@ def test_second_install_changes_no_byte(cli):
     ]
     before = [f.read_bytes() for f in files]
     r = install(cli)
-    assert "nothing to change" in r.stdout
+    assert "nothing changed there" in r.stdout
     assert [f.read_bytes() for f in files] == before
 
 
