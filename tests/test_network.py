@@ -537,5 +537,8 @@ def test_an_idle_waiter_sends_nothing_until_mail_comes(pyz, tmp_path, pg_url, pr
         assert waiter.returncode == 2 and "wake up" in waiter.stderr.read().decode()
         assert time.monotonic() - start < 3  # woken by the NOTIFY (at 50 ms RTT), not by a poll
     finally:
-        waiter.kill()
-        client.kill()
+        for proc in (waiter, client):
+            proc.kill()
+            proc.wait()
+        waiter.stdout.close()
+        waiter.stderr.close()

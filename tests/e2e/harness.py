@@ -178,7 +178,8 @@ def kill_tree(pid):
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = open(f"/proc/{entry}/stat").read()
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
             except OSError:
                 continue
             children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
@@ -399,7 +400,8 @@ class StreamSession:
         )
         self.lines = queue.Queue()
         self.seen = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
 
     def _pump(self):
         for line in self.proc.stdout:
@@ -424,12 +426,17 @@ class StreamSession:
                 return ev[0]
 
     def close(self, timeout=60):
+        """End the session (killed if it does not end in `timeout` s) and close its pipes."""
         self.proc.stdin.close()
         try:
             self.proc.wait(timeout=timeout)
         finally:
             if self.proc.poll() is None:
                 os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+            self.pump.join(timeout=10)  # it reads stdout to its end: close it after
+            self.proc.stdout.close()
+            self.proc.stderr.close()
         return self.proc.returncode
 
 

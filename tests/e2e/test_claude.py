@@ -360,7 +360,7 @@ def test_after_clear_the_session_edits_its_own_locked_file(claude_bin, cc, serve
 def test_after_kill_9_another_session_edits_its_auto_locked_file(claude_bin, cc, server):
     a, notes = session_a_writes_notes(claude_bin, cc, server)
     kill_tree(a.proc.pid)
-    a.proc.wait(timeout=30)
+    a.close(timeout=30)  # reaped, its pipes closed
     results = session_b_writes_notes(claude_bin, cc, notes)
     assert notes.read_text() == "from B\n", results
 
