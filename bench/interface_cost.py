@@ -267,8 +267,8 @@ def first_check_cost(pyz, processes=9, runs=2000):
     """What a body-only edit's pre-tool-use pays for the check, in process:
     (median ms of the first language_of + touches_definition call in a fresh
     interpreter, as a hook makes it: lazy imports and pattern compilation
-    included; whether `re` was imported before that call (in a median
-    process); best us of a call once warm).  None when the zipapp has no
+    included; `re` before and after that call, in a median process (3: before,
+    1: imported by the call, 0: not at all); best us of a call once warm).  None when the zipapp has no
     touches_definition."""
     code = (
         "import sys, time\n"
@@ -282,6 +282,7 @@ def first_check_cost(pyz, processes=9, runs=2000):
         "t = time.perf_counter()\n"
         "m.language_of(path) and f(old, new, path)\n"
         "cold = (time.perf_counter() - t) * 1e3\n"
+        "had_re = had_re * 2 + ('re' in sys.modules)\n"
         "best = None\n"
         "for _ in range(3):\n"
         "    t = time.perf_counter()\n"
@@ -313,7 +314,7 @@ def first_check_cost(pyz, processes=9, runs=2000):
             cold, had_re, warm = r.stdout.split()
         except ValueError:
             return None
-        found.append((float(cold), had_re == "1", float(warm) if i == 0 else None))
+        found.append((float(cold), int(had_re), float(warm) if i == 0 else None))
     cold = statistics.median(c for c, _, _ in found)
     return cold, sorted(found)[len(found) // 2][1], found[0][2]
 
@@ -441,7 +442,7 @@ def main():
         "the check a body-only edit's pre-tool-use pays (language_of + touches_definition), in process: "
         + (
             f"first call in a fresh interpreter {check[0]:.2f} ms (median of 9; `re` "
-            f"{'already imported' if check[1] else 'not imported before it: the call imports it'}), "
+            f"{ {3: 'already imported', 1: 'imported by the call', 0: 'never imported'}[check[1]] }), "
             f"once warm {check[2]:.1f} us"
             if check
             else "not measured"
