@@ -10509,6 +10509,11 @@ def cmd_install(ctx, args):
     elif sys.platform != "win32" and not shutil.which("agent-sync"):
         me = f"python3 {sys.argv[0]}" if sys.argv[0].endswith(".pyz") else "agent-sync"
         text += f"\n`agent-sync` is not on your PATH: `{me} install --link {root}` puts it there"
+    if _git_entry_kind(os.path.join(root, ".git")) is None:
+        text += (
+            f"\n{root} is not a git repository: agents coordinate here all the same, but the git guard,"
+            " uncommitted-change warnings and shared worktrees need git (`git init` first, then install again)"
+        )
     trust = DIALECTS[args.agent].trust
     trusted, step = trust(root) if trust else (True, None)
     if not trusted:

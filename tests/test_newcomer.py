@@ -150,3 +150,11 @@ def test_hook_messages_name_commands_the_agent_can_run_as_written(cli):
         ["sh", "-c", command], cwd=cli.repo / ".claude", env=cli.env("asker"), capture_output=True, text=True
     )
     assert sent.returncode == 0 and "sent #" in sent.stdout, sent.stderr
+
+
+def test_install_outside_git_says_what_needs_git(cli, tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    out = cli.ok("install", str(plain)).stdout
+    assert f"{plain} is not a git repository: agents coordinate here all the same" in out, out
+    assert "is not a git repository" not in cli.ok("install").stdout  # the test's own repository is one
