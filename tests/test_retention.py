@@ -3,6 +3,8 @@ are pruned by gc and by the automatic prune; unread ones never (issue 15)."""
 
 import time
 
+import agent_sync
+
 KEEP = {"AGENT_SYNC_KEEP_MESSAGES_DAYS": "0.00001"}  # 0.864 s
 
 
@@ -41,3 +43,33 @@ def test_the_automatic_prune_drops_them_without_gc(cli):
     replies = cli.mcp_calls("logger", calls, env=KEEP)
     assert len(replies) == 300 and not any(r["result"]["isError"] for r in replies)
     assert messages_in(cli) == 0
+
+
+def steps_of_a_log_entry(tmp_path, old_rows):
+    """SQLite VM steps one activity entry costs (not a prune's turn) over a log
+    holding `old_rows` rows past retention, counted by a progress handler."""
+    store = agent_sync.Store.open(str(tmp_path / f"state-{old_rows}.sqlite"))
+    rows = [("a", "edit", "x", None, 0.0)] * (old_rows + agent_sync.keep_activity())
+    if (len(rows) + 1) % agent_sync.PRUNE_EVERY == 0:
+        rows.append(rows[0])  # the entry measured is not a prune's turn
+    store.executemany("INSERT INTO activity (agent, type, message, path, created_at) VALUES (?, ?, ?, ?, ?)", rows)
+    steps = [0]
+
+    def count():
+        steps[0] += 1
+
+    store.conn.set_progress_handler(count, 100)
+    with store.tx():
+        agent_sync.log_activity(store, "a", "edit", "one more", None, time.time())
+    store.conn.set_progress_handler(None, 0)
+    assert store.execute("SELECT count(*) FROM activity").fetchone()[0] == len(rows) + 1  # nothing pruned
+    store.close()
+    return steps[0]
+
+
+def test_a_log_entry_between_prunes_costs_the_same_however_long_the_log(tmp_path):
+    """Between prunes the prune's DELETE must find nothing to look at: a log
+    grown past retention (an upgrade, a lowered AGENT_SYNC_KEEP_ACTIVITY) once
+    made every hook scan it until the next prune (1,000,000 rows: 45 ms a hook)."""
+    small, large = steps_of_a_log_entry(tmp_path, 2_000), steps_of_a_log_entry(tmp_path, 40_000)
+    assert large <= small * 1.5 + 10, (small, large)
