@@ -77,7 +77,14 @@ if TYPE_CHECKING:
 # hooks' launcher turns it off even earlier), _sqlite3 without functools, and
 # json and re only where they are used.
 
-if sys.argv[1:2] == ["hook"]:
+
+def is_hook_call(argv):
+    """Whether the process runs a hook (`agent-sync hook EVENT ...`, not its --help):
+    the one test main, the start-up below and the zipapp's boot (build.py) share."""
+    return argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv
+
+
+if is_hook_call(sys.argv[1:]):
     import gc
 
     gc.disable()
@@ -545,7 +552,8 @@ def find_worktree(start):
 def git_dir(root):
     """The repository's git directory (a submodule's `.git` is a file naming it)."""
     git = os.path.join(root, ".git")
-    return (_git_entry_kind(git) == "file" and gitdir_of(git)) or git
+    gitdir = gitdir_of(git)  # None for a folder (it has no first line)
+    return gitdir if gitdir and os.path.isdir(gitdir) else git
 
 
 def current_branch(worktree):
@@ -4642,16 +4650,19 @@ def log_activity(store, agent_id, kind, message, path, now):
         (agent_id, kind, message[:2000], path, now),
     )
     due = f"(SELECT max(id) FROM activity) % {PRUNE_EVERY} = 0"
-    # the bound is 0 between prunes: a rowid range with nothing in it, however long the log grew
-    # (a `due` term beside the range was checked row by row: 45 ms a hook over 1,000,000 rows)
+    # between prunes each bound is empty (a rowid range up to 0, a LIMIT of 0), so the three
+    # statements look at no row however long the log or the read mail grew; a `due` term beside
+    # them was checked row by row (45 ms a hook over 1,000,000 activity rows, 21 ms over
+    # 100,000 read messages past retention)
     store.execute(
         f"DELETE FROM activity WHERE id <= (SELECT CASE WHEN max(id) % {PRUNE_EVERY} = 0 THEN max(id) - ? ELSE 0 END"
         " FROM activity)",
         (keep_activity(),),
     )
     cutoff = (now - keep_messages_seconds(), PRUNE_BATCH)
-    store.execute(f"DELETE FROM message_deliveries WHERE message_id IN ({PRUNABLE_MESSAGES}) AND {due}", cutoff)
-    store.execute(f"DELETE FROM messages WHERE id IN ({PRUNABLE_MESSAGES}) AND {due}", cutoff)
+    prunable = PRUNABLE_MESSAGES.format(limit=f"CASE WHEN {due} THEN ? ELSE 0 END")
+    store.execute(f"DELETE FROM message_deliveries WHERE message_id IN ({prunable})", cutoff)
+    store.execute(f"DELETE FROM messages WHERE id IN ({prunable})", cutoff)
 
 
 def last_activity_id(store, agent_id):
@@ -4662,10 +4673,10 @@ def last_activity_id(store, agent_id):
 #: messages dropped per prune at most, so one prune stays short
 PRUNE_BATCH = 5000
 #: messages past retention (created before the first parameter) that every recipient has read
-#: (and, for a directive, acknowledged), at most the second parameter of them
+#: (and, for a directive, acknowledged), at most {limit} of them (the second parameter)
 PRUNABLE_MESSAGES = (
     "SELECT m.id FROM messages m WHERE m.created_at < ? AND NOT EXISTS (SELECT 1 FROM message_deliveries d"
-    " WHERE d.message_id = m.id AND (d.read_at IS NULL OR (m.kind = 'directive' AND d.acked_at IS NULL))) LIMIT ?"
+    " WHERE d.message_id = m.id AND (d.read_at IS NULL OR (m.kind = 'directive' AND d.acked_at IS NULL))) LIMIT {limit}"
 )
 
 
@@ -4673,7 +4684,8 @@ def prune_messages(store, now):
     """Drop messages past retention that every recipient has read (and, for a
     directive, acknowledged); an unread message is never dropped.  Decisions
     are not messages: they stay."""
-    old = [(r["id"],) for r in store.execute(PRUNABLE_MESSAGES, (now - keep_messages_seconds(), PRUNE_BATCH))]
+    prunable = PRUNABLE_MESSAGES.format(limit="?")
+    old = [(r["id"],) for r in store.execute(prunable, (now - keep_messages_seconds(), PRUNE_BATCH))]
     store.executemany("DELETE FROM message_deliveries WHERE message_id=?", old)
     store.executemany("DELETE FROM messages WHERE id=?", old)
     return len(old)
@@ -8694,8 +8706,10 @@ def hook_post_tool_use(call: HookCall) -> "HookResult | None":
     if not isinstance(tool, str):
         return None
     ctx = call.ctx
-    store = hook_db(ctx) if ctx is not None else None
-    if ctx is None or store is None:
+    if ctx is None:
+        return None
+    store = hook_db(ctx)
+    if store is None:
         return outage_notice(ctx)
     now = call.now
     edit = tool in EDIT_TOOLS or tool == "apply_patch"
@@ -11753,9 +11767,9 @@ def run_cli(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if is_hook_call(argv):
+        hook_main(argv[1:])  # its own tolerant_output, to the process's end
     tolerant_output()
-    if argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv:
-        hook_main(argv[1:])
     import gc
 
     gc.enable()  # off in a hook (see Start-up); a command, the console, the MCP server live longer

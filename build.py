@@ -10,8 +10,9 @@ once per interpreter and zipapp into a per-user cache and loads the bytecode
 from there; the driver's sources are compiled into the same cache on first
 use.  It compiles the module in two parts, cut at its HOOK_PART_ENDS line: a
 hook's process runs only the first (settings to hooks); the installer,
-commands, console, MCP server and CLI load for everything else.  So the archive carries no copy of agent_sync's bytecode and any
-CPython 3.10+ is fast; only the 2 KB boot module is there compiled for each
+commands, console, MCP server and CLI load for everything else.  So the
+archive carries no copy of agent_sync's bytecode and any CPython 3.10+ is
+fast; only the 2 KB boot module is there compiled for each
 interpreter found at build time (agent_sync_boot_cpXY.pyc), since it runs
 before any cache can help.
 Every CPython 3.10-3.13 found here still compiles everything once at build
@@ -123,7 +124,7 @@ def load():
     module.__loader__ = __loader__
     sys.modules["agent_sync"] = module
     exec(hook, module.__dict__)
-    if sys.argv[1:2] == ["hook"] and "-h" not in sys.argv and "--help" not in sys.argv:
+    if module.is_hook_call(sys.argv[1:]):
         return Hook(module)
     exec(marshal.loads(rest), module.__dict__)
     return module
