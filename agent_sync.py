@@ -4481,15 +4481,18 @@ def sent_messages(store, agent_id, limit=20):
     return messages, receipts
 
 
-def delivery_state(store, agent_id, directed_only):
+def delivery_state(store, agent_id, directed_only, ahead=False):
     """(last_seen, last_push, whether mail waits) for an agent, in one read, so
-    that a hook with nothing to deliver writes nothing; None if unregistered."""
-    return store.execute(
+    that a hook with nothing to deliver writes nothing; None if unregistered.
+    `ahead` (a team server's store): the handle of the read, sent with the next
+    statement that waits (see read_ahead)."""
+    answer = (store.later if ahead else store.execute)(
         "SELECT last_seen, last_push, EXISTS (SELECT 1 FROM message_deliveries WHERE agent_id=?"
         " AND pushed_at IS NULL" + (" AND directed=1" if directed_only else "") + ") AS waiting"
         " FROM agents WHERE id=?",
         (agent_id, agent_id),
-    ).fetchone()
+    )
+    return answer if ahead else answer.fetchone()
 
 
 #: which waiting deliveries a push takes: every one, those directed to the agent, those that wake it
@@ -6662,8 +6665,9 @@ class HookCall:
 #: a long-lived process that answers hooks (the MCP server) keeps its stores open:
 #: `stores` is {database path: store} there, None in a hook's own process; `marked`:
 #: {session: its mark} for the sessions whose command hooks it has told to stand down
-#: (see mark_resident)
-RESIDENT = SimpleNamespace(stores=None, marked={})
+#: (see mark_resident); `ahead`: (session, agent, time.time(), handle) of the
+#: delivery state a PreToolUse read for the PostToolUse after it (see read_ahead)
+RESIDENT = SimpleNamespace(stores=None, marked={}, ahead=None)
 
 
 def settle_resident():
@@ -6674,6 +6678,26 @@ def settle_resident():
             store.post()
         except DB_ERRORS:
             del RESIDENT.stores[path]  # a PgStore closes when dropped; a file's connection with its object
+
+
+def read_ahead(ctx: Context, session: "str | None") -> None:
+    """In the resident server on a team server: the delivery state that this
+    edit's PostToolUse needs goes with the PreToolUse's round trip, so that
+    the PostToolUse answers with none (its writes are posted after it answers)."""
+    store = RESIDENT.stores.get(ctx.db_path) if RESIDENT.stores else None
+    RESIDENT.ahead = None
+    if store is not None and store.sends_ahead:
+        RESIDENT.ahead = (session, ctx.agent_id, time.time(), delivery_state(store, ctx.agent_id, True, ahead=True))
+
+
+def state_read_ahead(ctx: Context, session: "str | None"):
+    """The delivery state read_ahead took for this session's PostToolUse, if it
+    came back and is fresh (younger than a mid-turn push's interval: a message
+    that came later waits for the next tool call); else None: read it now."""
+    ahead, RESIDENT.ahead = RESIDENT.ahead, None
+    if ahead is None or ahead[:2] != (session, ctx.agent_id) or time.time() - ahead[2] > midturn_push_seconds():
+        return None
+    return ahead[3].done.fetchone() if ahead[3].done is not None else None
 
 
 def hook_budget():
@@ -8665,6 +8689,7 @@ def hook_pre_tool_use(call: HookCall) -> "HookResult | None":
         ctx = call.ctx if paths else None
         if ctx is None:
             return None
+        read_ahead(ctx, call.session)
         denial = guard_paths(ctx, paths, guard_edit, call.now)
         if denial is None and anything_held(ctx, time.time()):
             mark_edits_pending(ctx, tool, tool_input, paths)
@@ -8725,7 +8750,8 @@ def hook_post_tool_use(call: HookCall) -> "HookResult | None":
     if undone:
         report_undone(store, ctx, undone, shown, now)
     told = settle_definitions(store, ctx, payload, targets, now) if edit else None
-    pushed = midturn_delivery(store, ctx, now, push=call.dialect.midturn_push)
+    ahead = state_read_ahead(ctx, call.session) if edit else None
+    pushed = midturn_delivery(store, ctx, now, push=call.dialect.midturn_push, state=ahead)
     pushed = with_note(with_note(pushed, undo_notice(undone, shown) if undone else None), told)
     return with_note(pushed, recovery_notice(ctx))
 
@@ -8763,11 +8789,14 @@ def deliver(store, ctx, now, directed_only, push=True, new_turn=False, state=Non
     return rows, more
 
 
-def midturn_delivery(store: "StoreSeam", ctx: Context, now: float, push: bool = True) -> "HookResult | None":
+def midturn_delivery(
+    store: "StoreSeam", ctx: Context, now: float, push: bool = True, state: "Row | None" = None
+) -> "HookResult | None":
     """Between tool calls: a heartbeat now and then, and directed messages
     pushed at most every few seconds, so a busy agent sees them mid-turn
-    (only where the agent's tool hook can carry context)."""
-    state = delivery_state(store, ctx.agent_id, directed_only=True)
+    (only where the agent's tool hook can carry context).  `state`: the
+    delivery state when it was read ahead (see read_ahead)."""
+    state = state or delivery_state(store, ctx.agent_id, directed_only=True)
     if state is None:
         return None
     due = push and state["waiting"] and now - state["last_push"] >= midturn_push_seconds()

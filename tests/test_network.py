@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PY, Runner, denied, edit_payload, git_init, team_env
+from conftest import PY, Runner, denied, edit_payload, git_init, pg_sql, team_env
 
 sys.path.insert(0, str(Path(__file__).parent))
 import netproxy  # noqa: E402
@@ -542,3 +542,98 @@ def test_an_idle_waiter_sends_nothing_until_mail_comes(pyz, tmp_path, pg_url, pr
             proc.wait()
         waiter.stdout.close()
         waiter.stderr.close()
+
+
+# The resident server (the session's MCP server) on a distant team server ----------------
+
+
+class ResidentServer:
+    """`agent-sync mcp` as Claude Code starts it for a session, answering its mcp_tool hooks."""
+
+    SESSION = "7f3a2c1e-5555-4666-8777-988899990000"
+
+    def __init__(self, net, agent):
+        self.net = net
+        env = net.env(agent, CLAUDE_PROJECT_DIR=str(net.repo), CLAUDE_CODE_SESSION_ID=self.SESSION)
+        self.proc = subprocess.Popen(
+            PY + [str(net.pyz), "mcp"],
+            cwd=str(net.repo),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.ids = 0
+        self.ask("initialize", {"protocolVersion": "2025-06-18", "clientInfo": {"name": "claude-code"}})
+
+    def ask(self, method, params):
+        self.ids += 1
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())["result"]
+
+    def edit(self, event, path):
+        """One mcp_tool hook of an Edit of `path`, as Claude Code substitutes it: (its text, seconds)."""
+        arguments = {
+            "hook_event_name": event,
+            "session_id": self.SESSION,
+            "cwd": str(self.net.repo),
+            "tool_name": "Edit",
+            "tool_input": json.dumps({"file_path": str(path), "old_string": "x", "new_string": "y"}),
+        }
+        start = time.monotonic()
+        result = self.ask("tools/call", {"name": "agent_sync_hook", "arguments": arguments})
+        return result["content"][0]["text"], time.monotonic() - start
+
+    def edit_call(self, path, between=None):
+        """PreToolUse, the edit made (and `between` run), PostToolUse: (pre, post) as edit() gives them."""
+        pre = self.edit("PreToolUse", path)
+        path.write_text(path.read_text() + "y\n")
+        if between:
+            between()
+        return pre, self.edit("PostToolUse", path)
+
+    def close(self):
+        """Stop the server: what it wrote on stderr."""
+        self.proc.stdin.close()
+        self.proc.kill()
+        self.proc.wait()
+        errors = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return errors
+
+
+def test_the_resident_server_answers_an_edits_post_tool_use_with_no_round_trip(pyz, tmp_path, pg_url, proxy):
+    """An edit's PreToolUse waits for the server once (the guard); its
+    PostToolUse for no round trip at all: the delivery state it needs came
+    with the PreToolUse's round trip and its writes go after it answered.
+    Mail still reaches the model mid-turn: a message sent before the call at
+    its PostToolUse, one sent while the tool ran at the next call's."""
+    net = make_net(pyz, tmp_path, through(proxy, pg_url), "resident-post")
+    net.ok("register", "--name", "bob", agent="bob")
+    a = net.repo / "src" / "a.py"
+    server = ResidentServer(net, "alice")
+    try:
+        server.edit_call(a)  # the server's connection made, alice registered, the lock taken
+        proxy.delay = 0.3  # a 600 ms round trip: a PostToolUse that waited for one could not answer in 300 ms
+        (_, pre_seconds), (post, post_seconds) = server.edit_call(a)
+        assert pre_seconds >= 0.59 and post_seconds < 0.3 and post == "", (pre_seconds, post_seconds, post)
+        proxy.delay = DELAY
+        edits = pg_sql(net.team, "SELECT count(*) FROM activity WHERE agent='alice' AND type='edit'")
+        assert [tuple(r) for r in edits] == [(2,)], edits  # both PostToolUses' writes committed, after their answers
+        net.ok("send", "--to", "alice", "--message", "sent before the call", agent="bob")
+        time.sleep(1.6)  # past the mid-turn push interval
+        _, (post, _) = server.edit_call(a)
+        assert "sent before the call" in post, post
+        time.sleep(1.6)
+        during = lambda: net.ok("send", "--to", "alice", "--message", "sent during the call", agent="bob")  # noqa: E731
+        _, (post, _) = server.edit_call(a, between=during)
+        assert "sent during the call" not in post, post  # the state read before the tool ran
+        time.sleep(1.6)
+        _, (post, _) = server.edit_call(a)
+        assert "sent during the call" in post, post
+    finally:
+        errors = server.close()
+    assert "Traceback" not in errors, errors
