@@ -11419,6 +11419,12 @@ def resident_mark(ctx, session):
     return os.path.join(state_dir(ctx), "resident", session)
 
 
+def own_mark():
+    """What a resident mark holds: this process's pid, as a line (the
+    shell's `read` fails on text without its newline)."""
+    return f"{os.getpid()}\n"
+
+
 def mcp_hook(arguments):
     """(is_error, text, data) for one mcp_tool hook: what the command hook
     would print, from this process (store open, module loaded).  After its
@@ -11451,7 +11457,7 @@ def mark_resident(payload):
     ctx = HookCall(payload, CLAUDE).ctx
     if ctx is None or not isinstance(session, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", session):
         return
-    mark = f"{os.getpid()}\n"  # a line: the shell's `read` fails on text without its newline
+    mark = own_mark()
     if not os.path.isdir(state_dir(ctx)):
         return  # no state here yet: name itself on a later call
     if read_text_file(resident_mark(ctx, session)) != mark:
@@ -11475,10 +11481,9 @@ def stand_aside():
 
 def stand_in(marks):
     """After the tool call: the marks go up again."""
-    pid = f"{os.getpid()}\n".encode("ascii")
     for mark in marks:
         try:
-            write_atomically(mark, pid)
+            write_atomically(mark, own_mark().encode("ascii"))
         except OSError:
             pass
 

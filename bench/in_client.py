@@ -49,26 +49,48 @@ from e2e.model_server import ModelServer  # noqa: E402
 SETTINGS = ("none", "resident", "command", "mcp-only")
 
 
+#: a proxy in a process of its own (its threads must not take turns with the
+#: model server's for this process's GIL): it prints its port, and stops when
+#: its stdin closes
+PROXY_PROCESS = (
+    "import sys, netproxy; p = netproxy.Proxy(int(sys.argv[1]), delay=float(sys.argv[2])); "
+    "print(p.port, flush=True); sys.stdin.read(); p.close()"
+)
+
+
 def team_server(rtts):
     """({rtt: PostgreSQL URL through a proxy with that round trip (ms)}, stop)."""
-    from urllib.parse import urlsplit
+    from urllib.parse import urlsplit, urlunsplit
 
-    import netproxy
     import pgserver
 
     url, info = os.environ.get("AGENT_SYNC_TEST_DATABASE_URL"), None
     if not url:
         info = pgserver.start(tempfile.mkdtemp(prefix="agent-sync-in-client-pg-"))
         url = info["url"]
-    proxies = {r: netproxy.Proxy(urlsplit(url).port, delay=r / 2000).__enter__() for r in rtts}
+    parts = urlsplit(url)
+    proxies = {
+        r: subprocess.Popen(
+            [sys.executable, "-c", PROXY_PROCESS, str(parts.port), str(r / 2000)],
+            cwd=os.path.join(ROOT, "tests"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for r in rtts
+    }
+    ports = {r: int(p.stdout.readline()) for r, p in proxies.items()}
 
     def stop():
         for proxy in proxies.values():
-            proxy.__exit__(None, None, None)
+            proxy.stdin.close()
+            proxy.wait()
+            proxy.stdout.close()
         if info:
             pgserver.stop(info)
 
-    urls = {r: p.url(url) for r, p in proxies.items()}
+    netloc = parts.netloc.rpartition(":")[0]
+    urls = {r: urlunsplit(parts._replace(netloc=f"{netloc}:{port}")) for r, port in ports.items()}
     return {r: u + ("&" if "?" in u else "?") + "sslmode=disable" for r, u in urls.items()}, stop
 
 

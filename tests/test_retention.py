@@ -45,14 +45,24 @@ def test_the_automatic_prune_drops_them_without_gc(cli):
     assert messages_in(cli) == 0
 
 
-def steps_of_a_log_entry(tmp_path, old_rows):
+def steps_of_a_log_entry(tmp_path, old_rows, old_messages=0):
     """SQLite VM steps one activity entry costs (not a prune's turn) over a log
-    holding `old_rows` rows past retention, counted by a progress handler."""
-    store = agent_sync.Store.open(str(tmp_path / f"state-{old_rows}.sqlite"))
+    holding `old_rows` rows past retention and `old_messages` read messages
+    past theirs, counted by a progress handler."""
+    store = agent_sync.Store.open(str(tmp_path / f"state-{old_rows}-{old_messages}.sqlite"))
     rows = [("a", "edit", "x", None, 0.0)] * (old_rows + agent_sync.keep_activity())
     if (len(rows) + 1) % agent_sync.PRUNE_EVERY == 0:
         rows.append(rows[0])  # the entry measured is not a prune's turn
     store.executemany("INSERT INTO activity (agent, type, message, path, created_at) VALUES (?, ?, ?, ?, ?)", rows)
+    ids = range(1, old_messages + 1)
+    store.executemany(
+        "INSERT INTO messages (id, sender, recipient, kind, body, created_at) VALUES (?, 'b', 'a', 'message', 'x', 0)",
+        [(i,) for i in ids],
+    )
+    store.executemany(
+        "INSERT INTO message_deliveries (agent_id, message_id, directed, read_at) VALUES ('a', ?, 1, 0)",
+        [(i,) for i in ids],
+    )
     steps = [0]
 
     def count():
@@ -63,6 +73,7 @@ def steps_of_a_log_entry(tmp_path, old_rows):
         agent_sync.log_activity(store, "a", "edit", "one more", None, time.time())
     store.conn.set_progress_handler(None, 0)
     assert store.execute("SELECT count(*) FROM activity").fetchone()[0] == len(rows) + 1  # nothing pruned
+    assert store.execute("SELECT count(*) FROM messages").fetchone()[0] == old_messages
     store.close()
     return steps[0]
 
@@ -72,4 +83,11 @@ def test_a_log_entry_between_prunes_costs_the_same_however_long_the_log(tmp_path
     grown past retention (an upgrade, a lowered AGENT_SYNC_KEEP_ACTIVITY) once
     made every hook scan it until the next prune (1,000,000 rows: 45 ms a hook)."""
     small, large = steps_of_a_log_entry(tmp_path, 2_000), steps_of_a_log_entry(tmp_path, 40_000)
+    assert large <= small * 1.5 + 10, (small, large)
+
+
+def test_a_log_entry_between_prunes_costs_the_same_however_much_read_mail_waits_to_be_pruned(tmp_path):
+    """The messages' prune beside it is gated the same way: 100,000 read
+    messages past retention once cost every hook 21 ms until the next prune."""
+    small, large = steps_of_a_log_entry(tmp_path, 0, 2_000), steps_of_a_log_entry(tmp_path, 0, 40_000)
     assert large <= small * 1.5 + 10, (small, large)
