@@ -300,6 +300,29 @@ def test_round_trips_of_every_hook_do_not_grow(measured, hook):
     )
 
 
+@pytest.mark.parametrize("locks", [1, 12])
+def test_a_session_ends_in_as_many_round_trips_however_many_locks_it_held(pyz, tmp_path, pg_url, proxy, locks):
+    """SessionEnd releases the locks the agent holds: the waiters of all of
+    them are read in one round trip (before: one round trip a lock, so an
+    agent that had edited 100 files waited 100 round trips at its end).  The
+    same count for 1 and 12 locks, one of them waited for."""
+    net = make_net(pyz, tmp_path, through(proxy, pg_url), f"session-end-{locks}")
+    paths = [f"src/f{i}.py" for i in range(locks)]
+    net.ok("lock", *paths, agent="alice")
+    rc, out, err = net.hook("pre-tool-use", edit_payload(net.repo / paths[-1], cwd=net.repo), agent="bob")
+    assert denied(out), (out, err)  # bob waits for it now
+    end = {"session_id": "s-1", "cwd": str(net.repo), "reason": "other"}
+    assert proxy.settle(5)
+    proxy.reset()
+    rc, _, err = net.hook("session-end", end, agent="alice", env={"AGENT_SYNC_AUTO_RELEASE_LOCKS": "1"})
+    assert proxy.settle(5)
+    assert rc == 0 and "Traceback" not in err, err
+    assert proxy.round_trips() == 8, proxy.round_trips()  # connect, startup, two password legs, 4 for the hook
+    assert net.json("locks")[1]["locks"] == []
+    inbox = net.json("inbox", agent="bob")[1]["messages"]
+    assert any(f"{paths[-1]} is free now" in m["body"] for m in inbox), inbox
+
+
 # 64 processes race for one lock at 50 ms RTT ----------------------------------------
 
 RACERS = int(os.environ.get("NETWORK_RACERS", "64"))
