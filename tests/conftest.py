@@ -335,6 +335,44 @@ class Runner:
         return r.returncode, (json.loads(out) if out.strip() else None), r.stderr.decode("utf-8", "replace")
 
 
+class McpServer:
+    """`agent-sync mcp` as a client starts it (Claude Code for a session), spoken to line by line."""
+
+    def __init__(self, pyz, repo, env):
+        self.proc = subprocess.Popen(
+            PY + [str(pyz), "mcp"],
+            cwd=str(repo),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.ids = 0
+        self.ask("initialize", {"protocolVersion": "2025-06-18", "clientInfo": {"name": "claude-code"}})
+
+    def ask(self, method, params):
+        self.ids += 1
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())["result"]
+
+    def hook(self, hook_input):
+        """An mcp_tool hook's call, its arguments substituted as Claude Code does: the answer's text."""
+        result = self.ask("tools/call", {"name": "agent_sync_hook", "arguments": hook_input})
+        return result["content"][0]["text"]
+
+    def stop(self):
+        """Stop the server: what it wrote on stderr."""
+        self.proc.stdin.close()
+        self.proc.kill()
+        self.proc.wait()
+        errors = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return errors
+
+
 @pytest.fixture
 def cli(pyz, repo, engine, request):
     """The zipapp in a scratch repository; on PostgreSQL every subprocess of

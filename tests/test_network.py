@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PY, Runner, denied, edit_payload, git_init, pg_sql, team_env
+from conftest import PY, McpServer, Runner, denied, edit_payload, git_init, pg_sql, team_env
 
 sys.path.insert(0, str(Path(__file__).parent))
 import netproxy  # noqa: E402
@@ -570,31 +570,15 @@ def test_an_idle_waiter_sends_nothing_until_mail_comes(pyz, tmp_path, pg_url, pr
 # The resident server (the session's MCP server) on a distant team server ----------------
 
 
-class ResidentServer:
-    """`agent-sync mcp` as Claude Code starts it for a session, answering its mcp_tool hooks."""
+class ResidentServer(McpServer):
+    """The session's MCP server in team mode through the proxy, answering its mcp_tool hooks."""
 
     SESSION = "7f3a2c1e-5555-4666-8777-988899990000"
 
     def __init__(self, net, agent):
         self.net = net
         env = net.env(agent, CLAUDE_PROJECT_DIR=str(net.repo), CLAUDE_CODE_SESSION_ID=self.SESSION)
-        self.proc = subprocess.Popen(
-            PY + [str(net.pyz), "mcp"],
-            cwd=str(net.repo),
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.ids = 0
-        self.ask("initialize", {"protocolVersion": "2025-06-18", "clientInfo": {"name": "claude-code"}})
-
-    def ask(self, method, params):
-        self.ids += 1
-        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params}) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())["result"]
+        super().__init__(net.pyz, net.repo, env)
 
     def edit(self, event, path):
         """One mcp_tool hook of an Edit of `path`, as Claude Code substitutes it: (its text, seconds)."""
@@ -606,8 +590,7 @@ class ResidentServer:
             "tool_input": json.dumps({"file_path": str(path), "old_string": "x", "new_string": "y"}),
         }
         start = time.monotonic()
-        result = self.ask("tools/call", {"name": "agent_sync_hook", "arguments": arguments})
-        return result["content"][0]["text"], time.monotonic() - start
+        return self.hook(arguments), time.monotonic() - start
 
     def edit_call(self, path, between=None):
         """PreToolUse, the edit made (and `between` run), PostToolUse: (pre, post) as edit() gives them."""
@@ -616,16 +599,6 @@ class ResidentServer:
         if between:
             between()
         return pre, self.edit("PostToolUse", path)
-
-    def close(self):
-        """Stop the server: what it wrote on stderr."""
-        self.proc.stdin.close()
-        self.proc.kill()
-        self.proc.wait()
-        errors = self.proc.stderr.read()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return errors
 
 
 def test_the_resident_server_answers_an_edits_post_tool_use_with_no_round_trip(pyz, tmp_path, pg_url, proxy):
@@ -658,5 +631,5 @@ def test_the_resident_server_answers_an_edits_post_tool_use_with_no_round_trip(p
         _, (post, _) = server.edit_call(a)
         assert "sent during the call" in post, post
     finally:
-        errors = server.close()
+        errors = server.stop()
     assert "Traceback" not in errors, errors

@@ -10,43 +10,15 @@ import subprocess
 
 import pytest
 
-from conftest import PY, clean_env, denied, edit_payload
+from conftest import PY, McpServer, clean_env, denied, edit_payload
 
 SESSION = "0b9c5a0e-1111-4222-8333-944455556666"
 
 
-class Server:
-    """`agent-sync mcp` as Claude Code starts it for a session, spoken to line by line."""
-
-    def __init__(self, cli, env=None):
-        self.proc = subprocess.Popen(
-            PY + [str(cli.pyz), "mcp"],
-            cwd=str(cli.repo),
-            env=clean_env(CLAUDE_PROJECT_DIR=str(cli.repo), CLAUDE_CODE_SESSION_ID=SESSION, **(env or {})),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.ids = 0
-        self.ask("initialize", {"protocolVersion": "2025-06-18", "clientInfo": {"name": "claude-code"}})
-
-    def ask(self, method, params):
-        self.ids += 1
-        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params}) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())["result"]
-
-    def hook(self, hook_input):
-        """An mcp_tool hook's call, its arguments substituted as Claude Code does: the answer's text."""
-        result = self.ask("tools/call", {"name": "agent_sync_hook", "arguments": hook_input})
-        return result["content"][0]["text"]
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            pipe.close()
+def Server(cli, env=None):
+    """The session's MCP server in `cli`'s repository."""
+    environment = clean_env(CLAUDE_PROJECT_DIR=str(cli.repo), CLAUDE_CODE_SESSION_ID=SESSION, **(env or {}))
+    return McpServer(cli.pyz, cli.repo, environment)
 
 
 def hook_input(cli, payload, event):
