@@ -3110,6 +3110,7 @@ class PgStore:
         asked = len(items)
         items, self.pending = self.pending + items, []
         if not items:
+            self.read_posted()  # a flush with nothing new still awaits what `post` sent
             return []
         before = time.time()
         try:
@@ -3152,7 +3153,8 @@ class PgStore:
                 raise self.failure(self.path, done.error)
 
     def flush(self):
-        """Send the writes that wait (one round trip)."""
+        """Send the writes that wait and read the answers to what `post` sent
+        (one round trip)."""
         if self.pending or self.unposted:
             self.send([])
 
@@ -11484,9 +11486,10 @@ def stand_aside():
 
 def stand_in(marks):
     """After the tool call: the marks go up again."""
+    pid = own_mark().encode("ascii")
     for mark in marks:
         try:
-            write_atomically(mark, own_mark().encode("ascii"))
+            write_atomically(mark, pid)
         except OSError:
             pass
 

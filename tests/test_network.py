@@ -323,6 +323,28 @@ def test_a_session_ends_in_as_many_round_trips_however_many_locks_it_held(pyz, t
     assert any(f"{paths[-1]} is free now" in m["body"] for m in inbox), inbox
 
 
+def test_a_flush_awaits_the_answer_to_what_post_sent(pg_url, proxy):
+    """The resident server posts a hook's COMMIT without waiting for its
+    answer; a later flush, and so close() when the server ends, must read
+    that answer (close's promise: a client gone before the server answered
+    can abort the transaction).  Before, a flush with nothing new to send
+    returned at once and left it unread."""
+    import agent_sync
+
+    store = agent_sync.PgStore.open(through(proxy, pg_url), f"test/flush-{os.urandom(4).hex()}", timeout=10)
+    try:
+        assert store.execute("SELECT count(*) FROM activity").fetchone()[0] == 0  # the schema made
+        store.trailing = True
+        with store.tx():
+            agent_sync.log_activity(store, "a", "edit", "posted", None, time.time())
+        store.post()
+        assert store.unposted and not store.pending  # sent, its answer not read
+        store.flush()
+        assert store.unposted == []
+    finally:
+        store.close()
+
+
 # 64 processes race for one lock at 50 ms RTT ----------------------------------------
 
 RACERS = int(os.environ.get("NETWORK_RACERS", "64"))
