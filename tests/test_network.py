@@ -639,8 +639,10 @@ def test_the_resident_server_answers_an_edits_post_tool_use_with_no_round_trip(p
         (_, pre_seconds), (post, post_seconds) = server.edit_call(a)
         assert pre_seconds >= 0.59 and post_seconds < 0.3 and post == "", (pre_seconds, post_seconds, post)
         proxy.delay = DELAY
+        server.edit("PreToolUse", a)  # on the server's one connection, after the posted writes: they have run
         edits = pg_sql(net.team, "SELECT count(*) FROM activity WHERE agent='alice' AND type='edit'")
         assert [tuple(r) for r in edits] == [(2,)], edits  # both PostToolUses' writes committed, after their answers
+        server.edit("PostToolUse", a)
         net.ok("send", "--to", "alice", "--message", "sent before the call", agent="bob")
         time.sleep(1.6)  # past the mid-turn push interval
         _, (post, _) = server.edit_call(a)
