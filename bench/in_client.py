@@ -15,6 +15,23 @@ run in the same rounds, in an order rotated from round to round:
               server answers (no fallback: what the client's `sh` starts for
               the stand-down test cost, by difference with `resident`).
 
+With `--floor`, two more settings measure what the design costs the client
+whatever the server does: the same install with a trivial stdio MCP server
+in agent-sync's place (every hook call answered at once with nothing):
+
+  * floor-mcp:    its mcp_tool hooks only (like mcp-only);
+  * floor-mcp+sh: and the command hooks beside them, each only `exit 0`
+                  (the cheapest command a fallback can be);
+  * floor-sh:     those `exit 0` command hooks alone (no MCP server): what
+                  a design without mcp_tool hooks would start from.
+
+With `--cycles` each session also writes Claude Code's debug log, and a
+second table gives the client's own account of each tool call: from the
+model reply's first chunk to the tool's dispatch (PreToolUse runs there),
+and from the tool's end to the next request (PostToolUse), medians over
+every call of every round, less the same for `none`.  The debug log costs
+every setting its own lines, so these figures run higher than the slope's.
+
 Each setting runs a session of N calls and one of 2N calls in every round,
 so what a session costs once (starting, SessionStart, the MCP server's
 start, Stop) cancels out: the overhead of a setting per tool call is
@@ -29,9 +46,10 @@ and its automatic lock before, the record after), and the settings are
 none, resident at each RTT and command at the largest: what an edit costs a
 session when the server is far, against the same on loopback.
 
-    python3 bench/in_client.py [--calls 20] [--rounds 7] [--pyz dist/agent-sync.pyz] [--team-rtt 0,50]"""
+    python3 bench/in_client.py [--calls 20] [--rounds 7] [--pyz dist/agent-sync.pyz] [--team-rtt 0,50] [--floor] [--cycles]"""
 
 import argparse
+import datetime
 import json
 import os
 import statistics
@@ -47,6 +65,22 @@ from e2e.harness import CLAUDE_VERSIONS, npm_client  # noqa: E402
 from e2e.model_server import ModelServer  # noqa: E402
 
 SETTINGS = ("none", "resident", "command", "mcp-only")
+FLOOR_SETTINGS = ("floor-mcp", "floor-mcp+sh", "floor-sh")
+
+#: the trivial MCP server of the floor settings: one tool, every call answered
+#: at once with empty text (a hook that has nothing to say)
+TRIVIAL_MCP = """import json, sys
+tool = {"name": "agent_sync_hook", "description": "", "inputSchema": {"type": "object"}}
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    r = {"protocolVersion": m.get("params", {}).get("protocolVersion"), "capabilities": {"tools": {}},
+         "serverInfo": {"name": "trivial", "version": "1"}} if m["method"] == "initialize" else (
+        {"tools": [tool]} if m["method"] == "tools/list" else {"content": [{"type": "text", "text": ""}]})
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}) + "\\n")
+    sys.stdout.flush()
+"""
 
 
 #: a proxy in a process of its own (its threads must not take turns with the
@@ -118,20 +152,36 @@ def make_repo(base, name, pyz, setting, team_url=None):
         subprocess.run(join, cwd=repo, check=True, capture_output=True, env=home)
     if setting == "command":
         os.remove(os.path.join(repo, ".mcp.json"))
-    if setting == "mcp-only":
-        path = os.path.join(repo, ".claude", "settings.json")
-        with open(path) as f:
-            settings = json.load(f)
-        for event in ("PreToolUse", "PostToolUse", "UserPromptSubmit", "Stop"):
-            for group in settings["hooks"][event]:
-                group["hooks"] = [h for h in group["hooks"] if h["type"] != "command" or h.get("asyncRewake")]
-        with open(path, "w") as f:
-            json.dump(settings, f)
+    if setting in ("mcp-only", *FLOOR_SETTINGS):
+        rewire(repo, setting)
     return repo
 
 
-def run_claude(claude, repo, home, server):
-    """Seconds one print-mode session takes."""
+def rewire(repo, setting):
+    """Drop the standing-down command hooks (mcp-only, floor-mcp) or make
+    each `exit 0` (floor-mcp+sh, floor-sh, which drops the mcp_tool hooks);
+    a floor setting also puts the trivial server in agent-sync's place."""
+    path = os.path.join(repo, ".claude", "settings.json")
+    with open(path) as f:
+        settings = json.load(f)
+    for groups in settings["hooks"].values():  # the events the server answers have an mcp_tool hook
+        for group in (g for g in groups if any(h["type"] == "mcp_tool" for h in g["hooks"])):
+            standing_down = [h for h in group["hooks"] if h["type"] == "command" and not h.get("asyncRewake")]
+            group["hooks"] = [h for h in group["hooks"] if h not in standing_down]
+            if setting == "floor-sh":
+                group["hooks"] = [h for h in group["hooks"] if h["type"] != "mcp_tool"]
+            if setting in ("floor-mcp+sh", "floor-sh"):
+                group["hooks"] += [{**h, "command": "exit 0"} for h in standing_down]
+    with open(path, "w") as f:
+        json.dump(settings, f)
+    if setting in FLOOR_SETTINGS:
+        with open(os.path.join(repo, ".mcp.json"), "w") as f:
+            server = {"type": "stdio", "command": sys.executable, "args": ["-I", "-S", "-c", TRIVIAL_MCP]}
+            json.dump({"mcpServers": {"agent-sync": server}}, f)
+
+
+def run_claude(claude, repo, home, server, debug=None):
+    """Seconds one print-mode session takes (its debug log written to `debug`)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": home,
@@ -142,9 +192,10 @@ def run_claude(claude, repo, home, server):
         "DISABLE_AUTOUPDATER": "1",
         "IS_SANDBOX": "1",
     }
+    log = ["--debug-file", debug] if debug else []
     start = time.perf_counter()
     r = subprocess.run(
-        [claude, "-p", "go", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"],
+        [claude, "-p", "go", *log, "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -175,10 +226,31 @@ def script(repo, calls, team):
     ]
 
 
+#: the debug log's lines that bound a tool call's hooks: (marks the start, marks the end, which gap)
+CYCLE_MARKS = (("Stream started", "tool_dispatch_start", "before"), ("tool_dispatch_end", "[API REQUEST]", "after"))
+
+
+def cycle_gaps(path):
+    """{"before": [ms], "after": [ms]}: for each tool call of a session's debug
+    log, the time before the tool's dispatch (PreToolUse) and after its end
+    (PostToolUse) until the next model request."""
+    gaps, opened = {"before": [], "after": []}, {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            for start, end, gap in CYCLE_MARKS:
+                if start in line:
+                    opened[gap] = line[:23]
+                elif end in line and gap in opened:
+                    begun = datetime.datetime.fromisoformat(opened.pop(gap))
+                    gaps[gap].append((datetime.datetime.fromisoformat(line[:23]) - begun).total_seconds() * 1000)
+    return gaps
+
+
 def measure(claude, home, repos, settings, args):
-    """({(setting, 1 or 2): [seconds of a session of N or 2N calls]}, {setting: chars})."""
+    """({(setting, 1 or 2): [seconds of a session of N or 2N calls]}, {setting: chars},
+    {setting: {gap: [ms]}} with --cycles)."""
     seconds = {(s, n): [] for s in settings for n in (1, 2)}
-    chars = {}
+    chars, gaps = {}, {s: {"before": [], "after": []} for s in settings}
     for i in range(args.rounds + 1):  # the first round warms caches and is not counted
         k = i % len(settings)
         order = [(s, n) for s in settings[k:] + settings[:k] for n in (1, 2)]
@@ -186,11 +258,28 @@ def measure(claude, home, repos, settings, args):
             calls = script(repos[setting], args.calls * n, bool(args.team_rtt))
             with ModelServer(script=calls + [{"text": "done"}]) as server:
                 server.httpd.RequestHandlerClass.disable_nagle_algorithm = True
-                took = run_claude(claude, repos[setting], home, server)
+                debug = os.path.join(home, f"debug-{setting}.log") if args.cycles else None
+                took = run_claude(claude, repos[setting], home, server, debug)
                 chars[setting] = tools_chars(server)
             if i:
                 seconds[setting, n].append(took)
-    return seconds, chars
+            if debug:
+                for gap, ms in cycle_gaps(debug).items():
+                    gaps[setting][gap] += ms if i else []
+                os.remove(debug)
+    return seconds, chars, gaps
+
+
+def print_cycles(gaps, settings):
+    """The client's own account of a tool call's hooks, from its debug log."""
+    print("\nFrom the client's debug log (every call of every round; medians, ms; the log's own cost included):\n")
+    print("| setting | calls | before the tool | after the tool | overhead per tool call ms |")
+    print("|---|---|---|---|---|")
+    base = {gap: statistics.median(ms) for gap, ms in gaps["none"].items()}
+    for s in settings:
+        median = {gap: statistics.median(ms) for gap, ms in gaps[s].items()}
+        extra = sum(median.values()) - sum(base.values())
+        print(f"| {s} | {len(gaps[s]['before'])} | {median['before']:.0f} | {median['after']:.0f} | {extra:.0f} |")
 
 
 def main():
@@ -199,6 +288,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--pyz", default=os.path.join(ROOT, "dist", "agent-sync.pyz"))
     parser.add_argument("--team-rtt", help="team mode through proxies with these round trips (ms, comma-separated)")
+    parser.add_argument(
+        "--floor", action="store_true", help="also the floor settings (floor-mcp, floor-mcp+sh, floor-sh)"
+    )
+    parser.add_argument("--cycles", action="store_true", help="also each call's hooks from the client's debug log")
     args = parser.parse_args()
     claude = npm_client("@anthropic-ai/claude-code", CLAUDE_VERSIONS[0], "claude")
     base = tempfile.mkdtemp(prefix="agent-sync-in-client-")
@@ -209,11 +302,12 @@ def main():
     rtts = [float(x) for x in args.team_rtt.split(",")] if args.team_rtt else []
     urls, stop = team_server(rtts) if rtts else ({}, lambda: None)
     settings = ("none", *(f"resident@{r:g}" for r in rtts), f"command@{rtts[-1]:g}") if rtts else SETTINGS
+    settings += FLOOR_SETTINGS if args.floor else ()
     try:
         repos = {
             s: make_repo(base, s, args.pyz, s, urls.get(float(s.split("@")[1])) if "@" in s else None) for s in settings
         }
-        seconds, chars = measure(claude, home, repos, settings, args)
+        seconds, chars, gaps = measure(claude, home, repos, settings, args)
     finally:
         stop()
     tool = "Write (a new file)" if rtts else "Bash"
@@ -241,6 +335,8 @@ def main():
         print(
             f"\nAn edit at {rtts[-1]:g} ms RTT: {cost[hi]:.1f} ms, target 2 RTT + its cost at {rtts[0]:g} ms = {bound:.1f} ms: {verdict}."
         )
+    if args.cycles:
+        print_cycles(gaps, settings)
     added = chars[settings[1]] - chars["none"]
     print(f"\nThe MCP server adds {added:,} characters (about {added // 4:,} tokens) to every model request.")
 
