@@ -6687,8 +6687,10 @@ def settle_resident():
 
 def read_ahead(ctx: Context, session: "str | None") -> None:
     """In the resident server on a team server: the delivery state that this
-    edit's PostToolUse needs goes with the PreToolUse's round trip, so that
-    the PostToolUse answers with none (its writes are posted after it answers)."""
+    edit's or shell call's PostToolUse needs goes with the PreToolUse's round
+    trip (or, when the PreToolUse makes none, is posted after it answers and
+    travels while the tool runs), so that the PostToolUse waits for no round
+    trip, or only for what is left of it (its writes are posted after it answers)."""
     store = RESIDENT.stores.get(ctx.db_path) if RESIDENT.stores else None
     RESIDENT.ahead = None
     if store is not None and store.sends_ahead:
@@ -6702,7 +6704,10 @@ def state_read_ahead(ctx: Context, session: "str | None"):
     ahead, RESIDENT.ahead = RESIDENT.ahead, None
     if ahead is None or ahead[:2] != (session, ctx.agent_id) or time.time() - ahead[2] > midturn_push_seconds():
         return None
-    return ahead[3].done.fetchone() if ahead[3].done is not None else None
+    handle = ahead[3]
+    if handle.done is None and RESIDENT.stores.get(ctx.db_path) is not handle.store:
+        return None  # its store failed and was dropped: read it now
+    return handle.fetchone()  # posted and not read yet: its answer is read (it may be here already)
 
 
 def hook_budget():
@@ -8704,6 +8709,8 @@ def hook_pre_tool_use(call: HookCall) -> "HookResult | None":
     if tool in READ_TOOLS or our_tool(tool):
         return None
     if tool in SHELL_TOOLS:
+        if call.ctx is not None:
+            read_ahead(call.ctx, call.session)  # sent with the guard's round trip, else posted after the answer
         try:
             denial = guard_shell_command(call, shell_command(tool_input))
         except (*DB_ERRORS, BudgetSpent):
@@ -8755,7 +8762,7 @@ def hook_post_tool_use(call: HookCall) -> "HookResult | None":
     if undone:
         report_undone(store, ctx, undone, shown, now)
     told = settle_definitions(store, ctx, payload, targets, now) if edit else None
-    ahead = state_read_ahead(ctx, call.session) if edit else None
+    ahead = state_read_ahead(ctx, call.session) if edit or tool in SHELL_TOOLS else None
     pushed = midturn_delivery(store, ctx, now, push=call.dialect.midturn_push, state=ahead)
     pushed = with_note(with_note(pushed, undo_notice(undone, shown) if undone else None), told)
     return with_note(pushed, recovery_notice(ctx))

@@ -602,17 +602,21 @@ class ResidentServer(McpServer):
         env = net.env(agent, CLAUDE_PROJECT_DIR=str(net.repo), CLAUDE_CODE_SESSION_ID=self.SESSION)
         super().__init__(net.pyz, net.repo, env)
 
-    def edit(self, event, path):
-        """One mcp_tool hook of an Edit of `path`, as Claude Code substitutes it: (its text, seconds)."""
+    def tool_hook(self, event, tool, tool_input):
+        """One mcp_tool hook of a `tool` call, as Claude Code substitutes it: (its text, seconds)."""
         arguments = {
             "hook_event_name": event,
             "session_id": self.SESSION,
             "cwd": str(self.net.repo),
-            "tool_name": "Edit",
-            "tool_input": json.dumps({"file_path": str(path), "old_string": "x", "new_string": "y"}),
+            "tool_name": tool,
+            "tool_input": json.dumps(tool_input),
         }
         start = time.monotonic()
         return self.hook(arguments), time.monotonic() - start
+
+    def edit(self, event, path):
+        """One mcp_tool hook of an Edit of `path`: (its text, seconds)."""
+        return self.tool_hook(event, "Edit", {"file_path": str(path), "old_string": "x", "new_string": "y"})
 
     def edit_call(self, path, between=None):
         """PreToolUse, the edit made (and `between` run), PostToolUse: (pre, post) as edit() gives them."""
@@ -654,6 +658,35 @@ def test_the_resident_server_answers_an_edits_post_tool_use_with_no_round_trip(p
         time.sleep(1.6)
         _, (post, _) = server.edit_call(a)
         assert "sent during the call" in post, post
+    finally:
+        errors = server.stop()
+    assert "Traceback" not in errors, errors
+
+
+def test_a_shell_calls_post_tool_use_waits_for_no_round_trip_when_the_tool_outlasts_one(pyz, tmp_path, pg_url, proxy):
+    """A shell call's PreToolUse that writes nothing makes no round trip; the
+    delivery state its PostToolUse needs is sent after the PreToolUse answered
+    and comes back while the tool runs, so a tool that takes longer than a
+    round trip finds it there."""
+    net = make_net(pyz, tmp_path, through(proxy, pg_url), "resident-shell")
+    for name in ("alice", "bob"):  # as SessionStart registers them
+        net.ok("register", "--name", name, agent=name)
+    server = ResidentServer(net, "alice")
+    bash = {"command": "make test", "description": "a tool that runs a while"}
+    try:
+        for event in ("PreToolUse", "PostToolUse"):  # the server's connection made, alice registered
+            server.tool_hook(event, "Bash", bash)
+        proxy.delay = 0.3  # a 600 ms round trip
+        (pre, pre_seconds) = server.tool_hook("PreToolUse", "Bash", bash)
+        time.sleep(0.8)  # the tool runs longer than a round trip
+        (post, post_seconds) = server.tool_hook("PostToolUse", "Bash", bash)
+        assert pre_seconds < 0.3 and post_seconds < 0.3 and pre == post == "", (pre_seconds, post_seconds)
+        proxy.delay = DELAY
+        net.ok("send", "--to", "alice", "--message", "sent before the call", agent="bob")
+        time.sleep(1.6)  # past the mid-turn push interval
+        server.tool_hook("PreToolUse", "Bash", bash)
+        post, _ = server.tool_hook("PostToolUse", "Bash", bash)
+        assert "sent before the call" in post, post  # the state read ahead still sees the mail
     finally:
         errors = server.stop()
     assert "Traceback" not in errors, errors
