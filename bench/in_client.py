@@ -234,7 +234,7 @@ def cycle_gaps(path):
     """{"before": [ms], "after": [ms]}: for each tool call of a session's debug
     log, the time before the tool's dispatch (PreToolUse) and after its end
     (PostToolUse) until the next model request."""
-    gaps, opened = {"before": [], "after": []}, {}
+    gaps, opened = {gap: [] for _, _, gap in CYCLE_MARKS}, {}
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             for start, end, gap in CYCLE_MARKS:
@@ -250,7 +250,7 @@ def measure(claude, home, repos, settings, args):
     """({(setting, 1 or 2): [seconds of a session of N or 2N calls]}, {setting: chars},
     {setting: {gap: [ms]}} with --cycles)."""
     seconds = {(s, n): [] for s in settings for n in (1, 2)}
-    chars, gaps = {}, {s: {"before": [], "after": []} for s in settings}
+    chars, gaps = {}, {s: {gap: [] for _, _, gap in CYCLE_MARKS} for s in settings}
     for i in range(args.rounds + 1):  # the first round warms caches and is not counted
         k = i % len(settings)
         order = [(s, n) for s in settings[k:] + settings[:k] for n in (1, 2)]
@@ -263,10 +263,11 @@ def measure(claude, home, repos, settings, args):
                 chars[setting] = tools_chars(server)
             if i:
                 seconds[setting, n].append(took)
-            if debug:
+            if debug and i:
                 for gap, ms in cycle_gaps(debug).items():
-                    gaps[setting][gap] += ms if i else []
-                os.remove(debug)
+                    gaps[setting][gap] += ms
+            if debug:
+                os.remove(debug)  # each session's log on its own (the warm-up round's too)
     return seconds, chars, gaps
 
 
